@@ -1,0 +1,100 @@
+"""Static figures for the command line (PNG via matplotlib, GIF via Pillow); the app draws with Plotly instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .data import COLOUR_NAMES, Video
+from .evaluate import Heatmap
+
+METHOD_COLOURS = {"supervised": "#4c4c4c", "rbf": "#2a9d8f", "linear": "#e76f51", "untrained": "#9c9c9c"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_gif(video: Video, path: Path, fps: int = 12, max_frames: int = 300) -> Path:
+    """An animated GIF of (at most ``max_frames`` of) the video."""
+    from PIL import Image
+
+    frames = [Image.fromarray(f) for f in video.frames[:max_frames]]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
+    return Path(path)
+
+
+def l2_bars(methods: dict, path: Path) -> Path:
+    """Fig. 1C: held-out mean L2 per method, with 95 % intervals over seeds (log scale: errors span decades)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=120)
+    names = list(methods)
+    means = [methods[m]["l2_mean"] for m in names]
+    lo = [max(methods[m]["l2_mean"] - methods[m]["l2_ci95"][0], 0) if methods[m]["l2_ci95"][0] == methods[m]["l2_ci95"][0] else 0 for m in names]
+    hi = [methods[m]["l2_ci95"][1] - methods[m]["l2_mean"] if methods[m]["l2_ci95"][1] == methods[m]["l2_ci95"][1] else 0 for m in names]
+    ax.bar(names, means, color=[METHOD_COLOURS.get(m, "#888") for m in names], yerr=[lo, hi], capsize=4)
+    for i, per_seed in enumerate(methods[m]["l2_per_seed"] for m in names):
+        ax.scatter([i] * len(per_seed), per_seed, color="k", s=8, zorder=3)
+    ax.set_yscale("log")
+    ax.set_ylabel("held-out mean L2 error (px)")
+    ax.set_title("Linear read-out of the latents (Fig. 1C)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def centres_plot(video: Video, runs: dict, path: Path, ball: int = 0) -> Path:
+    """Fig. 1B: decoded against true x and y of one ball over the held-out frames, one panel per method."""
+    plt = _plt()
+    methods = sorted({m for m, _ in runs}, key=list(METHOD_COLOURS).index)
+    fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.2), dpi=120, sharey=True)
+    t = len(video.centres)
+    n = int(round(0.8 * t))
+    for ax, m in zip(np.atleast_1d(axes), methods):
+        dec = runs[(m, 0)].decoded(video)
+        ax.plot(video.centres[n:, ball, 0], video.centres[n:, ball, 1], "-", color="k", lw=1, label="true")
+        ax.plot(dec[n:, ball, 0], dec[n:, ball, 1], ".", color=METHOD_COLOURS[m], ms=3, label="decoded")
+        ax.set_title(m)
+        ax.set_xlim(0, video.config.size)
+        ax.set_ylim(video.config.size, 0)
+        ax.set_aspect("equal")
+        ax.set_xlabel("x (px)")
+    np.atleast_1d(axes)[0].set_ylabel("y (px)")
+    np.atleast_1d(axes)[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{COLOUR_NAMES[ball]} ball, held-out frames (seed 0)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def heatmap(video: Video, hm: Heatmap, path: Path, title: str = "P(z'|z)") -> Path:
+    """Fig. 1D/E: the conditional prior over one ball's next position, on the frame, scale 0 · 1/N · >= 4/N."""
+    plt = _plt()
+    size = video.config.size
+    fig, ax = plt.subplots(figsize=(4.2, 3.8), dpi=120)
+    ax.imshow(video.frames[hm.frame + 1], extent=(0, size, size, 0), alpha=0.5)
+    step = hm.xs[1] - hm.xs[0] if len(hm.xs) > 1 else size
+    extent = (hm.xs[0] - step / 2, hm.xs[-1] + step / 2, hm.ys[-1] + step / 2, hm.ys[0] - step / 2)
+    im = ax.imshow(np.ma.masked_invalid(hm.prob), extent=extent, cmap="magma", vmin=0, vmax=4 / hm.n, alpha=0.85)
+    cb = fig.colorbar(im, ax=ax, ticks=[0, 1 / hm.n, 4 / hm.n])
+    cb.ax.set_yticklabels(["0", "1/N", ">= 4/N"])
+    ax.plot(*hm.current, "o", mfc="none", mec="white", ms=9, label="now")
+    ax.plot(*hm.true_next, "x", color="cyan", ms=9, mew=2, label="true next")
+    ax.set_xlim(0, size)
+    ax.set_ylim(size, 0)
+    ax.set_xlabel("x (px)")
+    ax.set_ylabel("y (px)")
+    ax.set_title(f"{title}\nframe {hm.frame}, {COLOUR_NAMES[hm.ball]} ball, N = {hm.n}", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

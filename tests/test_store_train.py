@@ -1,0 +1,185 @@
+"""Training (determinism, progress, cancellation, failure) and the run store (atomic, locked, self-healing)."""
+
+import json
+import multiprocessing as mp
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from rpm_engine import (
+    Cancelled,
+    CorruptRun,
+    RunConfig,
+    RunStore,
+    TrainingError,
+    VideoConfig,
+    conditional_prior,
+    generate_video,
+    seeds_summary,
+    train,
+)
+
+TINY = VideoConfig(frames=40, size=32, diameter=6)
+
+
+def tiny(coupling="rbf", **kw):
+    kw.setdefault("epochs", 2)
+    return RunConfig.of(coupling, video=TINY, **kw)
+
+
+def test_training_is_seeded_and_reports_progress():
+    events = []
+    a = train(tiny(theta=0.5), callback=events.append)
+    b = train(tiny(theta=0.5))
+    assert np.array_equal(a.z, b.z)
+    assert [e.event for e in events] == ["epoch_end", "epoch_end", "run_end"]
+    e = events[0]
+    assert e.epoch == 1 and e.epochs == 2 and e.steps == a.metrics["steps"] and e.device == "cpu"
+    assert np.isclose(e.mi, np.log(30) - e.loss) and e.eta_s >= 0
+    for field in ("l2_mean", "l2_per_ball", "final_loss", "final_mi", "train_seconds", "steps", "device"):
+        assert field in a.metrics
+    assert a.z.shape == (40, 6)
+    c = train(tiny(theta=0.5, seed=1))
+    assert not np.array_equal(a.z, c.z)
+
+
+def test_key_depends_on_everything_that_changes_the_result():
+    base = tiny(theta=0.5)
+    assert base.key() == tiny(theta=0.5).key()
+    others = [tiny(theta=0.6), tiny(theta=0.5, seed=1), tiny(theta=0.5, epochs=3), tiny(theta=0.5, lr=0.01),
+              RunConfig.of("rbf", video=VideoConfig(frames=41, size=32, diameter=6), epochs=2, theta=0.5),
+              tiny("linear"), tiny(None, method="supervised")]
+    assert len({base.key()} | {o.key() for o in others}) == len(others) + 1
+    assert RunConfig.from_dict(json.loads(json.dumps(base.to_dict()))).key() == base.key()
+
+
+def test_cancellation_raises_and_stores_nothing(tmp_path):
+    store = RunStore(tmp_path)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        store.get_or_train(tiny(), cancel=stop)
+    assert store.list_runs() == [] and tiny() not in store
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_non_finite_loss_is_one_clear_error(tmp_path):
+    store = RunStore(tmp_path)
+    with pytest.raises(TrainingError, match="non-finite"):
+        store.get_or_train(tiny("linear", w_init=1e30, lr=1e6))
+    assert store.list_runs() == []
+
+
+def test_store_roundtrip_is_fast_and_exact(tmp_path):
+    store = RunStore(tmp_path)
+    cfg = tiny(theta=0.5)
+    run = store.get_or_train(cfg)
+    assert not run.cached and cfg in store
+    t = time.perf_counter()
+    again = store.get_or_train(cfg)
+    assert time.perf_counter() - t < 0.5
+    assert again.cached and np.array_equal(again.z, run.z) and again.metrics == run.metrics
+    enc, coup = again.encoder(), again.coupling()
+    assert torch.equal(enc.conv1.weight, run.encoder().conv1.weight)
+    assert abs(coup.values()["theta"] - run.metrics["coupling_values"]["theta"]) < 1e-6
+    assert [r["key"] for r in store.list_runs()] == [cfg.key()]
+
+
+@pytest.mark.parametrize("damage", ["truncate_model", "bad_json", "missing_z", "flip_byte"])
+def test_corrupt_entries_are_detected_and_rebuilt(tmp_path, damage):
+    store = RunStore(tmp_path)
+    cfg = tiny(theta=0.5)
+    first = store.get_or_train(cfg)
+    d = store.path(cfg.key())
+    if damage == "truncate_model":
+        (d / "model.pt").write_bytes((d / "model.pt").read_bytes()[:50])
+    elif damage == "bad_json":
+        (d / "run.json").write_text("{not json")
+    elif damage == "missing_z":
+        (d / "z.npy").unlink()
+    else:
+        b = bytearray((d / "z.npy").read_bytes())
+        b[-1] ^= 0xFF
+        (d / "z.npy").write_bytes(bytes(b))
+    with pytest.raises(CorruptRun):
+        store.load(cfg)
+    run = store.get_or_train(cfg)
+    assert run.rebuilt and not run.cached and np.array_equal(run.z, first.z)
+    assert store.load(cfg).cached
+
+
+def test_failed_rebuild_keeps_other_runs(tmp_path):
+    store = RunStore(tmp_path)
+    keep = store.get_or_train(tiny(theta=0.5))
+    with pytest.raises(Cancelled):
+        store.get_or_train(tiny(theta=0.7), cancel=lambda: True)
+    assert store.load(keep.key).cached
+
+
+def _train_in_process(root, q):
+    store = RunStore(root)
+    run = store.get_or_train(tiny(theta=0.5))
+    q.put(run.cached)
+
+
+def test_two_processes_train_once(tmp_path):
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_train_in_process, args=(str(tmp_path), q)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    cached = sorted(q.get(timeout=5) for _ in procs)
+    assert cached == [False, True]  # one trained, the other waited on the lock and loaded it
+
+
+def test_store_root_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("RPM_ENGINE_CACHE", str(tmp_path / "c"))
+    assert RunStore().root == tmp_path / "c"
+
+
+def test_prune_keeps_the_store_under_its_size(tmp_path):
+    store = RunStore(tmp_path)
+    a = store.get_or_train(tiny(theta=0.5, epochs=1))
+    time.sleep(0.05)
+    b = store.get_or_train(tiny(theta=0.6, epochs=1))
+    removed = store.prune(store.size_bytes() - 1)
+    assert removed == [a.key] and b.key in store
+
+
+def test_learned_encoder_beats_untrained():
+    video = generate_video(VideoConfig(frames=96, size=48, diameter=8))
+    trained = train(RunConfig.of("rbf", video=video.config, epochs=12, theta=0.1), video)
+    untrained = train(RunConfig.of(None, video=video.config, method="untrained"), video)
+    assert trained.metrics["l2_mean"] < 0.7 * untrained.metrics["l2_mean"]
+
+
+def test_conditional_prior_is_a_distribution_over_valid_candidates():
+    video = generate_video(TINY)
+    res = train(tiny(theta=0.5), video)
+    from rpm_engine.store import Run
+
+    run = Run("k", res.config, res.metrics, res.history, res.z, res.encoder_state, res.coupling_state)
+    hm = conditional_prior(run.encoder(), run.coupling(), video, frame=10, ball=0, stride=4)
+    valid = ~np.isnan(hm.prob)
+    assert valid.sum() == hm.n > 0 and np.isclose(np.nansum(hm.prob), 1.0) and (hm.prob[valid] >= 0).all()
+    r = TINY.diameter / 2
+    gx, gy = np.meshgrid(hm.xs, hm.ys)
+    assert (gx[valid] >= r).all() and (gx[valid] <= TINY.size - r).all()
+    for k in (1, 2):
+        ox, oy = video.centres[11, k]
+        assert ((gx[valid] - ox) ** 2 + (gy[valid] - oy) ** 2 >= TINY.diameter**2).all()
+    assert hm.true_next == tuple(video.centres[11, 0])
+    with pytest.raises(ValueError, match="frame"):
+        conditional_prior(run.encoder(), run.coupling(), video, frame=39, ball=0)
+
+
+def test_seeds_summary_interval():
+    s = seeds_summary([1.0, 2.0, 3.0])
+    assert s["mean"] == 2.0 and np.isclose(s["ci95"], 4.303 * 1.0 / np.sqrt(3))
+    one = seeds_summary([5.0])
+    assert one["mean"] == 5.0 and np.isnan(one["ci95"])

@@ -12,13 +12,14 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import fast
 from .couplings import Coupling, CouplingSpec
 from .data import Video, VideoConfig, generate_video
 from .encoder import Encoder, to_input
@@ -154,14 +155,28 @@ def _is_cancelled(cancel) -> bool:
 
 @torch.inference_mode()
 def encode_frames(encoder: Encoder, frames: torch.Tensor, chunk: int = 64) -> torch.Tensor:
-    """(T, H, W, 3) uint8 on the encoder's device -> (T, 2K) latents, in eval mode."""
+    """(T, H, W, 3) uint8 on the encoder's device -> (T, 2K) latents, in eval mode.
+
+    On CPU the fused kernels stream the frames one at a time (no float copy of the video); otherwise ``chunk`` frames
+    at a time go through the eager encoder.
+    """
     encoder.eval()
+    if fast.usable(encoder, frames):
+        return fast.eval_encode(encoder, frames)
     return torch.cat([encoder(to_input(frames[i : i + chunk])) for i in range(0, len(frames), chunk)])
 
 
 def _batches(n: int, batch: int, gen: torch.Generator, device) -> list[torch.Tensor]:
+    """One epoch's batches of item indices (a fresh permutation from ``gen``), moved to ``device`` in one copy."""
     perm = torch.randperm(n, generator=gen).to(device)
     return [perm[i : i + batch] for i in range(0, n, batch) if min(batch, n - i) >= 2]
+
+
+def _encoder_step(encoder: Encoder, frames: torch.Tensor, use_fast: bool, workspace):
+    """idx (B,) -> z (B, 2K) in training mode: fused kernels on CPU, stock ops elsewhere (Fig. 2 encoder)."""
+    if use_fast:
+        return lambda idx: fast.train_encode(encoder, frames, idx, workspace)
+    return lambda idx: encoder(to_input(frames[idx]))  # (B, H, W, 3) uint8 -> (B, 3, H, W) float -> (B, 2K)
 
 
 def train(
@@ -193,6 +208,8 @@ def train(
     per_epoch = len(_batches(n_items, tc.batch_size, torch.Generator().manual_seed(0), "cpu"))
     epochs = tc.epochs if tc.method != "untrained" else 0
     steps, step, history = epochs * per_epoch, 0, []
+    use_fast = fast.usable(encoder, frames)  # fused CPU kernels, else stock PyTorch (CUDA, RPM_ENGINE_FAST=0)
+    encode = _encoder_step(encoder, frames, use_fast, fast.Workspace() if use_fast else None)
     start = time.perf_counter()
     encoder.train()
     for epoch in range(1, epochs + 1):
@@ -201,11 +218,10 @@ def train(
             if _is_cancelled(cancel):
                 raise Cancelled(f"cancelled at epoch {epoch}, step {step}")
             if tc.method == "infonce":
-                x = to_input(torch.cat([frames[idx], frames[idx + 1]]))  # (2B, 3, H, W): base and next frames
-                z, zp = encoder(x).chunk(2)  # (B, 2K) each
-                loss = infonce_loss(coupling(z, zp))  # (B, B) logits -> scalar
+                z, zp = encode(torch.cat([idx, idx + 1])).chunk(2)  # base and next frames -> (B, 2K) each
+                loss = infonce_loss(coupling(z, zp))  # (B, B) logits -> scalar (eq. 6)
             else:
-                loss = F.mse_loss(encoder(to_input(frames[idx])), centres[idx])
+                loss = F.mse_loss(encode(idx), centres[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -238,6 +254,7 @@ def train(
         "train_seconds": train_seconds,
         "steps": step,
         "device": dev.type,
+        "fused_kernels": use_fast,
         "coupling_values": coupling.values() if coupling else {},
         "redraws": video.redraws,
         "stuck": video.stuck,

@@ -1,0 +1,181 @@
+"""Fused CPU encoder kernels (Fig. 2 encoder, App. D recipe) with a clean fallback to stock PyTorch.
+
+The C++ source ``kernels/encoder_cpu.cpp`` is compiled once per machine with ``torch.utils.cpp_extension`` (needs a C++
+compiler and ``ninja``) and cached by PyTorch (``TORCH_EXTENSIONS_DIR``). When it cannot be built or loaded, or when
+``RPM_ENGINE_FAST=0``, ``usable()`` is False and the engine runs the eager encoder instead; the failure is logged once.
+Only CPU tensors ever reach the kernels; CUDA always runs stock ops.
+
+Training step (one call of ``train_encode``): three forward passes over the batch (conv1 + BN statistics; BN1, ReLU,
+conv2 + statistics; BN2, sigmoid, centre of mass) and three backward passes, with every large buffer held by a
+``Workspace`` and reused from step to step (fresh large temporaries cost as much as the arithmetic: the OS
+zero-fills each new page).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+import threading
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+ENV_VAR = "RPM_ENGINE_FAST"  # "0" forces the stock PyTorch path
+_SOURCE = Path(__file__).with_name("kernels") / "encoder_cpu.cpp"
+_lock = threading.Lock()
+_ext = None
+_tried = False
+
+
+def _cpu_tag() -> str:
+    """Hash of the CPU's model and flags: the kernels are built with -march=native, so one build per CPU kind."""
+    info = platform.machine()
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        info += "".join(sorted({ln for ln in lines if ln.startswith(("flags", "model name", "Features"))}))
+    except OSError:
+        pass
+    return hashlib.sha256(info.encode()).hexdigest()[:10]
+
+
+def _build():
+    from torch.utils.cpp_extension import load
+
+    flags = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno"]
+    name = f"rpm_encoder_cpu_{_cpu_tag()}"
+    return load(name=name, sources=[str(_SOURCE)], extra_cflags=flags, extra_ldflags=["-fopenmp"], verbose=False)
+
+
+def extension():
+    """The compiled module, or None (disabled by ``RPM_ENGINE_FAST=0``, or the build failed: logged once)."""
+    global _ext, _tried
+    if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    if _tried:
+        return _ext
+    with _lock:
+        if not _tried:
+            try:
+                _ext = _build()
+            except Exception as exc:  # no compiler, no ninja, read-only cache, ...: run the stock path
+                log.warning("rpm_engine: fused CPU kernels unavailable (%s: %s); using stock PyTorch",
+                            type(exc).__name__, str(exc).strip().splitlines()[-1] if str(exc).strip() else "")
+                _ext = None
+            _tried = True
+    return _ext
+
+
+def usable(encoder: nn.Module, frames: torch.Tensor) -> bool:
+    """True when the fused kernels can run this encoder on these frames (CPU, float32, the Fig. 2 shapes)."""
+    from .encoder import Encoder
+
+    if not isinstance(encoder, Encoder) or frames.device.type != "cpu" or frames.dtype != torch.uint8:
+        return False
+    c1, c2, b1, b2 = encoder.conv1, encoder.conv2, encoder.bn1, encoder.bn2
+    shapes_ok = (
+        c1.in_channels == 3 and c1.out_channels == 6 and 1 <= c2.out_channels <= 6 and c2.in_channels == 6
+        and all(c.kernel_size == (3, 3) and c.padding == (1, 1) and c.stride == (1, 1) and c.dilation == (1, 1)
+                and c.groups == 1 and c.bias is not None and c.padding_mode == "zeros" for c in (c1, c2))
+        and all(b.affine and b.track_running_stats and b.momentum is not None for b in (b1, b2))
+    )
+    on_cpu = all(p.device.type == "cpu" and p.dtype == torch.float32 for p in encoder.parameters())
+    return shapes_ok and on_cpu and frames.dim() == 4 and frames.shape[-1] == 3 and extension() is not None
+
+
+class Workspace:
+    """Buffers reused across steps: activations (B, C, H, W) saved for backward, their gradients, per-thread scratch.
+
+    One per training run (not shared between threads). ``version`` guards against a second forward overwriting
+    the activations before the first one's backward has run.
+    """
+
+    def __init__(self):
+        self._bufs: dict[str, torch.Tensor] = {}
+        self.version = 0
+
+    def buffer(self, name: str, numel: int) -> torch.Tensor:
+        buf = self._bufs.get(name)
+        if buf is None or buf.numel() < numel:
+            buf = self._bufs[name] = torch.empty(numel, dtype=torch.float32)
+        return buf
+
+    def scratch(self, h: int, w: int) -> torch.Tensor:
+        """Per-thread padded planes; zero-filled once (their borders are the convolutions' zero padding)."""
+        need = torch.get_num_threads() * extension().scratch_size(h, w)
+        key = f"scratch{h}x{w}"
+        buf = self._bufs.get(key)
+        if buf is None or buf.numel() < need:
+            buf = self._bufs[key] = torch.zeros(need, dtype=torch.float32)
+        return buf
+
+
+class _FusedTrain(torch.autograd.Function):
+    """z = g(frames[idx]) with BatchNorm in training mode; backward by the fused kernels (the eager graph's math)."""
+
+    @staticmethod
+    def forward(ctx, frames, idx, ws, eps, w1, b1, g1, be1, w2, b2, g2, be2):
+        ext = extension()
+        n, h, w = len(idx), frames.shape[1], frames.shape[2]
+        k = w2.shape[0]
+        y1 = ws.buffer("y1", n * 6 * h * w)  # (B, 6, H, W) conv1 output, kept for backward
+        y2 = ws.buffer("y2", n * k * h * w)  # (B, K, H, W) conv2 output, kept for backward
+        z, stats, com = ext.train_forward(frames, idx, w1, b1, g1, be1, w2, b2, g2, be2, eps, y1, y2,
+                                          ws.scratch(h, w))
+        ws.version += 1
+        ctx.version, ctx.ws, ctx.frames, ctx.idx = ws.version, ws, frames, idx
+        ctx.save_for_backward(w1, g1, be1, w2, g2, be2, stats, com)
+        ctx.mark_non_differentiable(stats)
+        return z, stats
+
+    @staticmethod
+    def backward(ctx, gz, _gstats):
+        ws = ctx.ws
+        if ws.version != ctx.version:
+            raise RuntimeError("fused encoder: a second forward ran before this backward (one workspace per step)")
+        w1, g1, be1, w2, g2, be2, stats, com = ctx.saved_tensors
+        n, h, w = len(ctx.idx), ctx.frames.shape[1], ctx.frames.shape[2]
+        k = w2.shape[0]
+        grads = extension().train_backward(
+            gz.contiguous().float(), ctx.frames, ctx.idx, w1, g1, be1, w2, g2, be2, stats, com,
+            ws.buffer("y1", n * 6 * h * w), ws.buffer("y2", n * k * h * w),
+            ws.buffer("g1", n * 6 * h * w), ws.buffer("g2", n * k * h * w), ws.scratch(h, w))
+        return (None, None, None, None, *grads)
+
+
+def train_encode(encoder, frames: torch.Tensor, idx: torch.Tensor, ws: Workspace) -> torch.Tensor:
+    """(T, H, W, 3) uint8 frames, (B,) indices -> z (B, 2K), BatchNorm in training mode (updates running stats)."""
+    b1, b2 = encoder.bn1, encoder.bn2
+    idx = idx.contiguous().long()
+    z, stats = _FusedTrain.apply(frames.contiguous(), idx, ws, float(b1.eps), encoder.conv1.weight,
+                                 encoder.conv1.bias, b1.weight, b1.bias, encoder.conv2.weight, encoder.conv2.bias,
+                                 b2.weight, b2.bias)
+    n = len(idx) * frames.shape[1] * frames.shape[2]
+    k = encoder.conv2.out_channels
+    with torch.no_grad():  # running statistics as nn.BatchNorm2d keeps them (unbiased variance)
+        for bn, mean, var in ((b1, stats[0:6], stats[6:12]), (b2, stats[18:18 + k], stats[18 + k:18 + 2 * k])):
+            m = bn.momentum
+            bn.running_mean.mul_(1 - m).add_(mean.float(), alpha=m)
+            bn.running_var.mul_(1 - m).add_((var * (n / max(n - 1, 1))).float(), alpha=m)
+            bn.num_batches_tracked.add_(1)
+    return z
+
+
+def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d):
+    """Eval-mode BatchNorm as y * scale + shift (applied after the conv bias)."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return conv.weight.detach(), conv.bias.detach(), scale.detach(), (bn.bias - bn.running_mean * scale).detach()
+
+
+def eval_encode(encoder, frames: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> z (B, 2K) for frames[idx] (all when None), BatchNorm in eval mode; nothing is kept."""
+    if idx is None:
+        idx = torch.arange(len(frames))
+    scratch = torch.zeros(torch.get_num_threads() * extension().scratch_size(frames.shape[1], frames.shape[2]))
+    with torch.no_grad():
+        return extension().eval_forward(frames.contiguous(), idx.contiguous().long(),
+                                        *_fold(encoder.conv1, encoder.bn1), *_fold(encoder.conv2, encoder.bn2),
+                                        scratch)

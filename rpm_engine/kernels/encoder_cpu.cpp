@@ -1,0 +1,651 @@
+// Fused CPU kernels for the paper's encoder (Fig. 2, App. D):
+//   Conv(3->6, 3x3, pad 1) -> BN -> ReLU -> Conv(6->K, 3x3, pad 1) -> BN -> sigmoid -> centre of mass (SPEC §1).
+//
+// Why: oneDNN runs 3- and 6-channel 3x3 convolutions at ~10 GFLOP/s and a plain step allocates (and the OS
+// zero-fills) hundreds of MB of temporaries. Here every pass is a direct convolution over one image at a time,
+// vectorised over 8 columns (GCC vector extensions: AVX on x86, NEON on ARM), with BatchNorm, ReLU, sigmoid and the
+// centre of mass folded into the passes, and every buffer owned by a reusable workspace (fast.py).
+//
+// Determinism: work is split over images; per-image partial sums (double) are added in image order, so results do
+// not depend on the number of threads.
+//
+// Layout: activations are NCHW float32. Per-thread scratch holds "padded planes": a plane of H x W values stored
+// with one zero row above and below and zero columns around it, row stride S, value (i, j) at
+// base + (i + 1) * S + PADL + j. Borders are never written, so they stay zero.
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
+
+constexpr int PADL = 8;  // left padding (keeps interior rows 32-byte aligned relative to the row start)
+constexpr int HID = 6;   // hidden channels of the encoder (Fig. 2)
+
+inline v8 ld(const float* p) { v8 v; std::memcpy(&v, p, sizeof(v)); return v; }
+inline void st(float* p, v8 v) { std::memcpy(p, &v, sizeof(v)); }
+inline v8 bc(float x) { return v8{} + x; }
+inline float hsum(v8 v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
+inline v8 vmax0(v8 a) { return a > 0.0f ? a : v8{}; }
+
+// exp(x) for float lanes (Cephes expf: range reduction by ln 2, degree-6 polynomial; ~1 ulp).
+inline v8 vexp(v8 x) {
+  x = x < -87.3f ? bc(-87.3f) : x;
+  x = x > 88.3f ? bc(88.3f) : x;
+  v8 t = x * 1.44269504088896341f + 128.5f;           // > 0, so truncation is floor
+  v8i n = __builtin_convertvector(t, v8i) - 128;      // round(x / ln 2)
+  v8 fn = __builtin_convertvector(n, v8);
+  v8 r = x - fn * 0.693359375f - fn * -2.12194440e-4f;
+  v8 p = bc(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  v8i bits = (n + 127) << 23;
+  v8 scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return p * scale;
+}
+inline v8 vsigmoid(v8 x) { return 1.0f / (1.0f + vexp(-x)); }
+
+struct Geo {
+  int64_t H, W, Wr, S, plane;  // rows, columns, columns rounded up to 8, padded row stride, padded plane size
+  Geo(int64_t h, int64_t w) : H(h), W(w), Wr((w + 7) / 8 * 8), S(PADL + (w + 7) / 8 * 8 + 8), plane((h + 2) * S) {}
+  float* at(float* base, int64_t c, int64_t i) const { return base + c * plane + (i + 1) * S + PADL; }
+  const float* at(const float* base, int64_t c, int64_t i) const { return base + c * plane + (i + 1) * S + PADL; }
+};
+
+// Per-thread scratch: region A and region B of HID padded planes each, then HID rows of Wr floats.
+int64_t scratch_floats(const Geo& g) { return 2 * HID * g.plane + HID * g.Wr; }
+
+// One output row of a 3x3 convolution with padding 1: out[o][0..Wr) = bias[o] + sum_{c,di,dj} w[o][c][di][dj] *
+// in[c][i + di - 1][j + dj - 1]; `in` holds `cin` padded planes. Columns >= W of `out` are junk.
+template <int NO>
+void conv_row(const float* in, int cin, const Geo& g, int64_t i, const float* w, const float* bias, float* out) {
+  for (int64_t jb = 0; jb < g.Wr; jb += 8) {
+    v8 acc[NO];
+    for (int o = 0; o < NO; ++o) acc[o] = bc(bias ? bias[o] : 0.0f);
+    for (int c = 0; c < cin; ++c) {
+      for (int di = 0; di < 3; ++di) {
+        const float* r = g.at(in, c, i + di - 1) + jb;
+        const v8 x0 = ld(r - 1), x1 = ld(r), x2 = ld(r + 1);
+        const float* wc = w + (c * 3 + di) * 3;
+        for (int o = 0; o < NO; ++o) {
+          const float* wo = wc + o * cin * 9;
+          acc[o] += wo[0] * x0 + wo[1] * x1 + wo[2] * x2;
+        }
+      }
+    }
+    for (int o = 0; o < NO; ++o) st(out + o * g.Wr + jb, acc[o]);
+  }
+}
+
+// Weight gradient of a 3x3 convolution, for NG <= 3 output channels at once (registers: 3 NG accumulators):
+// vacc[o][c][di][dj] += sum_{i,j} dy[o][i][j] * x[c][i + di - 1][j + dj - 1]; dy and x are padded planes
+// (dy is zero in columns >= W). Rows are taken in tiles that stay in L2.
+template <int NG>
+void wgrad(const float* dy, const float* x, int cin, const Geo& g, v8* vacc) {
+  constexpr int64_t TILE = 16;
+  for (int64_t i0 = 0; i0 < g.H; i0 += TILE) {
+    const int64_t i1 = std::min(g.H, i0 + TILE);
+    for (int c = 0; c < cin; ++c) {
+      for (int di = 0; di < 3; ++di) {
+        v8 acc[NG][3];
+        for (int o = 0; o < NG; ++o) acc[o][0] = acc[o][1] = acc[o][2] = v8{};
+        for (int64_t i = i0; i < i1; ++i) {
+          const float* xr = g.at(x, c, i + di - 1);
+          const float* d[NG];
+          for (int o = 0; o < NG; ++o) d[o] = g.at(dy, o, i);
+          for (int64_t jb = 0; jb < g.Wr; jb += 8) {
+            const v8 x0 = ld(xr + jb - 1), x1 = ld(xr + jb), x2 = ld(xr + jb + 1);
+            for (int o = 0; o < NG; ++o) {
+              const v8 dv = ld(d[o] + jb);
+              acc[o][0] += dv * x0;
+              acc[o][1] += dv * x1;
+              acc[o][2] += dv * x2;
+            }
+          }
+        }
+        for (int o = 0; o < NG; ++o)
+          for (int dj = 0; dj < 3; ++dj) vacc[((o * cin + c) * 3 + di) * 3 + dj] += acc[o][dj];
+      }
+    }
+  }
+}
+
+// Weight gradient for `no` output channels (groups of at most 3), summed into dw (double, [no][cin][3][3]).
+void wgrad_all(const float* dy, const float* x, int no, int cin, const Geo& g, double* dw) {
+  std::vector<v8> vacc(static_cast<size_t>(no) * cin * 9, v8{});
+  for (int o0 = 0; o0 < no; o0 += 3) {
+    const int ng = std::min(3, no - o0);
+    const float* d = dy + o0 * g.plane;
+    v8* va = vacc.data() + static_cast<size_t>(o0) * cin * 9;
+    if (ng == 3) wgrad<3>(d, x, cin, g, va);
+    else if (ng == 2) wgrad<2>(d, x, cin, g, va);
+    else wgrad<1>(d, x, cin, g, va);
+  }
+  for (size_t k = 0; k < vacc.size(); ++k) dw[k] += hsum(vacc[k]);
+}
+
+template <typename F>
+void dispatch_k(int k, F&& f) {
+  switch (k) {
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 5: f(std::integral_constant<int, 5>{}); break;
+    case 6: f(std::integral_constant<int, 6>{}); break;
+    default: TORCH_CHECK(false, "fused encoder supports 1 to 6 output maps, got ", k);
+  }
+}
+
+// (H, W, 3) uint8 frame -> 3 padded planes of value / 255 (exactly the eager `.float().div_(255)`).
+void load_frame(const uint8_t* src, const Geo& g, float* dst) {
+  for (int64_t i = 0; i < g.H; ++i) {
+    const uint8_t* s = src + i * g.W * 3;
+    float* r0 = g.at(dst, 0, i);
+    float* r1 = g.at(dst, 1, i);
+    float* r2 = g.at(dst, 2, i);
+    for (int64_t j = 0; j < g.W; ++j) {
+      r0[j] = static_cast<float>(s[3 * j]) / 255.0f;
+      r1[j] = static_cast<float>(s[3 * j + 1]) / 255.0f;
+      r2[j] = static_cast<float>(s[3 * j + 2]) / 255.0f;
+    }
+  }
+}
+
+// Sum and sum of squares of the first W values of a row (float within the row).
+inline void row_moments(const float* r, int64_t W, double& s, double& ss) {
+  v8 a{}, b{};
+  int64_t j = 0;
+  for (; j + 8 <= W; j += 8) {
+    const v8 v = ld(r + j);
+    a += v;
+    b += v * v;
+  }
+  float ts = hsum(a), tss = hsum(b);
+  for (; j < W; ++j) {
+    ts += r[j];
+    tss += r[j] * r[j];
+  }
+  s += ts;
+  ss += tss;
+}
+
+// h = relu(y1 * scale + shift) for one image, into HID padded planes.
+void make_h(const float* y1, const float* scale, const float* shift, const Geo& g, float* h) {
+  for (int c = 0; c < HID; ++c) {
+    const v8 a = bc(scale[c]), b = bc(shift[c]);
+    for (int64_t i = 0; i < g.H; ++i) {
+      const float* s = y1 + (c * g.H + i) * g.W;
+      float* d = g.at(h, c, i);
+      int64_t j = 0;
+      for (; j + 8 <= g.W; j += 8) st(d + j, vmax0(ld(s + j) * a + b));
+      for (; j < g.W; ++j) d[j] = std::max(s[j] * scale[c] + shift[c], 0.0f);
+    }
+  }
+}
+
+struct Tensors {
+  const uint8_t* frames;
+  const int64_t* idx;
+  int64_t frame_stride;
+};
+
+Tensors frames_of(const torch::Tensor& frames, const torch::Tensor& idx, const Geo& g) {
+  TORCH_CHECK(frames.device().is_cpu() && frames.scalar_type() == torch::kUInt8 && frames.is_contiguous() &&
+                  frames.dim() == 4 && frames.size(3) == 3,
+              "frames must be a contiguous CPU uint8 tensor (T, H, W, 3)");
+  TORCH_CHECK(idx.device().is_cpu() && idx.scalar_type() == torch::kLong && idx.is_contiguous() && idx.dim() == 1,
+              "idx must be a contiguous CPU int64 vector");
+  TORCH_CHECK(frames.size(1) == g.H && frames.size(2) == g.W, "frame size mismatch");
+  const int64_t T = frames.size(0);
+  const int64_t* p = idx.data_ptr<int64_t>();
+  for (int64_t b = 0; b < idx.size(0); ++b) TORCH_CHECK(p[b] >= 0 && p[b] < T, "frame index out of range");
+  return {frames.data_ptr<uint8_t>(), p, g.H * g.W * 3};
+}
+
+float* scratch_of(torch::Tensor& scratch, const Geo& g) {
+  TORCH_CHECK(scratch.scalar_type() == torch::kFloat && scratch.is_contiguous() &&
+                  scratch.numel() >= at::get_num_threads() * scratch_floats(g),
+              "scratch workspace too small");
+  return scratch.data_ptr<float>();
+}
+
+std::vector<float> to_vec(const torch::Tensor& t) {
+  auto c = t.detach().to(torch::kFloat).contiguous().cpu();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+// Centre of mass of sigmoid(y2 * scale + shift) for one image: com[k] = (mass, sum s x, sum s y), double.
+template <int K>
+void com_image(const float* y2, const float* scale, const float* shift, const Geo& g, double* com) {
+  v8 xs0;
+  for (int l = 0; l < 8; ++l) xs0[l] = l + 0.5f;
+  for (int k = 0; k < K; ++k) {
+    const v8 a = bc(scale[k]), b = bc(shift[k]);
+    double m = 0, mx = 0, my = 0;
+    for (int64_t i = 0; i < g.H; ++i) {
+      const float* r = y2 + (k * g.H + i) * g.W;
+      v8 sm{}, sx{};
+      int64_t j = 0;
+      for (; j + 8 <= g.W; j += 8) {
+        const v8 s = vsigmoid(ld(r + j) * a + b);
+        sm += s;
+        sx += s * (xs0 + static_cast<float>(j));
+      }
+      float tm = hsum(sm), tx = hsum(sx);
+      for (; j < g.W; ++j) {
+        const float s = 1.0f / (1.0f + std::exp(-(r[j] * scale[k] + shift[k])));
+        tm += s;
+        tx += s * (j + 0.5f);
+      }
+      m += tm;
+      mx += tx;
+      my += static_cast<double>(tm) * (i + 0.5);
+    }
+    com[3 * k] = m;
+    com[3 * k + 1] = mx;
+    com[3 * k + 2] = my;
+  }
+}
+
+// BatchNorm statistics over (images, rows, cols) from per-image sums: mean, biased var, 1/sqrt(var + eps).
+void bn_stats(const std::vector<double>& s, const std::vector<double>& ss, int64_t B, int C, double n, double eps,
+              double* out /* [3][C]: mean, var, invstd */) {
+  for (int c = 0; c < C; ++c) {
+    double a = 0, b = 0;
+    for (int64_t i = 0; i < B; ++i) {
+      a += s[i * C + c];
+      b += ss[i * C + c];
+    }
+    const double mean = a / n, var = std::max(b / n - mean * mean, 0.0);
+    out[c] = mean;
+    out[C + c] = var;
+    out[2 * C + c] = 1.0 / std::sqrt(var + eps);
+  }
+}
+
+}  // namespace
+
+// Training-mode forward (BatchNorm with batch statistics). Writes y1 (B, 6, H, W) and y2 (B, K, H, W), which the
+// backward pass reads. Returns z (B, 2K) float, stats (double: mean1, var1, invstd1, mean2, var2, invstd2) and
+// com (B, K, 3) double (mass, sum s x, sum s y).
+std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx, torch::Tensor w1, torch::Tensor b1,
+                                         torch::Tensor g1, torch::Tensor be1, torch::Tensor w2, torch::Tensor b2,
+                                         torch::Tensor g2, torch::Tensor be2, double eps, torch::Tensor y1,
+                                         torch::Tensor y2, torch::Tensor scratch) {
+  const Geo g(frames.size(1), frames.size(2));
+  const int64_t B = idx.size(0);
+  const int K = static_cast<int>(w2.size(0));
+  const Tensors fr = frames_of(frames, idx, g);
+  float* scr = scratch_of(scratch, g);
+  const int64_t per = scratch_floats(g);
+  TORCH_CHECK(y1.numel() >= B * HID * g.H * g.W && y2.numel() >= B * K * g.H * g.W, "activation buffers too small");
+  float* Y1 = y1.data_ptr<float>();
+  float* Y2 = y2.data_ptr<float>();
+  const auto W1 = to_vec(w1), B1 = to_vec(b1), G1 = to_vec(g1), BE1 = to_vec(be1);
+  const auto W2 = to_vec(w2), B2 = to_vec(b2), G2 = to_vec(g2), BE2 = to_vec(be2);
+  const double n = static_cast<double>(B) * g.H * g.W;
+  auto stats = torch::zeros({3 * HID + 3 * K}, torch::kDouble);
+  double* st1 = stats.data_ptr<double>();
+  double* st2 = st1 + 3 * HID;
+
+  // Pass 1: y1 = conv1(x) + b1, with per-image channel sums.
+  std::vector<double> s1(B * HID, 0.0), ss1(B * HID, 0.0);
+  at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+    float* A = scr + at::get_thread_num() * per;
+    float* rows = A + 2 * HID * g.plane;
+    for (int64_t b = lo; b < hi; ++b) {
+      load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, A);
+      for (int64_t i = 0; i < g.H; ++i) {
+        conv_row<HID>(A, 3, g, i, W1.data(), B1.data(), rows);
+        for (int o = 0; o < HID; ++o) {
+          std::memcpy(Y1 + ((b * HID + o) * g.H + i) * g.W, rows + o * g.Wr, g.W * sizeof(float));
+          row_moments(rows + o * g.Wr, g.W, s1[b * HID + o], ss1[b * HID + o]);
+        }
+      }
+    }
+  });
+  bn_stats(s1, ss1, B, HID, n, eps, st1);
+  std::vector<float> sc1(HID), sh1(HID);
+  for (int c = 0; c < HID; ++c) {
+    sc1[c] = static_cast<float>(G1[c] * st1[2 * HID + c]);
+    sh1[c] = static_cast<float>(BE1[c] - st1[c] * G1[c] * st1[2 * HID + c]);
+  }
+
+  // Pass 2: h = relu(bn1(y1)) per image (scratch), y2 = conv2(h) + b2, with per-image channel sums.
+  std::vector<double> s2(B * K, 0.0), ss2(B * K, 0.0);
+  dispatch_k(K, [&](auto kc) {
+    constexpr int KK = decltype(kc)::value;
+    at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+      float* A = scr + at::get_thread_num() * per;
+      float* rows = A + 2 * HID * g.plane;
+      for (int64_t b = lo; b < hi; ++b) {
+        make_h(Y1 + b * HID * g.H * g.W, sc1.data(), sh1.data(), g, A);
+        for (int64_t i = 0; i < g.H; ++i) {
+          conv_row<KK>(A, HID, g, i, W2.data(), B2.data(), rows);
+          for (int k = 0; k < KK; ++k) {
+            std::memcpy(Y2 + ((b * KK + k) * g.H + i) * g.W, rows + k * g.Wr, g.W * sizeof(float));
+            row_moments(rows + k * g.Wr, g.W, s2[b * KK + k], ss2[b * KK + k]);
+          }
+        }
+      }
+    });
+  });
+  bn_stats(s2, ss2, B, K, n, eps, st2);
+  std::vector<float> sc2(K), sh2(K);
+  for (int k = 0; k < K; ++k) {
+    sc2[k] = static_cast<float>(G2[k] * st2[2 * K + k]);
+    sh2[k] = static_cast<float>(BE2[k] - st2[k] * G2[k] * st2[2 * K + k]);
+  }
+
+  // Pass 3: sigmoid(bn2(y2)) and its centre of mass (eq. in SPEC §1: maps normalised to sum 1).
+  auto com = torch::empty({B, K, 3}, torch::kDouble);
+  auto z = torch::empty({B, 2 * K}, torch::kFloat);
+  double* C = com.data_ptr<double>();
+  float* Z = z.data_ptr<float>();
+  dispatch_k(K, [&](auto kc) {
+    constexpr int KK = decltype(kc)::value;
+    at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t b = lo; b < hi; ++b) {
+        double* cb = C + b * KK * 3;
+        com_image<KK>(Y2 + b * KK * g.H * g.W, sc2.data(), sh2.data(), g, cb);
+        for (int k = 0; k < KK; ++k) {
+          const double m = std::max(cb[3 * k], 1e-12);
+          Z[b * 2 * KK + 2 * k] = static_cast<float>(cb[3 * k + 1] / m);
+          Z[b * 2 * KK + 2 * k + 1] = static_cast<float>(cb[3 * k + 2] / m);
+        }
+      }
+    });
+  });
+  return {z, stats, com};
+}
+
+// Backward of train_forward: gradients of the loss w.r.t. w1, b1, gamma1, beta1, w2, b2, gamma2, beta2 given
+// gz = dL/dz (B, 2K). g1buf (B, 6, H, W) and g2buf (B, K, H, W) are workspace.
+std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames, torch::Tensor idx, torch::Tensor w1,
+                                          torch::Tensor g1, torch::Tensor be1, torch::Tensor w2, torch::Tensor g2,
+                                          torch::Tensor be2, torch::Tensor stats, torch::Tensor com, torch::Tensor y1,
+                                          torch::Tensor y2, torch::Tensor g1buf, torch::Tensor g2buf,
+                                          torch::Tensor scratch) {
+  const Geo g(frames.size(1), frames.size(2));
+  const int64_t B = idx.size(0);
+  const int K = static_cast<int>(w2.size(0));
+  const Tensors fr = frames_of(frames, idx, g);
+  float* scr = scratch_of(scratch, g);
+  const int64_t per = scratch_floats(g);
+  const int64_t HW = g.H * g.W;
+  TORCH_CHECK(g1buf.numel() >= B * HID * HW && g2buf.numel() >= B * K * HW, "gradient buffers too small");
+  const float* Y1 = y1.data_ptr<float>();
+  const float* Y2 = y2.data_ptr<float>();
+  float* GB1 = g1buf.data_ptr<float>();
+  float* GB2 = g2buf.data_ptr<float>();
+  const auto W1 = to_vec(w1), G1 = to_vec(g1), BE1 = to_vec(be1);
+  const auto W2 = to_vec(w2), G2 = to_vec(g2), BE2 = to_vec(be2);
+  const auto GZ = to_vec(gz);
+  const double* st1 = stats.data_ptr<double>();
+  const double* st2 = st1 + 3 * HID;
+  const double* C = com.data_ptr<double>();
+  const double n = static_cast<double>(B) * HW;
+
+  std::vector<float> sc1(HID), sh1(HID), sc2(K), sh2(K), m1(HID), is1(HID), m2(K), is2(K);
+  for (int c = 0; c < HID; ++c) {
+    m1[c] = static_cast<float>(st1[c]);
+    is1[c] = static_cast<float>(st1[2 * HID + c]);
+    sc1[c] = static_cast<float>(G1[c] * st1[2 * HID + c]);
+    sh1[c] = static_cast<float>(BE1[c] - st1[c] * G1[c] * st1[2 * HID + c]);
+  }
+  for (int k = 0; k < K; ++k) {
+    m2[k] = static_cast<float>(st2[k]);
+    is2[k] = static_cast<float>(st2[2 * K + k]);
+    sc2[k] = static_cast<float>(G2[k] * st2[2 * K + k]);
+    sh2[k] = static_cast<float>(BE2[k] - st2[k] * G2[k] * st2[2 * K + k]);
+  }
+
+  // Pass B1: gradient w.r.t. the BN2 output, g = dL/ds * s (1 - s), with dL/ds from the centre of mass:
+  // ds = (gx (x - zx) + gy (y - zy)) / mass. Per-image sums of g and g * yhat2 (for the BN backward).
+  std::vector<double> sg2(B * K, 0.0), sgy2(B * K, 0.0);
+  at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+    v8 xs0;
+    for (int l = 0; l < 8; ++l) xs0[l] = l + 0.5f;
+    for (int64_t b = lo; b < hi; ++b) {
+      for (int k = 0; k < K; ++k) {
+        const double* cb = C + (b * K + k) * 3;
+        const double m = std::max(cb[0], 1e-12), zx = cb[1] / m, zy = cb[2] / m;
+        const float bx = static_cast<float>(GZ[b * 2 * K + 2 * k] / m);
+        const float cx = static_cast<float>(-GZ[b * 2 * K + 2 * k] * zx / m);
+        const double gy = GZ[b * 2 * K + 2 * k + 1] / m;
+        const float a = sc2[k], sh = sh2[k], mu = m2[k], is = is2[k];
+        double tg = 0, tgy = 0;
+        for (int64_t i = 0; i < g.H; ++i) {
+          const float* r = Y2 + ((b * K + k) * g.H + i) * g.W;
+          float* o = GB2 + ((b * K + k) * g.H + i) * g.W;
+          const float c0 = cx + static_cast<float>(gy * ((i + 0.5) - zy));
+          v8 ag{}, agy{};
+          int64_t j = 0;
+          for (; j + 8 <= g.W; j += 8) {
+            const v8 y = ld(r + j);
+            const v8 s = vsigmoid(y * a + sh);
+            const v8 gv = (bx * (xs0 + static_cast<float>(j)) + c0) * s * (1.0f - s);
+            st(o + j, gv);
+            ag += gv;
+            agy += gv * ((y - mu) * is);
+          }
+          float fg = hsum(ag), fgy = hsum(agy);
+          for (; j < g.W; ++j) {
+            const float s = 1.0f / (1.0f + std::exp(-(r[j] * a + sh)));
+            const float gv = (bx * (j + 0.5f) + c0) * s * (1.0f - s);
+            o[j] = gv;
+            fg += gv;
+            fgy += gv * ((r[j] - mu) * is);
+          }
+          tg += fg;
+          tgy += fgy;
+        }
+        sg2[b * K + k] = tg;
+        sgy2[b * K + k] = tgy;
+      }
+    }
+  });
+  auto dg2 = torch::zeros({K}, torch::kDouble), dbe2 = torch::zeros({K}, torch::kDouble);
+  std::vector<float> mg2(K), mgy2(K), ga2(K);
+  for (int k = 0; k < K; ++k) {
+    double a = 0, c = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      a += sg2[b * K + k];
+      c += sgy2[b * K + k];
+    }
+    dbe2.data_ptr<double>()[k] = a;
+    dg2.data_ptr<double>()[k] = c;
+    mg2[k] = static_cast<float>(a / n);
+    mgy2[k] = static_cast<float>(c / n);
+    ga2[k] = static_cast<float>(G2[k] * st2[2 * K + k]);
+  }
+  // Transposed, flipped conv2 weights: dh = conv(dy2, wt) with wt[c][k][di][dj] = w2[k][c][2 - di][2 - dj].
+  std::vector<float> WT(HID * K * 9);
+  for (int c = 0; c < HID; ++c)
+    for (int k = 0; k < K; ++k)
+      for (int t = 0; t < 9; ++t) WT[(c * K + k) * 9 + t] = W2[(k * HID + c) * 9 + (8 - t)];
+
+  // Pass B2: dy2 = BN2 backward (per image, into scratch B), h recomputed (scratch A); dW2 += dy2 (x) h,
+  // dh = conv(dy2, wt), g1 = dh * [h > 0] stored, with per-image sums of g1 and g1 * yhat1.
+  std::vector<double> dw2p(B * K * HID * 9, 0.0), db2p(B * K, 0.0), sg1(B * HID, 0.0), sgy1(B * HID, 0.0);
+  at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+    float* A = scr + at::get_thread_num() * per;
+    float* Bp = A + HID * g.plane;
+    float* rows = A + 2 * HID * g.plane;
+    for (int64_t b = lo; b < hi; ++b) {
+      for (int k = 0; k < K; ++k) {
+        const v8 mg = bc(mg2[k]), mgy = bc(mgy2[k]), mu = bc(m2[k]), is = bc(is2[k]), ga = bc(ga2[k]);
+        v8 acc{};
+        for (int64_t i = 0; i < g.H; ++i) {
+          const float* gr = GB2 + ((b * K + k) * g.H + i) * g.W;
+          const float* yr = Y2 + ((b * K + k) * g.H + i) * g.W;
+          float* d = g.at(Bp, k, i);
+          int64_t j = 0;
+          for (; j + 8 <= g.W; j += 8) {
+            const v8 v = ga * (ld(gr + j) - mg - (ld(yr + j) - mu) * is * mgy);
+            st(d + j, v);
+            acc += v;
+          }
+          for (; j < g.W; ++j) {
+            d[j] = ga2[k] * (gr[j] - mg2[k] - (yr[j] - m2[k]) * is2[k] * mgy2[k]);
+            db2p[b * K + k] += d[j];
+          }
+        }
+        db2p[b * K + k] += hsum(acc);
+      }
+      make_h(Y1 + b * HID * HW, sc1.data(), sh1.data(), g, A);
+      wgrad_all(Bp, A, K, HID, g, dw2p.data() + b * K * HID * 9);
+      for (int64_t i = 0; i < g.H; ++i) {
+        conv_row<HID>(Bp, K, g, i, WT.data(), nullptr, rows);  // dh row: HID outputs from K inputs
+        for (int c = 0; c < HID; ++c) {
+          const float* dh = rows + c * g.Wr;
+          const float* hr = g.at(A, c, i);
+          const float* yr = Y1 + ((b * HID + c) * g.H + i) * g.W;
+          float* o = GB1 + ((b * HID + c) * g.H + i) * g.W;
+          const v8 mu = bc(m1[c]), is = bc(is1[c]);
+          v8 ag{}, agy{};
+          int64_t j = 0;
+          for (; j + 8 <= g.W; j += 8) {
+            const v8 gv = ld(hr + j) > 0.0f ? ld(dh + j) : v8{};
+            st(o + j, gv);
+            ag += gv;
+            agy += gv * ((ld(yr + j) - mu) * is);
+          }
+          float fg = hsum(ag), fgy = hsum(agy);
+          for (; j < g.W; ++j) {
+            const float gv = hr[j] > 0.0f ? dh[j] : 0.0f;
+            o[j] = gv;
+            fg += gv;
+            fgy += gv * ((yr[j] - m1[c]) * is1[c]);
+          }
+          sg1[b * HID + c] += fg;
+          sgy1[b * HID + c] += fgy;
+        }
+      }
+    }
+  });
+  auto dg1 = torch::zeros({HID}, torch::kDouble), dbe1 = torch::zeros({HID}, torch::kDouble);
+  std::vector<float> mg1(HID), mgy1(HID), ga1(HID);
+  for (int c = 0; c < HID; ++c) {
+    double a = 0, e = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      a += sg1[b * HID + c];
+      e += sgy1[b * HID + c];
+    }
+    dbe1.data_ptr<double>()[c] = a;
+    dg1.data_ptr<double>()[c] = e;
+    mg1[c] = static_cast<float>(a / n);
+    mgy1[c] = static_cast<float>(e / n);
+    ga1[c] = static_cast<float>(G1[c] * st1[2 * HID + c]);
+  }
+
+  // Pass B3: dy1 = BN1 backward (scratch B), x reloaded (scratch A); dW1 += dy1 (x) x.
+  std::vector<double> dw1p(B * HID * 3 * 9, 0.0), db1p(B * HID, 0.0);
+  at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+    float* A = scr + at::get_thread_num() * per;
+    float* Bp = A + HID * g.plane;
+    for (int64_t b = lo; b < hi; ++b) {
+      for (int c = 0; c < HID; ++c) {
+        const v8 mg = bc(mg1[c]), mgy = bc(mgy1[c]), mu = bc(m1[c]), is = bc(is1[c]), ga = bc(ga1[c]);
+        v8 acc{};
+        for (int64_t i = 0; i < g.H; ++i) {
+          const float* gr = GB1 + ((b * HID + c) * g.H + i) * g.W;
+          const float* yr = Y1 + ((b * HID + c) * g.H + i) * g.W;
+          float* d = g.at(Bp, c, i);
+          int64_t j = 0;
+          for (; j + 8 <= g.W; j += 8) {
+            const v8 v = ga * (ld(gr + j) - mg - (ld(yr + j) - mu) * is * mgy);
+            st(d + j, v);
+            acc += v;
+          }
+          for (; j < g.W; ++j) {
+            d[j] = ga1[c] * (gr[j] - mg1[c] - (yr[j] - m1[c]) * is1[c] * mgy1[c]);
+            db1p[b * HID + c] += d[j];
+          }
+        }
+        db1p[b * HID + c] += hsum(acc);
+      }
+      load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, A);
+      wgrad_all(Bp, A, HID, 3, g, dw1p.data() + b * HID * 3 * 9);
+    }
+  });
+
+  auto sum_images = [B](const std::vector<double>& p, int64_t m) {
+    auto out = torch::zeros({m}, torch::kDouble);
+    double* o = out.data_ptr<double>();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < m; ++t) o[t] += p[b * m + t];
+    return out;
+  };
+  auto f = [](const torch::Tensor& t, const torch::Tensor& like) { return t.to(torch::kFloat).view(like.sizes()); };
+  return {f(sum_images(dw1p, HID * 3 * 9), w1), f(sum_images(db1p, HID), g1), f(dg1, g1), f(dbe1, be1),
+          f(sum_images(dw2p, K * HID * 9), w2), f(sum_images(db2p, K), g2), f(dg2, g2), f(dbe2, be2)};
+}
+
+// Inference forward with folded BatchNorm (eval mode): scale/shift per channel, nothing stored; returns z (B, 2K).
+torch::Tensor eval_forward(torch::Tensor frames, torch::Tensor idx, torch::Tensor w1, torch::Tensor b1,
+                           torch::Tensor scale1, torch::Tensor shift1, torch::Tensor w2, torch::Tensor b2,
+                           torch::Tensor scale2, torch::Tensor shift2, torch::Tensor scratch) {
+  const Geo g(frames.size(1), frames.size(2));
+  const int64_t B = idx.size(0);
+  const int K = static_cast<int>(w2.size(0));
+  const Tensors fr = frames_of(frames, idx, g);
+  float* scr = scratch_of(scratch, g);
+  const int64_t per = scratch_floats(g);
+  const auto W1 = to_vec(w1), B1 = to_vec(b1), SC1 = to_vec(scale1), SH1 = to_vec(shift1);
+  const auto W2 = to_vec(w2), B2 = to_vec(b2), SC2 = to_vec(scale2), SH2 = to_vec(shift2);
+  auto z = torch::empty({B, 2 * K}, torch::kFloat);
+  float* Z = z.data_ptr<float>();
+  dispatch_k(K, [&](auto kc) {
+    constexpr int KK = decltype(kc)::value;
+    at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+      float* A = scr + at::get_thread_num() * per;
+      float* Bp = A + HID * g.plane;
+      float* rows = A + 2 * HID * g.plane;
+      std::vector<float> y2(KK * g.H * g.W);
+      double cb[3 * KK];
+      for (int64_t b = lo; b < hi; ++b) {
+        load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, Bp);
+        for (int64_t i = 0; i < g.H; ++i) {  // h = relu(bn1(conv1(x))) into scratch A
+          conv_row<HID>(Bp, 3, g, i, W1.data(), B1.data(), rows);
+          for (int c = 0; c < HID; ++c) {
+            const float* r = rows + c * g.Wr;
+            float* d = g.at(A, c, i);
+            for (int64_t j = 0; j < g.W; ++j) d[j] = std::max(r[j] * SC1[c] + SH1[c], 0.0f);
+          }
+        }
+        for (int64_t i = 0; i < g.H; ++i) {
+          conv_row<KK>(A, HID, g, i, W2.data(), B2.data(), rows);
+          for (int k = 0; k < KK; ++k) std::memcpy(y2.data() + (k * g.H + i) * g.W, rows + k * g.Wr, g.W * 4);
+        }
+        com_image<KK>(y2.data(), SC2.data(), SH2.data(), g, cb);
+        for (int k = 0; k < KK; ++k) {
+          const double m = std::max(cb[3 * k], 1e-12);
+          Z[b * 2 * KK + 2 * k] = static_cast<float>(cb[3 * k + 1] / m);
+          Z[b * 2 * KK + 2 * k + 1] = static_cast<float>(cb[3 * k + 2] / m);
+        }
+      }
+    });
+  });
+  return z;
+}
+
+int64_t scratch_size(int64_t H, int64_t W) { return scratch_floats(Geo(H, W)); }
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("train_forward", &train_forward, "fused encoder forward, BatchNorm in training mode");
+  m.def("train_backward", &train_backward, "fused encoder backward");
+  m.def("eval_forward", &eval_forward, "fused encoder forward, BatchNorm folded (eval mode)");
+  m.def("scratch_size", &scratch_size, "floats of per-thread scratch for an H x W frame");
+}

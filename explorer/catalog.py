@@ -1,0 +1,167 @@
+"""The runs a visitor can compare: the user's run store plus the small runs shipped in ``assets/store``.
+
+Runs that differ only in their training seed form a group; the Compare page's error bars are 95 % intervals over a
+group's seeds. No Streamlit here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rpm_engine.charts import method_name
+from rpm_engine.evaluate import seeds_summary
+from rpm_engine.store import CorruptRun, Run, RunStore
+from rpm_engine.train import RunConfig
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_ROOT = REPO / "assets" / "store"
+FIG1_METHODS = ("supervised", "rbf", "linear", "untrained")
+
+
+def open_store(root: Path | str, read_only: bool = False) -> RunStore:
+    """A RunStore; ``read_only`` tolerates a root whose tmp/ and locks/ cannot be created (a read-only image)."""
+    try:
+        return RunStore(root)
+    except OSError:
+        if not read_only:
+            raise
+        store = object.__new__(RunStore)  # loading needs only root; nothing is written to a shipped store
+        store.root, store.lock_timeout = Path(root), 0.0
+        return store
+
+
+def group_key(config: RunConfig) -> str:
+    """The key a run would have with seed 0: equal for runs that differ only in their seed."""
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, seed=0)).key()
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    config: RunConfig
+    metrics: dict
+    source: str  # "yours" (the run store) or "shipped" (assets/store)
+    mtime: float
+
+    @property
+    def method(self) -> str:
+        return method_name(self.config)
+
+    @property
+    def seed(self) -> int:
+        return self.config.train.seed
+
+    @property
+    def label(self) -> str:
+        """Short: 'rbf (theta=0.1) · seed 0'."""
+        return f"{self.config.label} · seed {self.seed}"
+
+    @property
+    def long_label(self) -> str:
+        v, t = self.config.video, self.config.train
+        where = "shipped example" if self.source == "shipped" else "your run"
+        l2 = self.metrics.get("l2_mean")
+        l2s = f" · L2 {l2:.2f} px" if isinstance(l2, (int, float)) else ""
+        return (f"{self.label} · {v.frames} frames × {v.size} px · {t.epochs} epochs{l2s} · {where} "
+                f"[{self.key[:6]}]")
+
+
+class Catalog:
+    """Runs from several stores, the first one winning when a key is in more than one."""
+
+    def __init__(self, stores: list[tuple[str, RunStore]]):
+        self.stores = stores
+
+    def entries(self) -> list[Entry]:
+        seen, out = set(), []
+        for source, store in self.stores:
+            try:
+                runs = store.list_runs()
+            except OSError:
+                continue
+            for r in runs:
+                if r["key"] in seen:
+                    continue
+                seen.add(r["key"])
+                out.append(Entry(r["key"], r["config"], r["metrics"], source, r["mtime"]))
+        return out
+
+    def entry(self, key: str) -> Entry | None:
+        return next((e for e in self.entries() if e.key == key), None)
+
+    def load(self, key: str) -> Run | None:
+        """The run, or None if no store has it (or it is unreadable: that is logged, and training rebuilds it)."""
+        for _, store in self.stores:
+            try:
+                run = store.load(key)
+            except CorruptRun as exc:
+                log.warning("%s", exc)
+                continue
+            if run is not None:
+                return run
+        return None
+
+    def siblings(self, config: RunConfig, entries: list[Entry] | None = None) -> list[Entry]:
+        """Every stored run of the same configuration except the seed, sorted by seed (one per seed)."""
+        g = group_key(config)
+        by_seed = {}
+        for e in entries if entries is not None else self.entries():
+            if e.seed not in by_seed and group_key(e.config) == g:
+                by_seed[e.seed] = e
+        return [by_seed[s] for s in sorted(by_seed)]
+
+    def shipped_fig1(self) -> dict[str, list[Entry]]:
+        """The shipped runs by method (supervised, rbf, linear, untrained), each list sorted by seed; for the groups
+        of one method the one with the most seeds wins."""
+        shipped = [e for e in self.entries() if e.source == "shipped"]
+        out = {}
+        for m in FIG1_METHODS:
+            groups: dict[str, list[Entry]] = {}
+            for e in shipped:
+                if e.method == m:
+                    groups.setdefault(group_key(e.config), []).append(e)
+            if groups:
+                best = max(groups.values(), key=len)
+                out[m] = sorted(best, key=lambda e: e.seed)
+        return out
+
+
+def l2_summary(entries: list[Entry], balls: int) -> dict:
+    """Per-ball and overall held-out L2 over a group's seeds (``seeds_summary`` dicts) and the per-seed values."""
+    per_seed = [e.metrics["l2_per_ball"] for e in entries]
+    per_ball = [seeds_summary([p[k] for p in per_seed]) for k in range(balls)]
+    overall = seeds_summary([e.metrics["l2_mean"] for e in entries])
+    return {"per_ball": per_ball, "overall": overall, "per_seed": per_seed,
+            "overall_per_seed": [e.metrics["l2_mean"] for e in entries]}
+
+
+def metrics_table(entries: list[Entry], catalog: Catalog) -> list[dict]:
+    """One flat row per compared run, for CSV / JSON export: its config, metrics and the seeds summary of its group."""
+    all_entries = catalog.entries()
+    rows = []
+    for e in entries:
+        v, t = e.config.video, e.config.train
+        group = catalog.siblings(e.config, all_entries)
+        s = l2_summary(group, v.balls)
+        row = {
+            "key": e.key, "label": e.label, "method": e.method, "seed": e.seed, "source": e.source,
+            "frames": v.frames, "size": v.size, "balls": v.balls, "diameter": v.diameter, "video_seed": v.seed,
+            "epochs": t.epochs, "batch_size": t.batch_size, "lr": t.lr,
+            "l2_mean_px": e.metrics.get("l2_mean"),
+            "final_loss": e.metrics.get("final_loss"), "final_I_N_nats": e.metrics.get("final_mi"),
+            "train_seconds": e.metrics.get("train_seconds"), "device": e.metrics.get("device"),
+            "group_seeds": s["overall"]["n"], "group_l2_mean_px": s["overall"]["mean"],
+            "group_l2_ci95_lo_px": s["overall"]["lo"], "group_l2_ci95_hi_px": s["overall"]["hi"],
+        }
+        for k, val in enumerate(e.metrics.get("l2_per_ball", [])):
+            row[f"l2_ball{k + 1}_px"] = val
+        for name, val in (e.metrics.get("coupling_values") or {}).items():
+            row[f"learned_{name}"] = val
+        rows.append({k: (None if isinstance(val, float) and not np.isfinite(val) else val) for k, val in row.items()})
+    return rows

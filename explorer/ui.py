@@ -1,0 +1,208 @@
+"""The Streamlit glue every page shares: the view state in ``st.session_state`` and the URL, the one job runner of
+the server (``st.cache_resource``), cached videos, runs and heatmaps, and small display helpers.
+
+Pages import this module and stay layout-only; everything they compute comes from ``rpm_engine`` or ``explorer``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+import streamlit as st
+
+from rpm_engine.data import Video, VideoConfig, generate_video
+from rpm_engine.evaluate import Heatmap, conditional_prior
+from rpm_engine.jobs import JobRunner
+from rpm_engine.limits import Limits
+from rpm_engine.store import Run, RunStore, default_root
+
+from . import media
+from .catalog import SHIPPED_ROOT, Catalog, l2_summary, open_store
+from .state import ViewState, from_query, replace, to_query
+
+log = logging.getLogger(__name__)
+
+PAGES = {
+    "home": "app.py",
+    "data": "pages/data.py",
+    "priors": "pages/priors.py",
+    "train": "pages/train.py",
+    "compare": "pages/compare.py",
+}
+
+
+# -- configuration and shared resources ---------------------------------------------------------------------------
+def _secrets_limits() -> dict:
+    try:
+        return dict(st.secrets.get("limits", {}))
+    except Exception:  # no secrets.toml at all, or one that does not parse: env vars and defaults still apply
+        return {}
+
+
+def limits() -> Limits:
+    """The hosted-demo limits: env vars over ``[limits]`` in .streamlit/secrets.toml over the defaults."""
+    return Limits.from_env(secrets=_secrets_limits())
+
+
+@st.cache_resource(show_spinner=False)
+def _runner(root: str, lim: Limits) -> JobRunner:
+    return JobRunner(RunStore(root), lim)
+
+
+def runner() -> JobRunner:
+    """The one job runner of this server process, shared by every browser session (per store root and limits)."""
+    return _runner(str(default_root()), limits())
+
+
+@st.cache_resource(show_spinner=False)
+def _catalog(root: str) -> Catalog:
+    return Catalog([("yours", RunStore(root)), ("shipped", open_store(SHIPPED_ROOT, read_only=True))])
+
+
+def catalog() -> Catalog:
+    return _catalog(str(default_root()))
+
+
+def client_id() -> str:
+    """This browser session's name in the job runner."""
+    if "client" not in st.session_state:
+        st.session_state["client"] = uuid.uuid4().hex[:12]
+    return st.session_state["client"]
+
+
+# -- view state <-> URL -------------------------------------------------------------------------------------------
+def read_url() -> dict[str, list[str]]:
+    return {k: st.query_params.get_all(k) for k in st.query_params.keys()}
+
+
+def view() -> ViewState:
+    """The session's view state; read from the URL once, on the session's first run."""
+    ss = st.session_state
+    if "view" not in ss:
+        state, notices = from_query(read_url(), limits())
+        ss["view"], ss["notices"] = state, notices
+    return ss["view"]
+
+
+def set_view(**changes) -> ViewState:
+    st.session_state["view"] = replace(view(), **changes)
+    return st.session_state["view"]
+
+
+def write_url() -> None:
+    """Put the shared state back into the URL (Streamlit clears the query string when the page changes)."""
+    q = to_query(view())
+    if read_url() != {k: (v if isinstance(v, list) else [v]) for k, v in q.items()}:
+        st.query_params.from_dict(q)
+
+
+def show_notices() -> None:
+    """Say once which URL values were ignored."""
+    for n in st.session_state.pop("notices", []) or []:
+        st.warning(n, icon=":material/link:")
+
+
+def bind(key: str, value) -> None:
+    """Give a widget its starting value from the view state without fighting Streamlit's own widget state."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+# -- cached data ---------------------------------------------------------------------------------------------------
+@st.cache_resource(max_entries=6, show_spinner="Generating the video…")
+def video(config: VideoConfig) -> Video:
+    """Videos are deterministic in their config and never modified, so one copy serves every session."""
+    return generate_video(config)
+
+
+@st.cache_data(max_entries=12, show_spinner="Making the GIF…")
+def gif(config: VideoConfig, overlay: bool) -> bytes:
+    return media.gif_bytes(video(config), overlay=overlay)
+
+
+@st.cache_data(max_entries=6, show_spinner="Packing the video…")
+def npz(config: VideoConfig) -> bytes:
+    return media.npz_bytes(video(config))
+
+
+class _Missing(LookupError):
+    pass
+
+
+@st.cache_data(max_entries=6, show_spinner=False)
+def centres_csv(config: VideoConfig) -> str:
+    return media.centres_csv(video(config))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _run(key: str) -> Run:
+    r = catalog().load(key)
+    if r is None:
+        raise _Missing(key)  # exceptions are not cached: a run trained a moment later is found next time
+    return r
+
+
+def run(key: str) -> Run | None:
+    """A stored run by key (from your store or the shipped examples); None if it is not there."""
+    try:
+        return _run(key)
+    except _Missing:
+        return None
+
+
+@st.cache_data(max_entries=64, show_spinner="Computing P(z′|z) over the candidate positions…")
+def heatmap(key: str, frame: int, ball: int, stride: int) -> Heatmap:
+    """Fig. 1D/E for a stored run: render every candidate next frame, encode it, softmax over log f."""
+    r = run(key)
+    return conditional_prior(r.encoder(), r.coupling(), video(r.config.video), frame, ball, stride)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def decoded(key: str):
+    r = run(key)
+    return r.decoded(video(r.config.video))
+
+
+def entries() -> list:
+    """Every run a visitor can compare (yours first, then the shipped examples), newest first."""
+    return catalog().entries()
+
+
+@st.cache_data(max_entries=64, show_spinner=False, ttl=30)
+def catalog_summary(keys: tuple[str, ...], balls: int) -> dict:
+    """Held-out L2 over the runs ``keys`` (one group's seeds): per ball, overall, per seed."""
+    by_key = {e.key: e for e in entries()}
+    return l2_summary([by_key[k] for k in keys if k in by_key], balls)
+
+
+# -- display helpers -----------------------------------------------------------------------------------------------
+def friendly(fn: Callable, *args, what: str = "That", **kwargs):
+    """Call ``fn``; a ValueError (bad input) becomes st.error with its message, anything else a short st.error with
+    the exception type, never a traceback. Returns None on failure."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as exc:
+        st.error(f"{what} did not work: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", icon=":material/warning:")
+    except Exception as exc:  # noqa: BLE001 - the page must survive anything the engine raises
+        log.exception("%s failed", what)
+        st.error(f"{what} failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}). Other results are unaffected.",
+                 icon=":material/warning:")
+    return None
+
+
+def video_caption(cfg: VideoConfig) -> str:
+    return (f"{cfg.frames} frames of {cfg.size}×{cfg.size} px, {cfg.balls} balls of {cfg.diameter:g} px moving "
+            f"{cfg.step_px:g} px per frame, ±{cfg.noise_deg:g}° noise, video seed {cfg.seed}")
+
+
+def sidebar() -> None:
+    lim = limits()
+    with st.sidebar:
+        st.caption(
+            "**This server's limits**  \n"
+            f"≤ {lim.frames} frames · ≤ {lim.size} px · ≤ {lim.balls} balls  \n"
+            f"≤ {lim.epochs} epochs · seeds 0–{lim.seeds - 1}  \n"
+            f"{lim.jobs} training job(s) at once · queue of {lim.queue}"
+        )

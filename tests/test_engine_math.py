@@ -78,7 +78,7 @@ def test_rbf_keeps_subpixel_precision_far_from_origin():
     z = torch.full((2, D), 200.0)
     zp = z + torch.tensor([[0.01] * D, [0.0] * D])
     logits = make_coupling("rbf", D, theta=0.01)(z, zp)
-    assert torch.isclose(logits[0, 0], torch.tensor(-0.5 * D), rtol=1e-3)
+    assert torch.isclose(logits[0, 0], torch.tensor(-0.5 * D), rtol=1e-2)  # |z|²-2zᵀz′+|z′|² would be ~100 % off
 
 
 PRESET_FORMULAS = {

@@ -11,7 +11,7 @@ from rpm_engine import charts
 st.set_page_config(page_title="RPM Explorer", page_icon=":material/blur_on:", layout="wide")
 
 REGENERATE = "python -m rpm_engine reproduce --quick --seeds 2 --cache assets/store --out artifacts/shipped"
-METHOD_LABELS = {"supervised": "supervised", "rbf": "RBF (Gaussian)", "linear": "linear", "untrained": "untrained"}
+METHOD_LABELS = {"supervised": "supervised", "rbf": "RBF", "linear": "linear", "untrained": "untrained"}
 
 
 def home() -> None:
@@ -23,37 +23,43 @@ def home() -> None:
         "score: it is a **prior** over how the latent moves from one frame to the next. Choose it badly and the "
         "encoder learns the wrong thing, however long you train."
     )
-    left, right = st.columns([1.3, 1], gap="large")
+    left, right = st.columns(2, gap="large")
     with left:
-        st.markdown("**InfoNCE** on a batch of N pairs of consecutive frames (x, x′), with z = g(x), z′ = g(x′) the "
-                    "encoder's outputs and f the critic:")
-        st.latex(r"\mathcal{L} = -\frac{1}{N}\sum_{i=1}^{N}\log\frac{f(z_i, z'_i)}{\sum_{j=1}^{N} f(z_i, z'_j)},"
-                 r"\qquad I_N = \log N - \mathcal{L} \;\le\; \log N")
-        st.markdown("**Read as an RPM** (eq. 21), the critic is a prior over the next latent, and InfoNCE is the "
-                    "model's ELBO:")
-        st.latex(r"P(z' \mid z) = \frac{R(z')\, f(z, z')}{\int R(z'')\, f(z, z'')\, dz''},\qquad"
-                 r"-\mathcal{L} = \mathrm{ELBO} + \text{const.}")
-        st.markdown("**Two critics, two priors** for balls that move one diameter per frame:")
-        a, b = st.columns(2)
-        with a:
-            st.latex(r"\text{linear (eq. 8)}:\; \log f = z^\top W z'")
-            st.caption("P(z′|z) ∝ exp(zᵀWz′) grows without bound along Wᵀz: it favours large coordinates, wherever "
-                       "the ball is. Training cannot fix a prior that is wrong.")
-        with b:
-            st.latex(r"\text{RBF (eq. 27)}:\; \log f = -\frac{\lVert z - z'\rVert^2}{2\theta^2}")
-            st.caption("A Gaussian around z with a learned length-scale θ: the next position is near the current "
-                       "one — exactly what we know about moving balls.")
+        st.markdown("**InfoNCE** on a batch of N pairs of consecutive frames (x, x′), with z = g(x) and z′ = g(x′) "
+                    "the encoder's outputs and f(z, z′) > 0 the critic:")
+        st.latex(r"\mathcal{L} = -\frac{1}{N}\sum_{i=1}^{N}\log\frac{f(z_i, z'_i)}{\sum_{j=1}^{N} f(z_i, z'_j)}")
+        st.markdown(r"and $I_N = \log N - \mathcal{L} \le \log N$ is its bound on the mutual information.")
     with right:
-        st.markdown("**The flow of the app**")
-        st.page_link(ui.PAGES["data"], label="1 · Data: generate a moving-balls video", icon=":material/movie:")
-        st.caption("Every option of the generator; play it, see the true centres and trajectories, download it.")
-        st.page_link(ui.PAGES["priors"], label="2 · Priors: choose the coupling f(z, z′)", icon=":material/explore:")
-        st.caption("Linear, RBF, a preset or your own expression; see the prior P(z′|z) it implies before training.")
-        st.page_link(ui.PAGES["train"], label="3 · Train: fit the encoder", icon=":material/model_training:")
-        st.caption("Several couplings and seeds at once, with live progress; finished runs are kept and reopen "
-                   "instantly.")
-        st.page_link(ui.PAGES["compare"], label="4 · Compare: what did each prior learn?", icon=":material/compare:")
-        st.caption("Decoded centres against the truth, held-out errors over seeds, the learned priors, loss curves.")
+        st.markdown("**Read as an RPM** (eq. 21), the same critic is a prior over the next latent, and −InfoNCE is the "
+                    "model's ELBO up to a constant:")
+        st.latex(r"P(z' \mid z) = \frac{R(z')\, f(z, z')}{\int R(z'')\, f(z, z'')\, dz''}")
+        st.markdown(r"with $R$ the marginal of the latents; in this app's previews $R$ is uniform.")
+    st.markdown("**Two critics, two priors** for balls that move one diameter per frame:")
+    a, b = st.columns(2, gap="large")
+    with a:
+        st.latex(r"\text{linear (eq. 8)}:\quad \log f = z^\top W z'")
+        st.caption("P(z′|z) ∝ exp(zᵀWz′) grows without bound along Wᵀz: it favours large coordinates wherever the "
+                   "ball is. Training cannot fix a prior that is wrong.")
+    with b:
+        st.latex(r"\text{RBF (eq. 27)}:\quad \log f = -\frac{\lVert z - z'\rVert^2}{2\theta^2}")
+        st.caption("A Gaussian around z with a learned length-scale θ: the next position is near the current one, "
+                   "which is what we know about moving balls.")
+    st.markdown("**The flow of the app**")
+    cols = st.columns(4)
+    steps = [
+        ("data", "1 · Data", ":material/movie:", "Generate a moving-balls video with every option; play it, see the "
+         "true centres and trajectories, download it."),
+        ("priors", "2 · Priors", ":material/explore:", "Pick linear, RBF, a preset or your own expression for log f, "
+         "and see the prior P(z′|z) it implies before training."),
+        ("train", "3 · Train", ":material/model_training:", "Train several couplings and seeds at once with live "
+         "progress; finished runs are stored and reopen instantly."),
+        ("compare", "4 · Compare", ":material/compare:", "Decoded against true centres, held-out errors over seeds, "
+         "the learned priors and loss curves, side by side."),
+    ]
+    for col, (page, label, icon, text) in zip(cols, steps):
+        with col.container(border=True):
+            st.page_link(ui.PAGES[page], label=f"**{label}**", icon=icon)
+            st.caption(text)
 
     st.divider()
     st.subheader("The paper's Fig. 1, from small runs shipped with the app")
@@ -74,25 +80,24 @@ def home() -> None:
                          "per_seed": s["overall_per_seed"]})
     c1, c2, c3 = st.columns([1, 1, 1])
     with c1:
-        st.plotly_chart(charts.method_bars(rows, title="C · Held-out error of a linear read-out"),
-                        key="home_bars", config=charts.export_config("fig1c_l2"))
-        st.caption("Bars: mean over seeds, whiskers: 95 % interval, dots: single seeds (log scale). Lower is better: "
-                   "the RBF prior recovers the positions almost as well as supervision; the linear one does not.")
+        ui.chart(charts.method_bars(rows, title="C · Held-out error of a linear read-out"), "home_bars", "fig1c_l2")
+        st.caption("Mean distance between decoded and true centres on held-out frames (log scale; lower is better). "
+                   "Bars: mean over seeds, whiskers: 95 % interval, dots: single seeds. Here: "
+                   + ", ".join(f"{r['label']} {r['summary']['mean']:.1f} px" for r in rows) + ".")
     for col, m, letter in ((c2, "rbf", "D"), (c3, "linear", "E")):
         with col:
             hm = ui.heatmap(fig1[m][0].key, frame, ball, stride)
-            st.plotly_chart(charts.prior_heatmap(video, hm, title=f"{letter} · P(z′|z) learned with the "
-                                                                  f"{METHOD_LABELS[m]} critic", height=430),
-                            key=f"home_heatmap_{m}", config=charts.export_config(f"fig1{letter.lower()}_{m}"))
-    st.caption(f"D/E: where the trained model expects the {charts.ball_name(vcfg, ball)} ball (○ now) in the next "
+            ui.chart(charts.prior_heatmap(video, hm, title=f"{letter} · P(z′|z) learned with the "
+                                                                  f"{METHOD_LABELS[m]} critic", height=400,
+                                          legend=False), f"home_heatmap_{m}", f"fig1{letter.lower()}_{m}")
+    st.caption(f"D/E: where the trained model expects the {charts.ball_name(vcfg, ball)} ball (○, frame {frame}) in the next "
                f"frame (× truth), over N candidate positions; the colour runs from 0 through 1/N (no preference) to "
-               f"≥ 4/N. RBF concentrates on a ring one step away; linear puts its mass far from the ball.")
+               f"≥ 4/N. The ball really moves {vcfg.step_px:g} px per frame: a sensible prior puts its mass near ×.")
     decoded = {METHOD_LABELS[m]: (ui.decoded(fig1[m][0].key), charts.method_colour(m), "solid")
                for m in FIG1_METHODS if m in fig1}
-    st.plotly_chart(charts.centres_over_time(video, decoded, ball, height=380,
+    ui.chart(charts.centres_over_time(video, decoded, ball, height=380,
                                              title=f"B · The {charts.ball_name(vcfg, ball)} ball's centre read out "
-                                                   "of each encoder (seed 0), against the truth"),
-                    key="home_centres", config=charts.export_config("fig1b_centres"))
+                                                   "of each encoder (seed 0), against the truth"), "home_centres", "fig1b_centres")
     n_seeds = max(len(v) for v in fig1.values())
     with st.expander("How these runs were made"):
         st.markdown(

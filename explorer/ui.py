@@ -48,7 +48,7 @@ def limits() -> Limits:
 
 @st.cache_resource(show_spinner=False)
 def _runner(root: str, lim: Limits) -> JobRunner:
-    return JobRunner(RunStore(root), lim)
+    return JobRunner(RunStore(root), lim, also=[open_store(SHIPPED_ROOT, read_only=True)])
 
 
 def runner() -> JobRunner:
@@ -190,6 +190,14 @@ def friendly(fn: Callable, *args, what: str = "That", **kwargs):
         st.error(f"{what} failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}). Other results are unaffected.",
                  icon=":material/warning:")
     return None
+
+
+def chart(fig, key: str, filename: str) -> None:
+    """A Plotly figure as drawn by ``rpm_engine.charts`` (our colours, not the theme's); its modebar camera button
+    downloads a PNG named ``filename``."""
+    from rpm_engine.charts import export_config
+
+    st.plotly_chart(fig, key=key, config=export_config(filename), theme=None)
 
 
 def video_caption(cfg: VideoConfig) -> str:

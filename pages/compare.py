@@ -100,16 +100,14 @@ for col, e in zip(cols, sel):
         learned = ", ".join(f"{k} = {v:.3g}" for k, v in (m.get("coupling_values") or {}).items())
         st.caption(f"{ui.video_caption(r.config.video)}; {r.config.train.epochs} epochs, seed {e.seed}"
                    + (f"; learned {learned}" if learned else ""))
-        st.plotly_chart(charts.decoded_frame_figure(video, ui.decoded(e.key), int(frame), height=380,
-                                                    title=f"Frame {frame}: true ○ and decoded ×"),
-                        key=f"cmp_frame_{e.key}", config=charts.export_config(f"decoded_{e.key[:6]}_f{frame}"))
+        ui.chart(charts.decoded_frame_figure(video, ui.decoded(e.key), int(frame), height=380,
+                                                    title=f"Frame {frame}: true ○ and decoded ×"), f"cmp_frame_{e.key}", f"decoded_{e.key[:6]}_f{frame}")
         if r.config.coupling is None:
             st.info(f"The {e.method} baseline has no coupling, so it implies no prior P(z′|z).", icon=":material/info:")
         else:
             hm = ui.friendly(ui.heatmap, e.key, int(frame), int(ball), int(stride), what="The heatmap")
             if hm is not None:
-                st.plotly_chart(charts.prior_heatmap(video, hm, height=400, title=f"Learned P(z′|z), N = {hm.n}"),
-                                key=f"cmp_heatmap_{e.key}", config=charts.export_config(f"prior_{e.key[:6]}_f{frame}"))
+                ui.chart(charts.prior_heatmap(video, hm, height=400, title=f"Learned P(z′|z), N = {hm.n}"), f"cmp_heatmap_{e.key}", f"prior_{e.key[:6]}_f{frame}")
 st.caption(f"Heatmaps (Fig. 1D/E): the trained encoder and coupling's prior over where the "
            f"{charts.ball_name(first_cfg, int(ball))} ball (○) goes next; × is where it really goes. Colour: 0 · 1/N "
            "(no preference) · ≥ 4/N. Every figure's camera button (top right, on hover) downloads it as a PNG.")
@@ -120,11 +118,10 @@ for e in sel:
     by_video.setdefault(e.config.video, []).append(e)
 for i, (vcfg, group) in enumerate(by_video.items()):
     decoded = {labels[e.key]: (ui.decoded(e.key), *style[e.key]) for e in group}
-    st.plotly_chart(charts.centres_over_time(videos[group[0].key], decoded, int(ball), height=420,
+    ui.chart(charts.centres_over_time(videos[group[0].key], decoded, int(ball), height=420,
                                              title=f"{charts.ball_name(vcfg, int(ball))} ball: true vs decoded"
                                                    + (f" ({vcfg.frames} frames × {vcfg.size} px)"
-                                                      if len(by_video) > 1 else "")),
-                    key=f"cmp_time_{i}", config=charts.export_config(f"centres_over_time_{i}"))
+                                                      if len(by_video) > 1 else "")), f"cmp_time_{i}", f"centres_over_time_{i}")
 st.caption("Shaded: held-out frames, where the read-out was not fitted. A good encoder's decoded line follows the "
            "black one there too.")
 
@@ -135,17 +132,15 @@ for e in sel:
     s = l2_summary(seeds, min_balls)
     groups.append({"label": labels[e.key], "colour": style[e.key][0], **s})
 with left:
-    st.plotly_chart(charts.l2_bars(groups, [charts.ball_name(first_cfg, k) for k in range(min_balls)], log_y=log_y,
-                                   title="Held-out L2 error per ball (95 % interval over seeds)"),
-                    key="cmp_bars", config=charts.export_config("l2_per_ball"))
+    ui.chart(charts.l2_bars(groups, [charts.ball_name(first_cfg, k) for k in range(min_balls)], log_y=log_y,
+                                   title="Held-out L2 error per ball (95 % interval over seeds)"), "cmp_bars", "l2_per_ball")
     st.caption("Each bar pools every stored seed of that configuration (the count is in the legend); train more "
                "seeds on the Train page for tighter intervals. One seed: no interval.")
 with right:
     curve_runs = [{"label": labels[e.key], "colour": style[e.key][0], "dash": style[e.key][1],
                    "history": runs[e.key].history, "method": runs[e.key].config.train.method} for e in sel]
-    st.plotly_chart(charts.curves(curve_runs, batch_size=sel[0].config.train.batch_size,
-                                  title="Learning curves (contrastive runs)"),
-                    key="cmp_curves", config=charts.export_config("learning_curves"))
+    ui.chart(charts.curves(curve_runs, batch_size=sel[0].config.train.batch_size,
+                                  title="Learning curves (contrastive runs)"), "cmp_curves", "learning_curves")
     st.caption("I_N = log N − loss is InfoNCE's bound on the mutual information; it can never exceed log N. A "
                "higher I_N does not mean better positions: compare the linear and RBF runs.")
 

@@ -45,7 +45,7 @@ with st.form("video_form", border=True):
     c2.number_input("Balls", min_value=1, max_value=min(lim.balls, 6), step=1, key="data_balls",
                     help="Each ball gets one output map of the encoder, so z has 2 × balls numbers.")
     c2.number_input("Diameter (px)", min_value=2.0, max_value=float(lim.size) / 2, step=1.0, key="data_diameter")
-    c3.number_input("Step per frame (px)", min_value=0.0, step=1.0, key="data_step",
+    c3.number_input("Step per frame (px; 0 = one diameter)", min_value=0.0, step=1.0, key="data_step",
                     help="0 means one full diameter per frame, as in the paper.")
     c3.number_input("Direction noise (±°)", min_value=0.0, max_value=180.0, step=1.0, key="data_noise",
                     help="The new direction is the previous one plus uniform noise in ±this angle (paper: 2°).")
@@ -112,8 +112,7 @@ with right:
     trail_options = {"none": 0, "last 8 frames": 8, "last 32 frames": 32, "whole video": None}
     trail = a.selectbox("Trajectory", list(trail_options), index=2, key="data_trail")
     centres = b.toggle("True centres", value=True, key="data_centres")
-    st.plotly_chart(charts.frame_figure(video, t, centres=centres, trail=trail_options[trail], height=430),
-                    key="data_frame_chart", config=charts.export_config(f"frame_{t}"))
+    ui.chart(charts.frame_figure(video, t, centres=centres, trail=trail_options[trail], height=430), "data_frame_chart", f"frame_{t}")
     st.caption("Pixel (row r, column c) covers [c, c+1) × [r, r+1), so the centre of the top-left pixel is "
                "(0.5, 0.5); y grows downwards, as in an image.")
 

@@ -124,19 +124,19 @@ except ValueError as exc:
 view = ui.set_view(prior=item, frame=int(frame), ball=int(ball), stride=int(stride))
 
 with plot:
-    st.plotly_chart(charts.prior_heatmap(video, hm, height=520,
-                                         title=f"P(z′|z) implied by {item.label}, before training"),
-                    key="prior_chart", config=charts.export_config("prior_preview"))
+    ui.chart(charts.prior_heatmap(video, hm, height=520,
+                                         title=f"P(z′|z) implied by {item.label}, before training"), "prior_chart", "prior_preview")
     s = priors.summary(hm)
     a, b, c = st.columns(3)
-    a.metric("Mass near the true next position", f"{s['mass_near_true']:.0%}",
-             help="Probability within half a step of where the ball really goes.")
-    b.metric("Most likely position is off by", f"{s['argmax_distance_px']:.1f} px")
-    c.metric("Peak vs. uniform", f"{s['max_over_uniform']:.1f}×", help="max P · N: 1× means no preference at all.")
+    a.metric("Mass near ×", f"{s['mass_near_true']:.0%}",
+             help="Probability within half a step of where the ball really goes (×).")
+    b.metric("Peak is off by", f"{s['argmax_distance_px']:.1f} px",
+             help="Distance from the most likely next position to the true one.")
+    c.metric("Peak vs. uniform", f"{s['max_over_uniform']:.0f}×", help="max P · N: 1× means no preference at all.")
     st.caption(f"N = {hm.n} candidate positions for the {charts.ball_name(cfg, hm.ball)} ball; the colour runs from 0 "
-               "through 1/N (no preference) to ≥ 4/N. A good prior for this video puts its mass on a ring one step "
-               f"({s['step_px']:.0f} px) around the ball; a linear coupling prefers large coordinates wherever the "
-               "ball is.")
+               f"through 1/N (no preference) to ≥ 4/N. The ball really moves one step ({s['step_px']:.0f} px) per frame, "
+               "so a prior that fits this video puts its mass about one step from ○: try θ near the step for RBF. "
+               "A linear coupling prefers large coordinates wherever the ball is.")
 
 st.divider()
 add_col, list_col = st.columns([1, 2])

@@ -30,6 +30,9 @@ METHOD_COLOURS = {
 }
 _EXTRA = ("#118ab2", "#8d5524", "#ef476f", "#06a77d", "#5e548e", "#bc6c25")  # custom expressions, by hash
 DASHES = ("solid", "dash", "dot", "dashdot")
+# Inferno (near-black · purple · orange · yellow), spelled out; it starts at #0c0826, not pure black, because
+# Streamlit's Plotly renderer recolours near-black colours.
+HEAT = ["#0c0826", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed6925", "#fb9b06", "#f7d13d", "#fcffa4"]
 FONT = dict(family="Inter, Helvetica, Arial, sans-serif", size=13)
 
 
@@ -81,14 +84,17 @@ def _frame_axes(fig: go.Figure, size: int, row=None, col=None, title_x="x (px)",
                      constrain="domain", showgrid=False, zeroline=False, **kw)
 
 
-def _layout(fig: go.Figure, title: str | None, height: int, legend: bool = True) -> go.Figure:
+def _layout(fig: go.Figure, title: str | None, height: int, legend: bool = True, below: bool = False) -> go.Figure:
+    """Title at the top left; the legend in a row just above the plot, or (``below``) under the x-axis title."""
+    top = (80 if legend and not below else 50) if title else (40 if legend and not below else 20)
     fig.update_layout(
-        title=dict(text=title, font=dict(size=15)) if title else None,
+        title=dict(text=title, font=dict(size=15), x=0, xanchor="left", y=0.98, yanchor="top") if title else None,
         height=height,
-        margin=dict(l=60, r=20, t=50 if title else 20, b=50),
+        margin=dict(l=60, r=20, t=top, b=110 if (legend and below) else 50),
         font=FONT,
         showlegend=legend,
-        legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0),
+        legend=dict(orientation="h", yanchor="top" if below else "bottom", y=-0.22 if below else 1.0,
+                    xanchor="left", x=0, font=dict(size=12)),
         plot_bgcolor="white",
         paper_bgcolor="white",
     )
@@ -127,14 +133,14 @@ def frame_figure(video: Video, t: int, *, centres: bool = True, trail: int | Non
 
 # -- priors (Fig. 1D/E) --------------------------------------------------------------------------------------------
 def prior_heatmap(video: Video, hm: Heatmap, title: str | None = None, height: int = 460,
-                  show_scale: bool = True) -> go.Figure:
+                  show_scale: bool = True, legend: bool = True) -> go.Figure:
     """P(z'|z) over a grid of one ball's next position, on frame t+1, colour scale 0 · 1/N · >= 4/N as in Fig. 1D/E;
     the ball's current position (open circle) and its true next position (cross) are marked."""
     cfg = video.config
     fig = go.Figure(_image(video.frames[hm.frame + 1], opacity=0.55))
     top = 4.0 / hm.n
     fig.add_trace(go.Heatmap(
-        x=hm.xs, y=hm.ys, z=np.minimum(hm.prob, top), zmin=0, zmax=top, colorscale="Inferno", opacity=0.85,
+        x=hm.xs, y=hm.ys, z=np.minimum(hm.prob, top), zmin=0, zmax=top, colorscale=HEAT, opacity=0.9,
         customdata=hm.prob, hoverongaps=False, showscale=show_scale,
         colorbar=dict(title=dict(text="P(z′|z)", side="right"), tickvals=[0, 1.0 / hm.n, top],
                       ticktext=["0", "1/N", "≥ 4/N"], len=0.8, thickness=14),
@@ -148,7 +154,7 @@ def prior_heatmap(video: Video, hm: Heatmap, title: str | None = None, height: i
                     marker=dict(symbol="x-thin", size=14, color="#00e5ff", line=dict(width=3, color="#00e5ff")))
     _frame_axes(fig, cfg.size)
     return _layout(fig, title or f"P(z′|z) for the {name} ball, frame {hm.frame} → {hm.frame + 1}, N = {hm.n}",
-                   height)
+                   height, legend=legend)
 
 
 # -- read-out of the latents (Fig. 1B) -----------------------------------------------------------------------------
@@ -184,7 +190,8 @@ def centres_over_time(video: Video, decoded: dict[str, tuple[np.ndarray, str, st
     t = np.arange(T)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     for row, (axis, name) in enumerate((("x", 0), ("y", 1)), start=1):
-        fig.add_vrect(x0=n - 0.5, x1=T - 0.5, fillcolor="#f1f1f1", line_width=0, layer="below", row=row, col=1)
+        fig.add_vrect(x0=n - 0.5, x1=T - 0.5, fillcolor="rgba(0,0,0,0.07)", line_width=0, layer="below", row=row,
+                      col=1)
         fig.add_scatter(x=t, y=video.centres[:, ball, name], mode="lines", line=dict(color="black", width=2),
                         name="true", showlegend=row == 1, legendgroup="true", row=row, col=1,
                         hovertemplate="frame %{x}: %{y:.1f} px<extra>true</extra>")
@@ -197,7 +204,8 @@ def centres_over_time(video: Video, decoded: dict[str, tuple[np.ndarray, str, st
     fig.update_xaxes(gridcolor="#e5e5e5", row=1, col=1)
     fig.add_annotation(x=(n + T) / 2, y=1.0, xref="x", yref="paper", text="held out", showarrow=False,
                        yanchor="bottom", font=dict(size=11, color="#666"))
-    return _layout(fig, title or f"Centre of the {ball_name(cfg, ball)} ball over time: true vs decoded", height)
+    return _layout(fig, title or f"Centre of the {ball_name(cfg, ball)} ball over time: true vs decoded", height,
+                   below=True)
 
 
 def l2_bars(groups: list[dict], ball_names: list[str], log_y: bool = False, height: int = 400,
@@ -221,7 +229,8 @@ def l2_bars(groups: list[dict], ball_names: list[str], log_y: bool = False, heig
                     error_y=dict(type="data", array=up, arrayminus=down, visible=n > 1, thickness=1.5, width=5),
                     hovertemplate="%{x}: %{y:.2f} px<extra>" + g["label"] + "</extra>")
     fig.update_layout(barmode="group", bargap=0.25)
-    fig.update_yaxes(title_text="held-out mean L2 error (px)", type="log" if log_y else "linear", gridcolor="#e5e5e5")
+    fig.update_yaxes(title_text="held-out mean L2 error (px)", gridcolor="#e5e5e5",
+                     **({"type": "log", "dtick": 1} if log_y else {"type": "linear", "rangemode": "tozero"}))
     fig.update_xaxes(title_text="ball")
     return _layout(fig, title or "Linear read-out error on held-out frames (95 % interval over seeds)", height)
 
@@ -241,7 +250,8 @@ def method_bars(rows: list[dict], log_y: bool = True, height: int = 380, title: 
         fig.add_scatter(x=[r["label"]] * len(r["per_seed"]), y=r["per_seed"], mode="markers", showlegend=False,
                         marker=dict(color="black", size=6), name="seeds",
                         hovertemplate="one seed: %{y:.2f} px<extra></extra>")
-    fig.update_yaxes(title_text="held-out mean L2 error (px)", type="log" if log_y else "linear", gridcolor="#e5e5e5")
+    fig.update_yaxes(title_text="held-out mean L2 error (px)", gridcolor="#e5e5e5",
+                     **({"type": "log", "dtick": 1} if log_y else {"type": "linear", "rangemode": "tozero"}))
     return _layout(fig, title or "Held-out error of a linear read-out (Fig. 1C)", height, legend=False)
 
 
@@ -250,8 +260,7 @@ def curves(runs: list[dict], batch_size: int = 30, height: int = 380, title: str
 
     Contrastive runs share one loss scale (nats); supervised runs' loss is a squared error in px² and is drawn on
     the left only if it is the only kind shown."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("InfoNCE loss", "I_N = log N − loss (nats)"),
-                        horizontal_spacing=0.12)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12)
     contrastive = [r for r in runs if r.get("method") == "infonce" and r["history"]]
     for r in contrastive:
         ep = [h["epoch"] for h in r["history"]]
@@ -264,12 +273,12 @@ def curves(runs: list[dict], batch_size: int = 30, height: int = 380, title: str
                         hovertemplate="epoch %{x}: %{y:.3f} nats<extra></extra>")
     if contrastive:
         fig.add_hline(y=math.log(batch_size), line=dict(color="#888", dash="dot"), row=1, col=2,
-                      annotation_text=f"log N = {math.log(batch_size):.2f} (the most I_N can say)",
-                      annotation_position="bottom right", annotation_font_size=11)
+                      annotation_text=f"log N = {math.log(batch_size):.2f}", annotation_position="bottom left",
+                      annotation_font=dict(size=11, color="#666"))
     fig.update_xaxes(title_text="epoch", gridcolor="#e5e5e5")
-    fig.update_yaxes(title_text="loss (nats)", row=1, col=1, gridcolor="#e5e5e5")
-    fig.update_yaxes(title_text="I_N (nats)", row=1, col=2, gridcolor="#e5e5e5")
-    return _layout(fig, title, height)
+    fig.update_yaxes(title_text="InfoNCE loss (nats)", row=1, col=1, gridcolor="#e5e5e5")
+    fig.update_yaxes(title_text="I_N = log N − loss (nats)", row=1, col=2, gridcolor="#e5e5e5")
+    return _layout(fig, title, height, below=True)
 
 
 def _finite(v) -> bool:

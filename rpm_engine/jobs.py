@@ -85,8 +85,9 @@ class JobRunner:
     """A bounded pool of training threads over one ``RunStore``; thread-safe."""
 
     def __init__(self, store: RunStore | None = None, limits: Limits | None = None, device: str = "auto",
-                 history: int = 500):
+                 history: int = 500, also: list[RunStore] | tuple = ()):
         self.store = store or RunStore()
+        self.also = tuple(also)  # read-only stores searched too (e.g. runs shipped with the app): found = opened
         self.limits = limits or Limits()
         self.device = resolve_device(device).type  # raises ValueError for a device that is not there
         self._cond = threading.Condition()
@@ -253,11 +254,15 @@ class JobRunner:
         self._cond.notify_all()
 
     def _load(self, key: str) -> Run | None:
-        try:
-            return self.store.load(key)
-        except Exception as exc:  # CorruptRun and friends: the worker's get_or_train rebuilds it
-            log.warning("stored run %s is unreadable (%s); it will be trained again", key, exc)
-            return None
+        for store in (self.store, *self.also):
+            try:
+                run = store.load(key)
+            except Exception as exc:  # CorruptRun and friends: the worker's get_or_train rebuilds it
+                log.warning("stored run %s is unreadable (%s); it will be trained again", key, exc)
+                continue
+            if run is not None:
+                return run
+        return None
 
     def _video(self, config: VideoConfig) -> Video:
         with self._videos_lock:

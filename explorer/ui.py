@@ -24,12 +24,20 @@ from .state import ViewState, from_query, replace, to_query
 
 log = logging.getLogger(__name__)
 
+# The app's pages (Streamlit's pages/ directory; URLs /, /data, /priors, /train, /compare): file, label, icon.
 PAGES = {
     "home": "app.py",
-    "data": "pages/data.py",
-    "priors": "pages/priors.py",
-    "train": "pages/train.py",
-    "compare": "pages/compare.py",
+    "data": "pages/1_data.py",
+    "priors": "pages/2_priors.py",
+    "train": "pages/3_train.py",
+    "compare": "pages/4_compare.py",
+}
+NAV = {
+    "home": ("Home", ":material/home:"),
+    "data": ("Data", ":material/movie:"),
+    "priors": ("Priors", ":material/explore:"),
+    "train": ("Train", ":material/model_training:"),
+    "compare": ("Compare", ":material/compare:"),
 }
 
 
@@ -87,7 +95,9 @@ def view() -> ViewState:
 
 
 def set_view(**changes) -> ViewState:
+    """Change the view state; the URL follows at once (a later st.stop() cannot leave it stale)."""
     st.session_state["view"] = replace(view(), **changes)
+    write_url()
     return st.session_state["view"]
 
 
@@ -205,9 +215,25 @@ def video_caption(cfg: VideoConfig) -> str:
             f"{cfg.step_px:g} px per frame, ±{cfg.noise_deg:g}° noise, video seed {cfg.seed}")
 
 
+def page_setup(page: str) -> ViewState:
+    """Every page starts here: page config, the view state (from the URL on a session's first run), the navigation,
+    and the shared state written back into the URL (Streamlit clears the query string when the page changes)."""
+    label, icon = NAV[page]
+    st.set_page_config(page_title=f"{label} · RPM Explorer", page_icon=":material/blur_on:", layout="wide")
+    state = view()
+    write_url()
+    sidebar()
+    show_notices()
+    return state
+
+
 def sidebar() -> None:
     lim = limits()
     with st.sidebar:
+        st.markdown("### RPM Explorer")
+        for page, (label, icon) in NAV.items():
+            st.page_link(PAGES[page], label=label, icon=icon)
+        st.divider()
         st.caption(
             "**This server's limits**  \n"
             f"≤ {lim.frames} frames · ≤ {lim.size} px · ≤ {lim.balls} balls  \n"

@@ -19,3 +19,25 @@ def tmp_cache(tmp_path, monkeypatch):
         if name.startswith("RPM_MAX_") or name == "RPM_ALLOW_EXPRESSIONS":
             monkeypatch.delenv(name)
     return root
+
+
+TINY_QUERY = {"frames": "24", "size": "32", "diam": "6", "c": "rbf;theta=1", "epochs": "2"}  # trains in ~1 s
+
+
+@pytest.fixture
+def app(tmp_cache):
+    """``app(page, query)``: an AppTest of app.py opened on ``page`` (e.g. "pages/1_data.py"; None: Home) with the
+    URL's ``query``, run once, with no exception."""
+    from streamlit.testing.v1 import AppTest
+
+    def make(page: str | None = None, query: dict | None = None):
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+        for k, v in (query or {}).items():
+            at.query_params[k] = v
+        if page:
+            at.switch_page(page)  # before the first run: the session opens on this page, as a shared link does
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return make

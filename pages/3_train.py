@@ -7,7 +7,7 @@ from explorer.state import BASELINES, Item, default_item
 from rpm_engine.couplings import PRESETS
 from rpm_engine.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING
 
-view = ui.view()
+view = ui.page_setup("train")
 lim = ui.limits()
 runner = ui.runner()
 client = ui.client_id()

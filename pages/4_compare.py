@@ -11,7 +11,7 @@ from explorer.catalog import l2_summary, metrics_table
 from explorer.state import default_frame, default_stride
 from rpm_engine import charts
 
-view = ui.view()
+view = ui.page_setup("compare")
 st.title("Compare · what did each prior make the encoder learn?")
 st.caption("A linear read-out (least squares) maps each run's latents z to the true ball positions, fitted on the first "
            "80 % of the frames; its error on the last 20 % says how much position information the encoder extracted.")

@@ -17,7 +17,7 @@ def rgb_of(h: str) -> tuple[int, int, int]:
     return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
 
 
-view = ui.view()
+view = ui.page_setup("data")
 lim = ui.limits()
 cfg = view.video
 

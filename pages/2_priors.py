@@ -16,7 +16,7 @@ KINDS = {
 }
 EXAMPLE = "-sum(abs(z - zp)) / theta"
 
-view = ui.view()
+view = ui.page_setup("priors")
 lim = ui.limits()
 cfg = view.video
 

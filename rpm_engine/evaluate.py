@@ -86,8 +86,13 @@ def candidate_grid(video: Video, frame: int, ball: int, stride: float = 8.0):
 
 def conditional_prior(encoder, coupling, video: Video, frame: int, ball: int, stride: float = 8.0,
                       chunk: int = 128) -> Heatmap:
-    """P(c) = softmax_c log f(g(x_t), g(x'_c)) over rendered candidate next frames, R(z') uniform (eq. 21, SPEC §1)."""
-    from .encoder import to_input  # local: keeps evaluate importable without building models
+    """P(c) = softmax_c log f(g(x_t), g(x'_c)) over rendered candidate next frames, R(z') uniform (eq. 21, SPEC §1).
+
+    For the Fig. 2 encoder (BatchNorm in eval mode, so every output pixel depends only on a 5x5 patch of input) a
+    candidate differs from the frame without ball k only near ball k, so only that patch is rendered and encoded
+    (``_local_latents``, the same z' up to float rounding, ~40x less work); other encoders encode whole frames.
+    """
+    from .encoder import Encoder, to_input  # local: keeps evaluate importable without building models
 
     t_max = len(video.centres) - 2
     if not (0 <= frame <= t_max):
@@ -108,13 +113,87 @@ def conditional_prior(encoder, coupling, video: Video, frame: int, ball: int, st
     encoder.eval()
     with torch.inference_mode():
         z = encoder(to_input(torch.from_numpy(video.frames[frame : frame + 1]).to(device)))  # (1, D)
-        zp = []
-        for i in range(0, n, chunk):  # render and encode candidates in batches
-            imgs = render_frames(cand[i : i + chunk], c.size, c.diameter, c.ball_colours, c.background)
-            zp.append(encoder(to_input(torch.from_numpy(imgs).to(device))))
-        zp = torch.cat(zp)  # (N, D)
-        logits = coupling(z, zp)[0].double()  # (N,)
+        if type(encoder) is Encoder and _local_ok(encoder):
+            zp = _local_latents(encoder, cand, ball, c)  # (N, D)
+        else:
+            zp = []
+            for i in range(0, n, chunk):  # render and encode whole candidate frames in batches
+                imgs = render_frames(cand[i : i + chunk], c.size, c.diameter, c.ball_colours, c.background)
+                zp.append(encoder(to_input(torch.from_numpy(imgs).to(device))))
+            zp = torch.cat(zp)  # (N, D)
+        logits = coupling(z, zp.to(z.dtype))[0].double()  # (N,)
         p = torch.softmax(logits, dim=0).cpu().numpy()
     prob = np.full(ok.shape, np.nan)
     prob[iy, ix] = p
     return Heatmap(xs, ys, prob, n, frame, ball, tuple(video.centres[frame, ball]), tuple(video.centres[frame + 1, ball]))
+
+
+def _local_ok(encoder) -> bool:
+    """The patch trick needs two 3x3 zero-padded convolutions and per-pixel (eval-mode) BatchNorm."""
+    convs = (encoder.conv1, encoder.conv2)
+    return all(m.kernel_size == (3, 3) and m.padding == (1, 1) and m.stride == (1, 1) and m.dilation == (1, 1)
+               and m.groups == 1 and m.padding_mode == "zeros" for m in convs) and not encoder.training
+
+
+def _render_patches(cand: np.ndarray, ball: int, config, margin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patches of the candidate frames around ball ``ball``, drawn exactly as ``render_frames`` draws whole frames.
+
+    cand (N, K, 2) centres -> patches (N, P, P, 3) uint8 (zero outside the frame: the conv's zero padding),
+    their top-left pixel (N, 2) as (col, row), and inside (N, P, P) bool (the pixel lies in the frame).
+    """
+    size, d = config.size, config.diameter
+    box = int(math.ceil(d)) + 3  # render_frames touches at most floor(x - d/2) .. ceil(x + d/2) + 1
+    p = box + 2 * margin
+    lo = np.floor(cand[:, ball] - d / 2).astype(int) - margin  # (N, 2) (col, row) of the patch's top-left pixel
+    cols = lo[:, 0, None] + np.arange(p)  # (N, P) frame column of each patch column
+    rows = lo[:, 1, None] + np.arange(p)  # (N, P)
+    inside = ((cols >= 0) & (cols < size))[:, None, :] & ((rows >= 0) & (rows < size))[:, :, None]  # (N, P, P)
+    out = np.zeros((len(cand), p, p, 3), dtype=np.uint8)
+    out[inside] = np.asarray(config.background, dtype=np.uint8)
+    px, py = cols + 0.5, rows + 0.5  # pixel centres (SPEC §1)
+    r2 = (d / 2) ** 2
+    for k, colour in enumerate(config.ball_colours):  # same order as render_frames: later balls on top
+        dx2 = (px - cand[:, k, 0, None]) ** 2  # (N, P)
+        dy2 = (py - cand[:, k, 1, None]) ** 2
+        out[(dx2[:, None, :] + dy2[:, :, None] <= r2) & inside] = np.asarray(colour, dtype=np.uint8)
+    return out, lo, inside
+
+
+def _local_latents(encoder, cand: np.ndarray, ball: int, config) -> torch.Tensor:
+    """z' (N, 2K) of candidate frames that differ from one base frame only around ball ``ball`` (eval mode).
+
+    The sigmoid maps s of a candidate equal those of the base frame (ball k left out) except on the patch around
+    ball k grown by 2 px (two 3x3 convolutions); there they are computed from the patch grown by 4 px. The centre of
+    mass then takes (mass, sum s x, sum s y) of the base frame, minus the base's patch, plus the candidate's patch.
+    """
+    from .encoder import to_input
+
+    dev = next(encoder.parameters()).device
+    size, n = config.size, len(cand)
+    others = [k for k in range(config.balls) if k != ball]
+    base = render_frames(cand[:1, others], size, config.diameter, [config.ball_colours[k] for k in others],
+                         config.background)  # (1, H, W, 3) the frame without ball k
+    s_base = encoder.feature_maps(to_input(torch.from_numpy(base).to(dev)))[0].double()  # (K, H, W)
+    pix = torch.arange(size, device=dev, dtype=torch.float64) + 0.5
+    m0 = s_base.sum((1, 2))  # (K,) mass, sum s x, sum s y of the base frame
+    mx0, my0 = (s_base.sum(1) * pix).sum(1), (s_base.sum(2) * pix).sum(1)
+
+    patches, lo, inside = _render_patches(cand, ball, config, margin=4)
+    x = to_input(torch.from_numpy(patches).to(dev))  # (N, 3, P, P)
+    ins = torch.from_numpy(inside).to(dev)  # (N, P, P)
+    h = torch.relu(encoder.bn1(torch.nn.functional.conv2d(x, encoder.conv1.weight, encoder.conv1.bias)))
+    h = h * ins[:, None, 1:-1, 1:-1]  # (N, 6, P-2, P-2); zero outside the frame = conv2's zero padding
+    s = torch.sigmoid(encoder.bn2(torch.nn.functional.conv2d(h, encoder.conv2.weight, encoder.conv2.bias)))
+    s = (s * ins[:, None, 2:-2, 2:-2]).double()  # (N, K, Q, Q) on the patch grown by 2 px, Q = P - 4
+    q = s.shape[-1]
+    lo_t = torch.from_numpy(lo).to(dev) + 2  # (N, 2) top-left (col, row) of the Q x Q window
+    cols, rows = lo_t[:, 0, None] + torch.arange(q, device=dev), lo_t[:, 1, None] + torch.arange(q, device=dev)
+    pad = torch.nn.functional.pad(s_base, (q, q, q, q))  # the window may reach past the frame: zeros there
+    old = pad[:, (rows + q)[:, :, None], (cols + q)[:, None, :]].permute(1, 0, 2, 3)  # (N, K, Q, Q) base window
+    xw, yw = cols.double() + 0.5, rows.double() + 0.5  # (N, Q) pixel centres of the window
+    diff = s - old
+    mass = m0 + diff.sum((2, 3))  # (N, K)
+    mx = mx0 + (diff.sum(2) * xw[:, None, :]).sum(-1)
+    my = my0 + (diff.sum(3) * yw[:, None, :]).sum(-1)
+    mass = mass.clamp_min(1e-12)
+    return torch.stack([mx / mass, my / mass], dim=-1).reshape(n, -1).float()  # (N, 2K)

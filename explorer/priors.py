@@ -51,6 +51,18 @@ class ParamSpec:
     options: tuple[float, ...] = ()
 
 
+# The parameters of a prior a student should play with; other constructor options (such as a unit change of z)
+# are left at their defaults so the run keys stay those of the command line and the shipped runs.
+BUILTIN_PARAMS = {"linear": ("w_init",), "rbf": ("theta",)}
+
+
+def param_names(coupling: Coupling) -> tuple[str, ...]:
+    expression = getattr(coupling, "expression", None)
+    if expression is not None:
+        return tuple(expression.params)
+    return BUILTIN_PARAMS.get(coupling.name, tuple(coupling.init))
+
+
 def param_specs(coupling: Coupling) -> list[ParamSpec]:
     """The named parameters of a coupling with their starting values and slider ranges."""
     try:
@@ -58,7 +70,8 @@ def param_specs(coupling: Coupling) -> list[ParamSpec]:
     except ImportError:  # pragma: no cover - the engine always has it
         SCALE_PARAMS = ("theta", "tau", "nu")
     out = []
-    for name, value in coupling.init.items():
+    for name in param_names(coupling):
+        value = coupling.init[name]
         if name == "w_init":
             out.append(ParamSpec(name, LABELS[name], value, True, W_OPTIONS))
         elif name == "theta" or name in SCALE_PARAMS:

@@ -84,7 +84,7 @@ with controls:
             st.code(f"{spec}\n{' ' * pos}^ column {pos + 1}", language=None)
         st.stop()
     if kind == "custom":
-        st.success("Valid: " + (f"parameters {', '.join(coupling.init)}" if coupling.init else "no parameters"),
+        st.success("Valid: " + (f"parameters {', '.join(priors.param_names(coupling))}" if priors.param_names(coupling) else "no parameters"),
                    icon=":material/check_circle:")
 
     st.markdown("**Parameters** (starting values for training)")

@@ -106,7 +106,7 @@ def jobs_panel() -> None:
             if v.clients > 1 and not v.finished:
                 a.caption(f"Shared with {v.clients - 1} other request(s) for the same run: it trains once.")
     stats = runner.stats()
-    st.caption(
+    st.container(key="train_runner_stats").caption(
         f"Job runner shared by every visitor of this server: **{stats['jobs']} training jobs started**, "
         f"{stats['trained']} runs trained, {stats['shared']} identical requests joined a job, {stats['opened']} runs "
         f"opened from the store · now {stats['running']} running and {stats['queued']} queued (at most "

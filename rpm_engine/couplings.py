@@ -77,19 +77,25 @@ def _positive(name: str, value: float) -> float:
 
 @register_coupling("linear")
 class LinearCoupling(Coupling):
-    """log f = zᵀ W z' with a learned (D, D) matrix W (eq. 8); W starts at w_init · I."""
+    """log f = zᵀ W z' with a learned (D, D) matrix W (eq. 8); W starts at w_init · I.
 
-    defaults = {"w_init": 1e-3}
+    ``z_scale`` measures z in other units (z_scale · pixels, e.g. 1/size for frame units) without changing the
+    encoder: the coupling is the only consumer of z's scale in training, as the read-out is linear.
+    """
+
+    defaults = {"w_init": 1e-3, "z_scale": 1.0}
 
     def __init__(self, dim: int, **init: float):
         super().__init__(dim, **init)
         w0 = self.init["w_init"]
         if not math.isfinite(w0):
             raise ValueError(f"parameter w_init must be finite, got {w0}")
+        self.z_scale = _positive("z_scale", self.init["z_scale"])
         self.W = nn.Parameter(w0 * torch.eye(dim))
 
     def forward(self, z: torch.Tensor, zp: torch.Tensor) -> torch.Tensor:
-        return z @ self.W @ zp.T  # (B, B)
+        s = self.z_scale
+        return (s * z) @ self.W @ (s * zp).T  # (B, B)
 
     def values(self) -> dict[str, float]:
         w = self.W.detach()
@@ -100,14 +106,15 @@ class LinearCoupling(Coupling):
 class RBFCoupling(Coupling):
     """log f = -|z - z'|² / (2θ²), a Gaussian RBF with learned length-scale θ (eq. 27), stored as log θ."""
 
-    defaults = {"theta": 1.0}
+    defaults = {"theta": 1.0, "z_scale": 1.0}  # theta is in the units of z_scale · pixels
 
     def __init__(self, dim: int, **init: float):
         super().__init__(dim, **init)
+        self.z_scale = _positive("z_scale", self.init["z_scale"])
         self.log_theta = nn.Parameter(torch.tensor(math.log(_positive("theta", self.init["theta"]))))
 
     def forward(self, z: torch.Tensor, zp: torch.Tensor) -> torch.Tensor:
-        d2 = (z[:, None, :] - zp[None, :, :]).pow(2).sum(-1)  # (B, B); direct differences keep sub-pixel precision
+        d2 = (self.z_scale * (z[:, None, :] - zp[None, :, :])).pow(2).sum(-1)  # (B, B); differences keep precision
         return -0.5 * d2 * torch.exp(-2.0 * self.log_theta)
 
     def values(self) -> dict[str, float]:

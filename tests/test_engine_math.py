@@ -159,3 +159,12 @@ def test_infonce_elbo_identity():
     assert np.isclose(infonce_bound(loss, n), np.mean(np.log(n * np.diag(prior))))
     # Perfectly separated logits reach the bound's ceiling log N.
     assert np.isclose(infonce_bound(infonce_loss(torch.eye(n) * 1e3).item(), n), math.log(n))
+
+
+def test_z_scale_measures_z_in_other_units(zz):
+    z, zp = zz
+    s = 1 / 64
+    lin = make_coupling("linear", D, w_init=0.3, z_scale=s).double()
+    assert torch.allclose(lin(z, zp), make_coupling("linear", D, w_init=0.3).double()(s * z, s * zp))
+    rbf = make_coupling("rbf", D, theta=2.0 * s, z_scale=s).double()
+    assert torch.allclose(rbf(z, zp), make_coupling("rbf", D, theta=2.0).double()(z, zp))  # RBF: θ carries the units

@@ -195,9 +195,12 @@ def main(argv=None) -> int:
         print(f"{name:<44} {value}", flush=True)
 
     scale = "quick" if a.quick else "paper"
-    print(f"scale {scale}: {vcfg.frames} frames, {vcfg.size} px, {vcfg.balls} balls of {vcfg.diameter:g} px; "
-          f"{epochs} epochs; {a.threads} threads; device {dev}; fused kernels: "
-          f"{fast_mod.extension() is not None and dev.type == 'cpu'}", flush=True)
+    print(
+        f"scale {scale}: {vcfg.frames} frames, {vcfg.size} px, {vcfg.balls} balls of {vcfg.diameter:g} px; "
+        f"{epochs} epochs; {a.threads} threads; device {dev}; fused kernels: "
+        f"{fast_mod.extension() is not None and dev.type == 'cpu'}",
+        flush=True,
+    )
 
     # 1. engine first (its peak RSS is then not hidden by the baseline's), then the baseline, same seed and order
     cfg = RunConfig.of("rbf", video=vcfg, epochs=epochs, seed=a.seed, theta=theta)
@@ -219,8 +222,10 @@ def main(argv=None) -> int:
         full = RunConfig.of("rbf", video=vcfg, epochs=30, seed=a.seed, theta=theta)
         with Peak(dev) as pf:
             r30 = rpm_engine.train(full, video, device=dev.type)
-        add("engine full 30-epoch run (train s, L2, RSS)",
-            f"{r30.metrics['train_seconds']:.1f} s, {r30.metrics['l2_mean']:.3f} px, {pf.peak / 2**20:.0f} MB")
+        add(
+            "engine full 30-epoch run (train s, L2, RSS)",
+            f"{r30.metrics['train_seconds']:.1f} s, {r30.metrics['l2_mean']:.3f} px, {pf.peak / 2**20:.0f} MB",
+        )
 
     # 2. evaluation: encode every frame + decoder fit (engine vs eager chunks)
     from rpm_engine.encoder import Encoder
@@ -264,10 +269,12 @@ def main(argv=None) -> int:
     add("Home page first script run (AppTest)", first_paint())
 
     if a.out:
-        head = (f"### {scale} scale, {datetime.date.today().isoformat()}, {platform.node() or 'host'} "
-                f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__})\n\n"
-                f"`python benchmarks/bench.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n\n"
-                "| measure | value |\n| --- | --- |\n")
+        head = (
+            f"### {scale} scale, {datetime.date.today().isoformat()}, {platform.node() or 'host'} "
+            f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__})\n\n"
+            f"`python benchmarks/bench.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n\n"
+            "| measure | value |\n| --- | --- |\n"
+        )
         a.out.write_text(head + "".join(f"| {n} | {v} |\n" for n, v in rows))
     return 0
 

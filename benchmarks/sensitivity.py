@@ -72,10 +72,14 @@ def main() -> None:
                 end = run.metrics["coupling_values"]
         e, t = seeds_summary(evals), seeds_summary(trains)
         ends = ", ".join(f"{k}={v:.3g}" for k, v in end.items())
-        print(f"{label:<42}{e['mean']:>10.2f} ± {e['ci95']:<10.2f}{t['mean']:>10.2f} ± {t['ci95']:<10.2f}   {ends}",
-              flush=True)
-    print(f"({a.seeds} seeds, {vcfg.frames} frames of {vcfg.size} px, step {step:g} px; "
-          f"± is the 95 % interval half-width; {time.perf_counter() - t0:.0f} s)")
+        print(
+            f"{label:<42}{e['mean']:>10.2f} ± {e['ci95']:<10.2f}{t['mean']:>10.2f} ± {t['ci95']:<10.2f}   {ends}",
+            flush=True,
+        )
+    print(
+        f"({a.seeds} seeds, {vcfg.frames} frames of {vcfg.size} px, step {step:g} px; "
+        f"± is the 95 % interval half-width; {time.perf_counter() - t0:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

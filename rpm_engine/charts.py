@@ -101,6 +101,12 @@ def _layout(fig: go.Figure, title: str | None, height: int, legend: bool = True,
     return fig
 
 
+def _legend_marker(fig: go.Figure, name: str, symbol: str, colour: str = "#222", size: int = 11) -> None:
+    """A legend entry only: the real markers are white (to show on the dark frame) and would vanish in the legend."""
+    fig.add_scatter(x=[None], y=[None], mode="markers", name=name, hoverinfo="skip",
+                    marker=dict(symbol=symbol, size=size, color=colour, line=dict(width=2, color=colour)))
+
+
 def _image(frame: np.ndarray, opacity: float = 1.0) -> go.Image:
     # Pixel (r, c) is centred at (c + 0.5, r + 0.5), data.py's convention.
     return go.Image(z=frame, x0=0.5, dx=1, y0=0.5, dy=1, opacity=opacity, hoverinfo="skip", name="frame")
@@ -124,9 +130,11 @@ def frame_figure(video: Video, t: int, *, centres: bool = True, trail: int | Non
                             hovertemplate="x %{x:.1f} px, y %{y:.1f} px<extra>" + name + " path</extra>")
         if centres:
             x, y = video.centres[t, k]
-            fig.add_scatter(x=[x], y=[y], mode="markers", name=f"{name} centre", legendgroup=name,
+            fig.add_scatter(x=[x], y=[y], mode="markers", name=f"{name} centre", legendgroup=name, showlegend=False,
                             marker=dict(symbol="circle-open", size=12, color="white", line=dict(width=2)),
                             hovertemplate="true centre x %{x:.1f} px, y %{y:.1f} px<extra>" + name + "</extra>")
+    if centres:
+        _legend_marker(fig, "true centre", "circle-open")
     _frame_axes(fig, cfg.size)
     return _layout(fig, title or f"Frame {t} of {len(video.frames)}", height)
 
@@ -149,8 +157,11 @@ def prior_heatmap(video: Video, hm: Heatmap, title: str | None = None, height: i
     ))
     name = ball_name(cfg, hm.ball)
     fig.add_scatter(x=[hm.current[0]], y=[hm.current[1]], mode="markers", name=f"{name} now (frame {hm.frame})",
+                    showlegend=False, hovertemplate="now: x %{x:.1f}, y %{y:.1f} px<extra></extra>",
                     marker=dict(symbol="circle-open", size=14, color="white", line=dict(width=3)))
+    _legend_marker(fig, f"{name} now (frame {hm.frame})", "circle-open")
     fig.add_scatter(x=[hm.true_next[0]], y=[hm.true_next[1]], mode="markers", name="true next position",
+                    hovertemplate="true next: x %{x:.1f}, y %{y:.1f} px<extra></extra>",
                     marker=dict(symbol="x-thin", size=14, color="#00e5ff", line=dict(width=3, color="#00e5ff")))
     _frame_axes(fig, cfg.size)
     return _layout(fig, title or f"P(z′|z) for the {name} ball, frame {hm.frame} → {hm.frame + 1}, N = {hm.n}",
@@ -169,13 +180,14 @@ def decoded_frame_figure(video: Video, decoded: np.ndarray, t: int, title: str |
         dx, dy = decoded[t, k]
         fig.add_scatter(x=[tx, dx], y=[ty, dy], mode="lines", line=dict(color="white", width=1, dash="dot"),
                         showlegend=False, hoverinfo="skip")
-        fig.add_scatter(x=[tx], y=[ty], mode="markers", name="true centre", legendgroup="true", showlegend=k == 0,
+        fig.add_scatter(x=[tx], y=[ty], mode="markers", name="true centre", legendgroup="true", showlegend=False,
                         marker=dict(symbol="circle-open", size=13, color="white", line=dict(width=2)),
                         hovertemplate=f"{name} true: x %{{x:.1f}}, y %{{y:.1f}} px<extra></extra>")
         fig.add_scatter(x=[dx], y=[dy], mode="markers", name="decoded centre", legendgroup="decoded",
                         showlegend=k == 0,
                         marker=dict(symbol="x", size=11, color=colour, line=dict(width=1.5, color="black")),
                         hovertemplate=f"{name} decoded: x %{{x:.1f}}, y %{{y:.1f}} px<extra></extra>")
+    _legend_marker(fig, "true centre", "circle-open")
     _frame_axes(fig, cfg.size)
     return _layout(fig, title or f"Frame {t}: true (○) and decoded (×) centres", height)
 
@@ -191,6 +203,7 @@ def centres_over_time(video: Video, decoded: dict[str, tuple[np.ndarray, str, st
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     for row, (axis, name) in enumerate((("x", 0), ("y", 1)), start=1):
         fig.add_vrect(x0=n - 0.5, x1=T - 0.5, fillcolor="rgba(0,0,0,0.07)", line_width=0, layer="below", row=row,
+                      exclude_empty_subplots=False,
                       col=1)
         fig.add_scatter(x=t, y=video.centres[:, ball, name], mode="lines", line=dict(color="black", width=2),
                         name="true", showlegend=row == 1, legendgroup="true", row=row, col=1,

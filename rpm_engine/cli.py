@@ -11,11 +11,11 @@ import json
 import sys
 from pathlib import Path
 
+from . import reproduce as rep
 from .couplings import PRESETS, coupling_names
 from .data import VideoConfig, generate_video
 from .store import CorruptRun, RunStore
 from .train import METHODS, Cancelled, RunConfig, TrainingError
-from . import reproduce as rep
 
 
 class CLIError(Exception):
@@ -35,8 +35,15 @@ def _video_options(p: argparse.ArgumentParser, defaults: dict | None = None) -> 
 
 
 def _video_config(a) -> VideoConfig:
-    return VideoConfig(frames=a.frames, size=a.size, balls=a.balls, diameter=a.diameter, step=a.step,
-                       noise_deg=a.noise_deg, seed=a.video_seed)
+    return VideoConfig(
+        frames=a.frames,
+        size=a.size,
+        balls=a.balls,
+        diameter=a.diameter,
+        step=a.step,
+        noise_deg=a.noise_deg,
+        seed=a.video_seed,
+    )
 
 
 def _params(items: list[str]) -> dict[str, float]:
@@ -65,45 +72,78 @@ def cmd_generate(a) -> int:
     if out.suffix == ".npz":
         import numpy as np
 
-        np.savez_compressed(out, frames=video.frames, centres=video.centres, redraws=video.redraws,
-                            stuck=video.stuck, config=json.dumps(video.config.to_dict()))
+        np.savez_compressed(
+            out,
+            frames=video.frames,
+            centres=video.centres,
+            redraws=video.redraws,
+            stuck=video.stuck,
+            config=json.dumps(video.config.to_dict()),
+        )
     elif out.suffix == ".gif":
         from .figures import save_gif
 
         save_gif(video, out)
     else:
         raise CLIError(f"--out must end in .npz or .gif, got {out.name!r}")
-    print(f"wrote {out}: {len(video.frames)} frames of {video.config.size} px, "
-          f"{video.redraws} re-draws, {video.stuck} stuck ball-frames")
+    print(
+        f"wrote {out}: {len(video.frames)} frames of {video.config.size} px, "
+        f"{video.redraws} re-draws, {video.stuck} stuck ball-frames"
+    )
     return 0
 
 
 def cmd_train(a) -> int:
     if a.method == "infonce" and not a.coupling:
         raise CLIError("--coupling is required for contrastive training (e.g. --coupling rbf)")
-    config = RunConfig.of(a.coupling, video=_video_config(a), method=a.method, epochs=a.epochs, seed=a.seed,
-                          lr=a.lr, batch_size=a.batch_size, **_params(a.param))
+    config = RunConfig.of(
+        a.coupling,
+        video=_video_config(a),
+        method=a.method,
+        epochs=a.epochs,
+        seed=a.seed,
+        lr=a.lr,
+        batch_size=a.batch_size,
+        **_params(a.param),
+    )
     store = RunStore(a.cache)
     with rep.progress_bar(config, quiet=a.quiet) as cb:
         run = store.get_or_train(config, device=a.device, callback=cb)
     m = run.metrics
     result = {
-        "key": run.key, "cached": run.cached, "label": run.label, "l2_mean": m["l2_mean"],
-        "l2_per_ball": m["l2_per_ball"], "final_loss": m["final_loss"], "final_mi": m["final_mi"],
-        "train_seconds": m["train_seconds"], "steps": m["steps"], "device": m["device"],
-        "coupling_values": m["coupling_values"], "config": config.to_dict(),
+        "key": run.key,
+        "cached": run.cached,
+        "label": run.label,
+        "l2_mean": m["l2_mean"],
+        "l2_per_ball": m["l2_per_ball"],
+        "final_loss": m["final_loss"],
+        "final_mi": m["final_mi"],
+        "train_seconds": m["train_seconds"],
+        "steps": m["steps"],
+        "device": m["device"],
+        "coupling_values": m["coupling_values"],
+        "config": config.to_dict(),
     }
-    print(f"{run.label}: held-out L2 {m['l2_mean']:.3f} px  (per ball "
-          + ", ".join(f"{v:.2f}" for v in m["l2_per_ball"])
-          + f")  loss {m['final_loss']:.4f}  {m['steps']} steps  {m['train_seconds']:.1f} s"
-          + ("  [cached]" if run.cached else ""))
+    print(
+        f"{run.label}: held-out L2 {m['l2_mean']:.3f} px  (per ball "
+        + ", ".join(f"{v:.2f}" for v in m["l2_per_ball"])
+        + f")  loss {m['final_loss']:.4f}  {m['steps']} steps  {m['train_seconds']:.1f} s"
+        + ("  [cached]" if run.cached else "")
+    )
     _write_json(a.json, result)
     return 0
 
 
 def cmd_reproduce(a) -> int:
-    result = rep.reproduce(quick=a.quick, seeds=a.seeds, out=Path(a.out), device=a.device, store=RunStore(a.cache),
-                           epochs=a.epochs, quiet=a.quiet)
+    result = rep.reproduce(
+        quick=a.quick,
+        seeds=a.seeds,
+        out=Path(a.out),
+        device=a.device,
+        store=RunStore(a.cache),
+        epochs=a.epochs,
+        quiet=a.quiet,
+    )
     print(rep.format_table(result))
     _write_json(a.json or str(Path(a.out) / "metrics.json"), result)
     print(f"figures and metrics in {a.out}")
@@ -120,16 +160,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=cmd_generate)
 
     t = sub.add_parser("train", help="train one run (or load it from the store)")
-    t.add_argument("--coupling", help="linear, rbf, " + ", ".join(PRESETS) + ", or an expression for log f, "
-                   "e.g. '-sum(abs(z - zp)) / theta'")
+    t.add_argument(
+        "--coupling",
+        help="linear, rbf, " + ", ".join(PRESETS) + ", or an expression for log f, e.g. '-sum(abs(z - zp)) / theta'",
+    )
     t.add_argument("--method", choices=METHODS, default="infonce", help="infonce (default), supervised, untrained")
     _video_options(t)
     t.add_argument("--epochs", type=int, default=30, help="epochs (App. D: %(default)s)")
     t.add_argument("--seed", type=int, default=0, help="training seed (%(default)s)")
     t.add_argument("--lr", type=float, default=0.005, help="SGD learning rate (App. D: %(default)s)")
     t.add_argument("--batch-size", type=int, default=30, help="pairs per batch (App. D: %(default)s)")
-    t.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="starting value of a coupling parameter, e.g. theta=1.0 or w_init=0.001 (repeatable)")
+    t.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="starting value of a coupling parameter, e.g. theta=1.0 or w_init=0.001 (repeatable)",
+    )
     t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     t.add_argument("--json", help="write the result as JSON here")
     t.add_argument("--cache", help="run store root (default: $RPM_ENGINE_CACHE or the user cache dir)")
@@ -137,8 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     r = sub.add_parser("reproduce", help="the paper's Fig. 1: supervised, RBF, linear and untrained over seeds")
-    r.add_argument("--quick", action="store_true", help=f"reduced scale ({rep.QUICK_VIDEO.frames} frames of "
-                   f"{rep.QUICK_VIDEO.size} px) that finishes in minutes on 2 CPU cores")
+    r.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"reduced scale ({rep.QUICK_VIDEO.frames} frames of "
+        f"{rep.QUICK_VIDEO.size} px) that finishes in minutes on 2 CPU cores",
+    )
     r.add_argument("--seeds", type=int, default=3, help="training seeds per method (%(default)s)")
     r.add_argument("--epochs", type=int, default=None, help="override the epochs of every method")
     r.add_argument("--out", default="reproduce_out", help="folder for figures and metrics (%(default)s)")

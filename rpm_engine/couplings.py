@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .expressions import FREE_PARAMS, SCALE_PARAMS, ExpressionError, check_finite, parse_expression
+from .expressions import SCALE_PARAMS, ExpressionError, check_finite, parse_expression
 
 COUPLINGS: dict[str, type[Coupling]] = {}
 
@@ -174,8 +174,10 @@ def make_coupling(spec: str, dim: int, **init: float) -> Coupling:
     Raises ``ValueError`` for an unknown name or bad parameter and ``ExpressionError`` for a bad expression.
     """
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError("coupling spec must be a non-empty string: a name (" + ", ".join(coupling_names()) + ")"
-                         " or an expression for log f in z and zp")
+        raise ValueError(
+            "coupling spec must be a non-empty string: a name (" + ", ".join(coupling_names()) + ")"
+            " or an expression for log f in z and zp"
+        )
     if not isinstance(dim, int) or dim < 1:
         raise ValueError(f"dim must be a positive integer, got {dim!r}")
     name = canonical_name(spec)

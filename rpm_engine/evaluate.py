@@ -11,8 +11,22 @@ import torch
 from .data import Video, render_frames
 
 # Two-sided 95 % Student-t quantiles for n - 1 degrees of freedom (n = number of seeds).
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-        12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
+_T95 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    12: 2.179,
+    15: 2.131,
+    20: 2.086,
+    30: 2.042,
+}
 
 
 def _t95(df: int) -> float:
@@ -84,8 +98,9 @@ def candidate_grid(video: Video, frame: int, ball: int, stride: float = 8.0):
     return axis, axis, ok
 
 
-def conditional_prior(encoder, coupling, video: Video, frame: int, ball: int, stride: float = 8.0,
-                      chunk: int = 128) -> Heatmap:
+def conditional_prior(
+    encoder, coupling, video: Video, frame: int, ball: int, stride: float = 8.0, chunk: int = 128
+) -> Heatmap:
     """P(c) = softmax_c log f(g(x_t), g(x'_c)) over rendered candidate next frames, R(z') uniform (eq. 21, SPEC §1).
 
     For the Fig. 2 encoder (BatchNorm in eval mode, so every output pixel depends only on a 5x5 patch of input) a
@@ -125,14 +140,26 @@ def conditional_prior(encoder, coupling, video: Video, frame: int, ball: int, st
         p = torch.softmax(logits, dim=0).cpu().numpy()
     prob = np.full(ok.shape, np.nan)
     prob[iy, ix] = p
-    return Heatmap(xs, ys, prob, n, frame, ball, tuple(video.centres[frame, ball]), tuple(video.centres[frame + 1, ball]))
+    return Heatmap(
+        xs, ys, prob, n, frame, ball, tuple(video.centres[frame, ball]), tuple(video.centres[frame + 1, ball])
+    )
 
 
 def _local_ok(encoder) -> bool:
     """The patch trick needs two 3x3 zero-padded convolutions and per-pixel (eval-mode) BatchNorm."""
     convs = (encoder.conv1, encoder.conv2)
-    return all(m.kernel_size == (3, 3) and m.padding == (1, 1) and m.stride == (1, 1) and m.dilation == (1, 1)
-               and m.groups == 1 and m.padding_mode == "zeros" for m in convs) and not encoder.training
+    return (
+        all(
+            m.kernel_size == (3, 3)
+            and m.padding == (1, 1)
+            and m.stride == (1, 1)
+            and m.dilation == (1, 1)
+            and m.groups == 1
+            and m.padding_mode == "zeros"
+            for m in convs
+        )
+        and not encoder.training
+    )
 
 
 def _render_patches(cand: np.ndarray, ball: int, config, margin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -171,8 +198,9 @@ def _local_latents(encoder, cand: np.ndarray, ball: int, config) -> torch.Tensor
     dev = next(encoder.parameters()).device
     size, n = config.size, len(cand)
     others = [k for k in range(config.balls) if k != ball]
-    base = render_frames(cand[:1, others], size, config.diameter, [config.ball_colours[k] for k in others],
-                         config.background)  # (1, H, W, 3) the frame without ball k
+    base = render_frames(
+        cand[:1, others], size, config.diameter, [config.ball_colours[k] for k in others], config.background
+    )  # (1, H, W, 3) the frame without ball k
     s_base = encoder.feature_maps(to_input(torch.from_numpy(base).to(dev)))[0].double()  # (K, H, W)
     pix = torch.arange(size, device=dev, dtype=torch.float64) + 0.5
     m0 = s_base.sum((1, 2))  # (K,) mass, sum s x, sum s y of the base frame

@@ -62,8 +62,11 @@ def extension():
             try:
                 _ext = _build()
             except Exception as exc:  # no compiler, no ninja, read-only cache, ...: run the stock path
-                log.warning("rpm_engine: fused CPU kernels unavailable (%s: %s); using stock PyTorch",
-                            type(exc).__name__, str(exc).strip().splitlines()[-1] if str(exc).strip() else "")
+                log.warning(
+                    "rpm_engine: fused CPU kernels unavailable (%s: %s); using stock PyTorch",
+                    type(exc).__name__,
+                    str(exc).strip().splitlines()[-1] if str(exc).strip() else "",
+                )
                 _ext = None
             _tried = True
     return _ext
@@ -77,9 +80,20 @@ def usable(encoder: nn.Module, frames: torch.Tensor) -> bool:
         return False
     c1, c2, b1, b2 = encoder.conv1, encoder.conv2, encoder.bn1, encoder.bn2
     shapes_ok = (
-        c1.in_channels == 3 and c1.out_channels == 6 and 1 <= c2.out_channels <= 6 and c2.in_channels == 6
-        and all(c.kernel_size == (3, 3) and c.padding == (1, 1) and c.stride == (1, 1) and c.dilation == (1, 1)
-                and c.groups == 1 and c.bias is not None and c.padding_mode == "zeros" for c in (c1, c2))
+        c1.in_channels == 3
+        and c1.out_channels == 6
+        and 1 <= c2.out_channels <= 6
+        and c2.in_channels == 6
+        and all(
+            c.kernel_size == (3, 3)
+            and c.padding == (1, 1)
+            and c.stride == (1, 1)
+            and c.dilation == (1, 1)
+            and c.groups == 1
+            and c.bias is not None
+            and c.padding_mode == "zeros"
+            for c in (c1, c2)
+        )
         and all(b.affine and b.track_running_stats and b.momentum is not None for b in (b1, b2))
     )
     on_cpu = all(p.device.type == "cpu" and p.dtype == torch.float32 for p in encoder.parameters())
@@ -123,8 +137,7 @@ class _FusedTrain(torch.autograd.Function):
         k = w2.shape[0]
         y1 = ws.buffer("y1", n * 6 * h * w)  # (B, 6, H, W) conv1 output, kept for backward
         y2 = ws.buffer("y2", n * k * h * w)  # (B, K, H, W) conv2 output, kept for backward
-        z, stats, com = ext.train_forward(frames, idx, w1, b1, g1, be1, w2, b2, g2, be2, eps, y1, y2,
-                                          ws.scratch(h, w))
+        z, stats, com = ext.train_forward(frames, idx, w1, b1, g1, be1, w2, b2, g2, be2, eps, y1, y2, ws.scratch(h, w))
         ws.version += 1
         ctx.version, ctx.ws, ctx.frames, ctx.idx = ws.version, ws, frames, idx
         ctx.save_for_backward(w1, g1, be1, w2, g2, be2, stats, com)
@@ -140,9 +153,23 @@ class _FusedTrain(torch.autograd.Function):
         n, h, w = len(ctx.idx), ctx.frames.shape[1], ctx.frames.shape[2]
         k = w2.shape[0]
         grads = extension().train_backward(
-            gz.contiguous().float(), ctx.frames, ctx.idx, w1, g1, be1, w2, g2, be2, stats, com,
-            ws.buffer("y1", n * 6 * h * w), ws.buffer("y2", n * k * h * w),
-            ws.buffer("g1", n * 6 * h * w), ws.buffer("g2", n * k * h * w), ws.scratch(h, w))
+            gz.contiguous().float(),
+            ctx.frames,
+            ctx.idx,
+            w1,
+            g1,
+            be1,
+            w2,
+            g2,
+            be2,
+            stats,
+            com,
+            ws.buffer("y1", n * 6 * h * w),
+            ws.buffer("y2", n * k * h * w),
+            ws.buffer("g1", n * 6 * h * w),
+            ws.buffer("g2", n * k * h * w),
+            ws.scratch(h, w),
+        )
         return (None, None, None, None, *grads)
 
 
@@ -150,13 +177,24 @@ def train_encode(encoder, frames: torch.Tensor, idx: torch.Tensor, ws: Workspace
     """(T, H, W, 3) uint8 frames, (B,) indices -> z (B, 2K), BatchNorm in training mode (updates running stats)."""
     b1, b2 = encoder.bn1, encoder.bn2
     idx = idx.contiguous().long()
-    z, stats = _FusedTrain.apply(frames.contiguous(), idx, ws, float(b1.eps), encoder.conv1.weight,
-                                 encoder.conv1.bias, b1.weight, b1.bias, encoder.conv2.weight, encoder.conv2.bias,
-                                 b2.weight, b2.bias)
+    z, stats = _FusedTrain.apply(
+        frames.contiguous(),
+        idx,
+        ws,
+        float(b1.eps),
+        encoder.conv1.weight,
+        encoder.conv1.bias,
+        b1.weight,
+        b1.bias,
+        encoder.conv2.weight,
+        encoder.conv2.bias,
+        b2.weight,
+        b2.bias,
+    )
     n = len(idx) * frames.shape[1] * frames.shape[2]
     k = encoder.conv2.out_channels
     with torch.no_grad():  # running statistics as nn.BatchNorm2d keeps them (unbiased variance)
-        for bn, mean, var in ((b1, stats[0:6], stats[6:12]), (b2, stats[18:18 + k], stats[18 + k:18 + 2 * k])):
+        for bn, mean, var in ((b1, stats[0:6], stats[6:12]), (b2, stats[18 : 18 + k], stats[18 + k : 18 + 2 * k])):
             m = bn.momentum
             bn.running_mean.mul_(1 - m).add_(mean.float(), alpha=m)
             bn.running_var.mul_(1 - m).add_((var * (n / max(n - 1, 1))).float(), alpha=m)
@@ -176,6 +214,10 @@ def eval_encode(encoder, frames: torch.Tensor, idx: torch.Tensor | None = None) 
         idx = torch.arange(len(frames))
     scratch = torch.zeros(torch.get_num_threads() * extension().scratch_size(frames.shape[1], frames.shape[2]))
     with torch.no_grad():
-        return extension().eval_forward(frames.contiguous(), idx.contiguous().long(),
-                                        *_fold(encoder.conv1, encoder.bn1), *_fold(encoder.conv2, encoder.bn2),
-                                        scratch)
+        return extension().eval_forward(
+            frames.contiguous(),
+            idx.contiguous().long(),
+            *_fold(encoder.conv1, encoder.bn1),
+            *_fold(encoder.conv2, encoder.bn2),
+            scratch,
+        )

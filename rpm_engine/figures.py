@@ -36,8 +36,16 @@ def l2_bars(methods: dict, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5, 3.6), dpi=120)
     names = list(methods)
     means = [methods[m]["l2_mean"] for m in names]
-    lo = [max(methods[m]["l2_mean"] - methods[m]["l2_ci95"][0], 0) if methods[m]["l2_ci95"][0] == methods[m]["l2_ci95"][0] else 0 for m in names]
-    hi = [methods[m]["l2_ci95"][1] - methods[m]["l2_mean"] if methods[m]["l2_ci95"][1] == methods[m]["l2_ci95"][1] else 0 for m in names]
+    lo = [
+        max(methods[m]["l2_mean"] - methods[m]["l2_ci95"][0], 0)
+        if methods[m]["l2_ci95"][0] == methods[m]["l2_ci95"][0]
+        else 0
+        for m in names
+    ]
+    hi = [
+        methods[m]["l2_ci95"][1] - methods[m]["l2_mean"] if methods[m]["l2_ci95"][1] == methods[m]["l2_ci95"][1] else 0
+        for m in names
+    ]
     ax.bar(names, means, color=[METHOD_COLOURS.get(m, "#888") for m in names], yerr=[lo, hi], capsize=4)
     for i, per_seed in enumerate(methods[m]["l2_per_seed"] for m in names):
         ax.scatter([i] * len(per_seed), per_seed, color="k", s=8, zorder=3)
@@ -93,7 +101,7 @@ def heatmap(video: Video, hm: Heatmap, path: Path, title: str = "P(z'|z)") -> Pa
     ax.set_xlabel("x (px)")
     ax.set_ylabel("y (px)")
     ax.set_title(f"{title}\nframe {hm.frame}, {COLOUR_NAMES[hm.ball]} ball, N = {hm.n}", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -37,8 +37,14 @@ def progress_bar(config: RunConfig, quiet: bool = False, position: str = ""):
         return
     from tqdm import tqdm
 
-    bar = tqdm(total=config.train.epochs, desc=f"{position}{config.label}", unit="epoch", file=sys.stderr,
-               leave=False, dynamic_ncols=True)
+    bar = tqdm(
+        total=config.train.epochs,
+        desc=f"{position}{config.label}",
+        unit="epoch",
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+    )
 
     def callback(p):
         bar.n = p.epoch
@@ -50,9 +56,16 @@ def progress_bar(config: RunConfig, quiet: bool = False, position: str = ""):
         bar.close()
 
 
-def reproduce(quick: bool = False, seeds: int = 3, out: Path | str = "reproduce_out", device: str = "auto",
-              store: RunStore | None = None, epochs: int | None = None, quiet: bool = False,
-              figures: bool = True) -> dict:
+def reproduce(
+    quick: bool = False,
+    seeds: int = 3,
+    out: Path | str = "reproduce_out",
+    device: str = "auto",
+    store: RunStore | None = None,
+    epochs: int | None = None,
+    quiet: bool = False,
+    figures: bool = True,
+) -> dict:
     """Train (or load) every method for ``seeds`` seeds, summarise held-out L2 and draw Fig. 1-style figures."""
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
@@ -86,8 +99,15 @@ def reproduce(quick: bool = False, seeds: int = 3, out: Path | str = "reproduce_
             "keys": keys,
         }
     result = {
-        "config": {"scale": "quick" if quick else "paper", "video": video_cfg.to_dict(), "epochs": epochs,
-                   "seeds": seeds, "init": init, "video_redraws": video.redraws, "video_stuck": video.stuck},
+        "config": {
+            "scale": "quick" if quick else "paper",
+            "video": video_cfg.to_dict(),
+            "epochs": epochs,
+            "seeds": seeds,
+            "init": init,
+            "video_redraws": video.redraws,
+            "video_stuck": video.stuck,
+        },
         "methods": methods,
     }
     if figures:

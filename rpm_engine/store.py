@@ -124,8 +124,9 @@ class RunStore:
             config = RunConfig.from_dict(meta["config"])
             if config.key() != key:
                 raise CorruptRun(f"run {key}: its config hashes to another key")
-            return Run(key, config, meta["metrics"], meta["history"], z, model["encoder"], model.get("coupling"),
-                       cached=True)
+            return Run(
+                key, config, meta["metrics"], meta["history"], z, model["encoder"], model.get("coupling"), cached=True
+            )
         except CorruptRun:
             raise
         except Exception as exc:  # unreadable JSON, missing file, bad pickle, ...: all mean "corrupt"
@@ -138,8 +139,15 @@ class RunStore:
             try:
                 meta = json.loads((d / "run.json").read_text())
                 cfg = RunConfig.from_dict(meta["config"])
-                out.append({"key": d.name, "label": cfg.label, "config": cfg, "metrics": meta["metrics"],
-                            "mtime": (d / "run.json").stat().st_mtime})
+                out.append(
+                    {
+                        "key": d.name,
+                        "label": cfg.label,
+                        "config": cfg,
+                        "metrics": meta["metrics"],
+                        "mtime": (d / "run.json").stat().st_mtime,
+                    }
+                )
             except Exception:
                 continue
         return sorted(out, key=lambda r: -r["mtime"])
@@ -178,8 +186,9 @@ class RunStore:
             os.replace(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return Run(key, result.config, result.metrics, result.history, result.z, result.encoder_state,
-                   result.coupling_state)
+        return Run(
+            key, result.config, result.metrics, result.history, result.z, result.encoder_state, result.coupling_state
+        )
 
     def delete(self, key: str) -> None:
         with self.lock(key):
@@ -223,8 +232,9 @@ class RunStore:
                     return run
             except CorruptRun:
                 rebuilt = True
-            result = train(config, video or generate_video(config.video), device=device, callback=callback,
-                           cancel=cancel)
+            result = train(
+                config, video or generate_video(config.video), device=device, callback=callback, cancel=cancel
+            )
             run = self.save(result)
             run.rebuilt = rebuilt
             return run

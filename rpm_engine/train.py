@@ -237,8 +237,20 @@ def train(
         history.append({"epoch": epoch, "loss": mean_loss, "mi": mi})
         elapsed = time.perf_counter() - start
         if callback:
-            callback(Progress("epoch_end", epoch, epochs, step, steps, mean_loss, mi, elapsed,
-                              elapsed / step * (steps - step), dev.type))
+            callback(
+                Progress(
+                    "epoch_end",
+                    epoch,
+                    epochs,
+                    step,
+                    steps,
+                    mean_loss,
+                    mi,
+                    elapsed,
+                    elapsed / step * (steps - step),
+                    dev.type,
+                )
+            )
     train_seconds = time.perf_counter() - start
 
     z = encode_frames(encoder, frames).cpu().numpy().astype(np.float64)  # (T, 2K)
@@ -260,8 +272,9 @@ def train(
         "stuck": video.stuck,
     }
     if callback:
-        callback(Progress("run_end", epochs, epochs, step, steps, last["loss"], last["mi"], train_seconds, 0.0,
-                          dev.type))
+        callback(
+            Progress("run_end", epochs, epochs, step, steps, last["loss"], last["mi"], train_seconds, 0.0, dev.type)
+        )
     return TrainResult(
         config,
         {k: v.detach().cpu() for k, v in encoder.state_dict().items()},

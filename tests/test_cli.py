@@ -17,8 +17,9 @@ VIDEO = ["--frames", "40", "--size", "32", "--diameter", "6"]
 
 def run_cli(*args, env_cache):
     env = {**os.environ, "RPM_ENGINE_CACHE": str(env_cache), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "rpm_engine", *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "rpm_engine", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+    )
 
 
 def test_help_for_every_command(tmp_path):
@@ -89,8 +90,9 @@ def test_reproduce_json_shape(tmp_path, monkeypatch):
     monkeypatch.setattr(rep, "QUICK_EPOCHS", 1)
     monkeypatch.setenv("RPM_ENGINE_CACHE", str(tmp_path / "cache"))
     j = tmp_path / "m.json"
-    assert main(["reproduce", "--quick", "--seeds", "2", "--out", str(tmp_path / "out"), "--json", str(j),
-                 "--quiet"]) == 0
+    assert (
+        main(["reproduce", "--quick", "--seeds", "2", "--out", str(tmp_path / "out"), "--json", str(j), "--quiet"]) == 0
+    )
     data = json.loads(j.read_text())
     assert set(data["methods"]) == {"supervised", "rbf", "linear", "untrained"}
     for m in data["methods"].values():

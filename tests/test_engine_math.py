@@ -24,7 +24,9 @@ B, D = 5, 6
 @pytest.fixture
 def zz():
     g = torch.Generator().manual_seed(1)
-    return torch.rand(B, D, generator=g, dtype=torch.float64) * 64, torch.rand(B, D, generator=g, dtype=torch.float64) * 64
+    return torch.rand(B, D, generator=g, dtype=torch.float64) * 64, torch.rand(
+        B, D, generator=g, dtype=torch.float64
+    ) * 64
 
 
 def test_centre_of_mass_single_pixel_and_uniform():
@@ -92,8 +94,12 @@ PRESET_FORMULAS = {
 @pytest.mark.parametrize("name", sorted(PRESET_FORMULAS))
 def test_presets_match_their_formulas(name, zz):
     z, zp = zz
-    init = {"laplace": {"theta": 2.0}, "cauchy": {"theta": 5.0}, "student-t": {"theta": 4.0, "nu": 3.0},
-            "cosine": {"tau": 0.5}}[name]
+    init = {
+        "laplace": {"theta": 2.0},
+        "cauchy": {"theta": 5.0},
+        "student-t": {"theta": 4.0, "nu": 3.0},
+        "cosine": {"tau": 0.5},
+    }[name]
     c = make_coupling(name, D, **init).double()
     got = c(z, zp).detach().numpy()
     want = np.array([[PRESET_FORMULAS[name](z[i].numpy(), zp[j].numpy(), init) for j in range(B)] for i in range(B)])
@@ -138,8 +144,8 @@ def test_python_registered_coupling():
 
 def test_infonce_loss_is_mean_row_cross_entropy():
     logits = torch.randn(7, 7, dtype=torch.float64)
-    l = logits.numpy()
-    want = np.mean([-(l[i, i] - np.log(np.exp(l[i]).sum())) for i in range(7)])
+    lg = logits.numpy()
+    want = np.mean([-(lg[i, i] - np.log(np.exp(lg[i]).sum())) for i in range(7)])
     assert np.isclose(infonce_loss(logits).item(), want)
     with pytest.raises(ValueError, match="square"):
         infonce_loss(torch.zeros(3, 4))

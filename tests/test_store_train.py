@@ -49,9 +49,15 @@ def test_training_is_seeded_and_reports_progress():
 def test_key_depends_on_everything_that_changes_the_result():
     base = tiny(theta=0.5)
     assert base.key() == tiny(theta=0.5).key()
-    others = [tiny(theta=0.6), tiny(theta=0.5, seed=1), tiny(theta=0.5, epochs=3), tiny(theta=0.5, lr=0.01),
-              RunConfig.of("rbf", video=VideoConfig(frames=41, size=32, diameter=6), epochs=2, theta=0.5),
-              tiny("linear"), tiny(None, method="supervised")]
+    others = [
+        tiny(theta=0.6),
+        tiny(theta=0.5, seed=1),
+        tiny(theta=0.5, epochs=3),
+        tiny(theta=0.5, lr=0.01),
+        RunConfig.of("rbf", video=VideoConfig(frames=41, size=32, diameter=6), epochs=2, theta=0.5),
+        tiny("linear"),
+        tiny(None, method="supervised"),
+    ]
     assert len({base.key()} | {o.key() for o in others}) == len(others) + 1
     assert RunConfig.from_dict(json.loads(json.dumps(base.to_dict()))).key() == base.key()
 

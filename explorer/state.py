@@ -93,7 +93,7 @@ class ViewState:
     runs: tuple[str, ...] = ()  # run keys on the Compare page (empty: the shipped example runs)
     frame: int | None = None  # None: a held-out frame, 90 % into the video
     ball: int = 0
-    stride: int | None = None  # heatmap grid, px; None: size / 32 (2 px at 64 px, 8 px at 256 px as in the paper)
+    stride: int | None = None  # heatmap grid, px; None: default_stride (2 px at 64 px, 8 px at 256 px as in the paper)
 
     @property
     def frame_or_default(self) -> int:
@@ -109,7 +109,9 @@ def default_frame(video: VideoConfig) -> int:
 
 
 def default_stride(video: VideoConfig) -> int:
-    return max(1, video.size // 32)
+    """Heatmap grid: 2 px at 64 px, 8 px at the paper's 256 px (its Fig. 1D/E); never finer than 2 px, which keeps
+    N (rendered and encoded candidate frames) near a thousand."""
+    return max(2, video.size // 32)
 
 
 # -- the schema ----------------------------------------------------------------------------------------------------

@@ -106,11 +106,15 @@ def jobs_panel() -> None:
             if v.clients > 1 and not v.finished:
                 a.caption(f"Shared with {v.clients - 1} other request(s) for the same run: it trains once.")
     stats = runner.stats()
+    def n(count: int, word: str) -> str:
+        return f"{count} {word}{'' if count == 1 else 's'}"
+
     st.container(key="train_runner_stats").caption(
-        f"Job runner shared by every visitor of this server: **{stats['jobs']} training jobs started**, "
-        f"{stats['trained']} runs trained, {stats['shared']} identical requests joined a job, {stats['opened']} runs "
-        f"opened from the store · now {stats['running']} running and {stats['queued']} queued (at most "
-        f"{stats['workers']} at once) · device {'GPU' if stats['device'] == 'cuda' else 'CPU'}",
+        f"Job runner shared by every visitor of this server: **{n(stats['jobs'], 'training job')} started**, "
+        f"{n(stats['trained'], 'run')} trained, {n(stats['shared'], 'identical request')} joined a job, "
+        f"{n(stats['opened'], 'run')} opened from the store · now {stats['running']} running and "
+        f"{stats['queued']} queued (at most {stats['workers']} at once) · device "
+        f"{'GPU' if stats['device'] == 'cuda' else 'CPU'}",
         help="Identical requests (same video, coupling, settings and seed) share one job.",
     )
     was_active = ss.get("train_active", False)
@@ -126,13 +130,14 @@ st.fragment(jobs_panel, run_every=1.0 if active_now else None)()
 views = runner.views(ss["my_jobs"])
 done = [v for v in views if v.state == DONE]
 if views:
-    b1, b2, b3 = st.columns(3)
-    if any(not v.finished for v in views) and b1.button("Cancel all", key="train_cancel_all"):
+    buttons = st.container(horizontal=True, key="train_buttons")
+    if any(not v.finished for v in views) and buttons.button("Cancel all", key="train_cancel_all",
+                                                             icon=":material/stop:"):
         for v in views:
             if not v.finished:
                 runner.cancel(v.id, client)
         st.rerun()
-    if done and b2.button("Compare these runs", type="primary", key="train_compare", icon=":material/compare:"):
+    if done and buttons.button("Compare these runs", type="primary", key="train_compare", icon=":material/compare:"):
         batch = [v for v in views if v.state == DONE and v.id in ss.get("train_batch", [])] or done
         keys = list(dict.fromkeys(v.key for v in batch))[:4]
         if len(keys) < 2:  # a single run: compare it with a shipped example (RBF, else linear)
@@ -140,6 +145,6 @@ if views:
             keys += [shipped[m][0].key for m in ("rbf", "linear") if m in shipped][: 2 - len(keys)]
         ui.set_view(runs=tuple(keys))
         st.switch_page(ui.PAGES["compare"])
-    if b3.button("Clear finished from this list", key="train_clear"):
+    if buttons.button("Clear finished from this list", key="train_clear"):
         ss["my_jobs"] = [v.id for v in views if not v.finished]
         st.rerun()

@@ -66,7 +66,7 @@ ui.bind("cmp_ball", min(view.ball, min_balls - 1))
 ball = c2.radio("Ball", list(range(min_balls)), format_func=lambda k: charts.ball_name(first_cfg, k),
                 horizontal=True, key="cmp_ball")
 strides = [s for s in (1, 2, 4, 8, 16) if s <= max(1, min(r.config.video.size for r in runs.values()) // 4)]
-ui.bind("cmp_stride", view.stride_or_default if view.stride_or_default in strides else
+ui.bind("cmp_stride", view.stride if view.stride in strides else
         min(strides, key=lambda s: abs(s - default_stride(first_cfg))))
 stride = c3.selectbox("Heatmap grid (px)", strides, key="cmp_stride",
                       help="Every grid point is a rendered candidate frame passed through the encoder.")

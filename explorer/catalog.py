@@ -68,8 +68,7 @@ class Entry:
         where = "shipped example" if self.source == "shipped" else "your run"
         l2 = self.metrics.get("l2_mean")
         l2s = f" · L2 {l2:.2f} px" if isinstance(l2, (int, float)) else ""
-        return (f"{self.label} · {v.frames} frames × {v.size} px · {t.epochs} epochs{l2s} · {where} "
-                f"[{self.key[:6]}]")
+        return f"{self.label} · {v.frames} frames × {v.size} px · {t.epochs} epochs{l2s} · {where} [{self.key[:6]}]"
 
 
 class Catalog:
@@ -137,8 +136,12 @@ def l2_summary(entries: list[Entry], balls: int) -> dict:
     per_seed = [e.metrics["l2_per_ball"] for e in entries]
     per_ball = [seeds_summary([p[k] for p in per_seed]) for k in range(balls)]
     overall = seeds_summary([e.metrics["l2_mean"] for e in entries])
-    return {"per_ball": per_ball, "overall": overall, "per_seed": per_seed,
-            "overall_per_seed": [e.metrics["l2_mean"] for e in entries]}
+    return {
+        "per_ball": per_ball,
+        "overall": overall,
+        "per_seed": per_seed,
+        "overall_per_seed": [e.metrics["l2_mean"] for e in entries],
+    }
 
 
 def metrics_table(entries: list[Entry], catalog: Catalog) -> list[dict]:
@@ -150,14 +153,28 @@ def metrics_table(entries: list[Entry], catalog: Catalog) -> list[dict]:
         group = catalog.siblings(e.config, all_entries)
         s = l2_summary(group, v.balls)
         row = {
-            "key": e.key, "label": e.label, "method": e.method, "seed": e.seed, "source": e.source,
-            "frames": v.frames, "size": v.size, "balls": v.balls, "diameter": v.diameter, "video_seed": v.seed,
-            "epochs": t.epochs, "batch_size": t.batch_size, "lr": t.lr,
+            "key": e.key,
+            "label": e.label,
+            "method": e.method,
+            "seed": e.seed,
+            "source": e.source,
+            "frames": v.frames,
+            "size": v.size,
+            "balls": v.balls,
+            "diameter": v.diameter,
+            "video_seed": v.seed,
+            "epochs": t.epochs,
+            "batch_size": t.batch_size,
+            "lr": t.lr,
             "l2_mean_px": e.metrics.get("l2_mean"),
-            "final_loss": e.metrics.get("final_loss"), "final_I_N_nats": e.metrics.get("final_mi"),
-            "train_seconds": e.metrics.get("train_seconds"), "device": e.metrics.get("device"),
-            "group_seeds": s["overall"]["n"], "group_l2_mean_px": s["overall"]["mean"],
-            "group_l2_ci95_lo_px": s["overall"]["lo"], "group_l2_ci95_hi_px": s["overall"]["hi"],
+            "final_loss": e.metrics.get("final_loss"),
+            "final_I_N_nats": e.metrics.get("final_mi"),
+            "train_seconds": e.metrics.get("train_seconds"),
+            "device": e.metrics.get("device"),
+            "group_seeds": s["overall"]["n"],
+            "group_l2_mean_px": s["overall"]["mean"],
+            "group_l2_ci95_lo_px": s["overall"]["lo"],
+            "group_l2_ci95_hi_px": s["overall"]["hi"],
         }
         for k, val in enumerate(e.metrics.get("l2_per_ball", [])):
             row[f"l2_ball{k + 1}_px"] = val

@@ -12,8 +12,9 @@ from PIL import Image, ImageDraw
 from rpm_engine.data import Video
 
 
-def gif_bytes(video: Video, *, overlay: bool = False, trail: int = 12, fps: int = 12, max_frames: int = 300,
-              display_px: int = 320) -> bytes:
+def gif_bytes(
+    video: Video, *, overlay: bool = False, trail: int = 12, fps: int = 12, max_frames: int = 300, display_px: int = 320
+) -> bytes:
     """An animated GIF of at most ``max_frames`` frames, scaled up (nearest neighbour) to about ``display_px``."""
     size = video.config.size
     scale = max(1, min(8, display_px // size))
@@ -34,16 +35,30 @@ def gif_bytes(video: Video, *, overlay: bool = False, trail: int = 12, fps: int 
                 draw.ellipse([x - r, y - r, x + r, y + r], outline=(255, 255, 255), width=max(1, scale // 3))
         images.append(img.convert("P", palette=Image.ADAPTIVE, colors=64))
     buf = io.BytesIO()
-    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0,
-                   optimize=False, disposal=1)
+    images[0].save(
+        buf,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=int(1000 / fps),
+        loop=0,
+        optimize=False,
+        disposal=1,
+    )
     return buf.getvalue()
 
 
 def npz_bytes(video: Video) -> bytes:
     """frames (T, H, W, 3) uint8, centres (T, K, 2) px, redraws, stuck, config (JSON): as ``rpm_engine generate``."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, frames=video.frames, centres=video.centres, redraws=video.redraws, stuck=video.stuck,
-                        config=json.dumps(video.config.to_dict()))
+    np.savez_compressed(
+        buf,
+        frames=video.frames,
+        centres=video.centres,
+        redraws=video.redraws,
+        stuck=video.stuck,
+        config=json.dumps(video.config.to_dict()),
+    )
     return buf.getvalue()
 
 

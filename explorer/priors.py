@@ -121,8 +121,9 @@ def latent_prior(coupling: Coupling, video: Video, frame: int, ball: int, stride
     p = torch.softmax(logits, dim=0).numpy()
     prob = np.full(ok.shape, np.nan)
     prob[iy, ix] = p
-    return Heatmap(xs, ys, prob, n, frame, ball, tuple(video.centres[frame, ball]),
-                   tuple(video.centres[frame + 1, ball]))
+    return Heatmap(
+        xs, ys, prob, n, frame, ball, tuple(video.centres[frame, ball]), tuple(video.centres[frame + 1, ball])
+    )
 
 
 def summary(hm: Heatmap) -> dict:
@@ -137,6 +138,7 @@ def summary(hm: Heatmap) -> dict:
     return {
         "mass_near_true": float(p[d <= max(step, 1.0) / 2].sum()),
         "argmax_distance_px": float(d[iy, ix]),
+        "argmax_from_now_px": float(np.hypot(hm.xs[ix] - hm.current[0], hm.ys[iy] - hm.current[1])),
         "max_over_uniform": float(p.max() * hm.n),
         "step_px": step,
     }

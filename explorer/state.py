@@ -136,8 +136,9 @@ VIDEO_FIELDS = (
 )
 SCALARS = {"epochs": "epochs", "seeds": "seeds", "frame": "frame", "ball": "ball", "stride": "stride"}
 LISTS = {"items": "c", "runs": "run"}
-QUERY_KEYS = tuple(f.query for f in VIDEO_FIELDS) + ("colours", "bg", "prior") + tuple(SCALARS.values()) + tuple(
-    LISTS.values())
+QUERY_KEYS = (
+    tuple(f.query for f in VIDEO_FIELDS) + ("colours", "bg", "prior") + tuple(SCALARS.values()) + tuple(LISTS.values())
+)
 
 
 def _hex(rgb) -> str:

@@ -194,11 +194,16 @@ def friendly(fn: Callable, *args, what: str = "That", **kwargs):
     try:
         return fn(*args, **kwargs)
     except ValueError as exc:
-        st.error(f"{what} did not work: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", icon=":material/warning:")
+        st.error(
+            f"{what} did not work: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            icon=":material/warning:",
+        )
     except Exception as exc:  # noqa: BLE001 - the page must survive anything the engine raises
         log.exception("%s failed", what)
-        st.error(f"{what} failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}). Other results are unaffected.",
-                 icon=":material/warning:")
+        st.error(
+            f"{what} failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}). Other results are unaffected.",
+            icon=":material/warning:",
+        )
     return None
 
 
@@ -211,8 +216,10 @@ def chart(fig, key: str, filename: str) -> None:
 
 
 def video_caption(cfg: VideoConfig) -> str:
-    return (f"{cfg.frames} frames of {cfg.size}×{cfg.size} px, {cfg.balls} balls of {cfg.diameter:g} px moving "
-            f"{cfg.step_px:g} px per frame, ±{cfg.noise_deg:g}° noise, video seed {cfg.seed}")
+    return (
+        f"{cfg.frames} frames of {cfg.size}×{cfg.size} px, {cfg.balls} balls of {cfg.diameter:g} px moving "
+        f"{cfg.step_px:g} px per frame, ±{cfg.noise_deg:g}° noise, video seed {cfg.seed}"
+    )
 
 
 def page_setup(page: str) -> ViewState:

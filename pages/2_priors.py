@@ -44,10 +44,15 @@ with controls:
             st.warning("Custom expressions are switched off on this server; pick a built-in or a preset.")
             st.stop()
         ui.bind("prior_expr", prior.coupling.spec if prior.is_expression else EXAMPLE)
-        text = st.text_input("log f(z, zp) =", key="prior_expr", live="300ms", max_chars=300,
-                             placeholder=EXAMPLE,
-                             help="Checked as you type. z and zp (= z′) are vectors of 2 × balls pixel "
-                                  "coordinates; theta, tau, nu … are learnable scalars.")
+        text = st.text_input(
+            "log f(z, zp) =",
+            key="prior_expr",
+            live="300ms",
+            max_chars=300,
+            placeholder=EXAMPLE,
+            help="Checked as you type. z and zp (= z′) are vectors of 2 × balls pixel "
+            "coordinates; theta, tau, nu … are learnable scalars.",
+        )
         with st.expander("The expression language"):
             st.markdown(
                 "- operators `+ - * / **` (constant powers), numbers, parentheses, constants `pi`, `e`, `D` "
@@ -84,8 +89,10 @@ with controls:
             st.code(f"{spec}\n{' ' * pos}^ column {pos + 1}", language=None)
         st.stop()
     if kind == "custom":
-        st.success("Valid: " + (f"parameters {', '.join(priors.param_names(coupling))}" if priors.param_names(coupling) else "no parameters"),
-                   icon=":material/check_circle:")
+        names = priors.param_names(coupling)
+        st.success(
+            "Valid: " + (f"parameters {', '.join(names)}" if names else "no parameters"), icon=":material/check_circle:"
+        )
 
     st.markdown("**Parameters** (starting values for training)")
     init = {}
@@ -106,12 +113,18 @@ with controls:
     ui.bind("prior_frame", min(view.frame_or_default, cfg.frames - 2))
     frame = st.slider("Frame t", 0, cfg.frames - 2, key="prior_frame")
     ui.bind("prior_ball", min(view.ball, cfg.balls - 1))
-    ball = st.radio("Ball", list(range(cfg.balls)), format_func=lambda k: charts.ball_name(cfg, k), horizontal=True,
-                    key="prior_ball")
+    ball = st.radio(
+        "Ball",
+        list(range(cfg.balls)),
+        format_func=lambda k: charts.ball_name(cfg, k),
+        horizontal=True,
+        key="prior_ball",
+    )
     strides = sorted({1, 2, 4, 8, view.stride_or_default} & set(range(1, max(2, cfg.size // 4) + 1)))
     ui.bind("prior_stride", view.stride_or_default if view.stride_or_default in strides else strides[-1])
-    stride = st.select_slider("Grid spacing (px)", options=strides, key="prior_stride",
-                              help="Finer grids mean more candidates N.")
+    stride = st.select_slider(
+        "Grid spacing (px)", options=strides, key="prior_stride", help="Finer grids mean more candidates N."
+    )
 
 try:
     item = Item.of(spec, **init)
@@ -124,19 +137,39 @@ except ValueError as exc:
 view = ui.set_view(prior=item, frame=int(frame), ball=int(ball), stride=int(stride))
 
 with plot:
-    ui.chart(charts.prior_heatmap(video, hm, height=520,
-                                         title=f"P(z′|z) implied by {item.label}, before training"), "prior_chart", "prior_preview")
+    ui.chart(
+        charts.prior_heatmap(video, hm, height=520, title=f"P(z′|z) implied by {item.label}, before training"),
+        "prior_chart",
+        "prior_preview",
+    )
     s = priors.summary(hm)
     a, b, c = st.columns(3)
-    a.metric("Mass near ×", f"{s['mass_near_true']:.0%}",
-             help="Probability within half a step of where the ball really goes (×).")
-    b.metric("Peak is off by", f"{s['argmax_distance_px']:.1f} px",
-             help="Distance from the most likely next position to the true one.")
+    a.metric(
+        "Mass near ×",
+        f"{s['mass_near_true']:.0%}",
+        help="Probability within half a step of where the ball really goes (×).",
+    )
+    b.metric(
+        "Peak is off by",
+        f"{s['argmax_distance_px']:.1f} px",
+        help="Distance from the most likely next position to the true one.",
+    )
     c.metric("Peak vs. uniform", f"{s['max_over_uniform']:.0f}×", help="max P · N: 1× means no preference at all.")
-    st.caption(f"N = {hm.n} candidate positions for the {charts.ball_name(cfg, hm.ball)} ball; the colour runs from 0 "
-               f"through 1/N (no preference) to ≥ 4/N. The ball really moves one step ({s['step_px']:.0f} px) per frame, "
-               "so a prior that fits this video puts its mass about one step from ○: try θ near the step for RBF. "
-               "A linear coupling prefers large coordinates wherever the ball is.")
+    if s["max_over_uniform"] > 0.5 * hm.n:
+        where = " (where the ball is now)" if s["argmax_from_now_px"] <= stride else ""
+        st.info(
+            f"More than half of the probability sits on one grid point{where}: with these values the prior is "
+            "almost certain of the next position. Training learns the parameters from here; move the sliders to "
+            "see the prior's shape.",
+            icon=":material/info:",
+        )
+    st.caption(
+        f"N = {hm.n} candidate positions for the {charts.ball_name(cfg, hm.ball)} ball (grey: positions left out "
+        "because the ball would leave the frame or overlap another); the colour runs from 0 "
+        f"through 1/N (no preference) to ≥ 4/N. The ball really moves one step ({s['step_px']:.0f} px) per frame, "
+        "so a prior that fits this video puts its mass about one step from ○: try θ near the step for RBF. "
+        "A linear coupling prefers large coordinates wherever the ball is."
+    )
 
 st.divider()
 add_col, list_col = st.columns([1, 2])

@@ -80,8 +80,15 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 def _frame_axes(fig: go.Figure, size: int, row=None, col=None, title_x="x (px)", title_y="y (px)") -> None:
     kw = {} if row is None else {"row": row, "col": col}
     fig.update_xaxes(range=[0, size], title_text=title_x, constrain="domain", showgrid=False, zeroline=False, **kw)
-    fig.update_yaxes(range=[size, 0], title_text=title_y, scaleanchor="x" if row is None else None,
-                     constrain="domain", showgrid=False, zeroline=False, **kw)
+    fig.update_yaxes(
+        range=[size, 0],
+        title_text=title_y,
+        scaleanchor="x" if row is None else None,
+        constrain="domain",
+        showgrid=False,
+        zeroline=False,
+        **kw,
+    )
 
 
 def _layout(fig: go.Figure, title: str | None, height: int, legend: bool = True, below: bool = False) -> go.Figure:
@@ -93,8 +100,14 @@ def _layout(fig: go.Figure, title: str | None, height: int, legend: bool = True,
         margin=dict(l=60, r=20, t=top, b=110 if (legend and below) else 50),
         font=FONT,
         showlegend=legend,
-        legend=dict(orientation="h", yanchor="top" if below else "bottom", y=-0.22 if below else 1.0,
-                    xanchor="left", x=0, font=dict(size=12)),
+        legend=dict(
+            orientation="h",
+            yanchor="top" if below else "bottom",
+            y=-0.22 if below else 1.0,
+            xanchor="left",
+            x=0,
+            font=dict(size=12),
+        ),
         plot_bgcolor="white",
         paper_bgcolor="white",
     )
@@ -103,8 +116,14 @@ def _layout(fig: go.Figure, title: str | None, height: int, legend: bool = True,
 
 def _legend_marker(fig: go.Figure, name: str, symbol: str, colour: str = "#222", size: int = 11) -> None:
     """A legend entry only: the real markers are white (to show on the dark frame) and would vanish in the legend."""
-    fig.add_scatter(x=[None], y=[None], mode="markers", name=name, hoverinfo="skip",
-                    marker=dict(symbol=symbol, size=size, color=colour, line=dict(width=2, color=colour)))
+    fig.add_scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        name=name,
+        hoverinfo="skip",
+        marker=dict(symbol=symbol, size=size, color=colour, line=dict(width=2, color=colour)),
+    )
 
 
 def _image(frame: np.ndarray, opacity: float = 1.0) -> go.Image:
@@ -113,8 +132,9 @@ def _image(frame: np.ndarray, opacity: float = 1.0) -> go.Image:
 
 
 # -- the video -----------------------------------------------------------------------------------------------------
-def frame_figure(video: Video, t: int, *, centres: bool = True, trail: int | None = 16, title: str | None = None,
-                 height: int = 460) -> go.Figure:
+def frame_figure(
+    video: Video, t: int, *, centres: bool = True, trail: int | None = 16, title: str | None = None, height: int = 460
+) -> go.Figure:
     """Frame t with the true centres (dots) and each ball's path over the last ``trail`` frames (None: the whole
     video, 0: none)."""
     cfg = video.config
@@ -125,14 +145,28 @@ def frame_figure(video: Video, t: int, *, centres: bool = True, trail: int | Non
             lo = 0 if trail is None else max(0, t - trail)
             hi = len(video.centres) if trail is None else t + 1
             path = video.centres[lo:hi, k]
-            fig.add_scatter(x=path[:, 0], y=path[:, 1], mode="lines", line=dict(color=colour, width=1.5),
-                            opacity=0.85, name=f"{name} path", legendgroup=name,
-                            hovertemplate="x %{x:.1f} px, y %{y:.1f} px<extra>" + name + " path</extra>")
+            fig.add_scatter(
+                x=path[:, 0],
+                y=path[:, 1],
+                mode="lines",
+                line=dict(color=colour, width=1.5),
+                opacity=0.85,
+                name=f"{name} path",
+                legendgroup=name,
+                hovertemplate="x %{x:.1f} px, y %{y:.1f} px<extra>" + name + " path</extra>",
+            )
         if centres:
             x, y = video.centres[t, k]
-            fig.add_scatter(x=[x], y=[y], mode="markers", name=f"{name} centre", legendgroup=name, showlegend=False,
-                            marker=dict(symbol="circle-open", size=12, color="white", line=dict(width=2)),
-                            hovertemplate="true centre x %{x:.1f} px, y %{y:.1f} px<extra>" + name + "</extra>")
+            fig.add_scatter(
+                x=[x],
+                y=[y],
+                mode="markers",
+                name=f"{name} centre",
+                legendgroup=name,
+                showlegend=False,
+                marker=dict(symbol="circle-open", size=12, color="white", line=dict(width=2)),
+                hovertemplate="true centre x %{x:.1f} px, y %{y:.1f} px<extra>" + name + "</extra>",
+            )
     if centres:
         _legend_marker(fig, "true centre", "circle-open")
     _frame_axes(fig, cfg.size)
@@ -140,37 +174,69 @@ def frame_figure(video: Video, t: int, *, centres: bool = True, trail: int | Non
 
 
 # -- priors (Fig. 1D/E) --------------------------------------------------------------------------------------------
-def prior_heatmap(video: Video, hm: Heatmap, title: str | None = None, height: int = 460,
-                  show_scale: bool = True, legend: bool = True) -> go.Figure:
+def prior_heatmap(
+    video: Video, hm: Heatmap, title: str | None = None, height: int = 460, show_scale: bool = True, legend: bool = True
+) -> go.Figure:
     """P(z'|z) over a grid of one ball's next position, on frame t+1, colour scale 0 · 1/N · >= 4/N as in Fig. 1D/E;
     the ball's current position (open circle) and its true next position (cross) are marked."""
     cfg = video.config
     fig = go.Figure(_image(video.frames[hm.frame + 1], opacity=0.55))
     top = 4.0 / hm.n
-    fig.add_trace(go.Heatmap(
-        x=hm.xs, y=hm.ys, z=np.minimum(hm.prob, top), zmin=0, zmax=top, colorscale=HEAT, opacity=0.9,
-        customdata=hm.prob, hoverongaps=False, showscale=show_scale,
-        colorbar=dict(title=dict(text="P(z′|z)", side="right"), tickvals=[0, 1.0 / hm.n, top],
-                      ticktext=["0", "1/N", "≥ 4/N"], len=0.8, thickness=14),
-        hovertemplate="next x %{x:.0f} px, y %{y:.0f} px<br>P = %{customdata:.4f}<extra></extra>",
-        name="P(z′|z)",
-    ))
+    fig.add_trace(
+        go.Heatmap(
+            x=hm.xs,
+            y=hm.ys,
+            z=np.minimum(hm.prob, top),
+            zmin=0,
+            zmax=top,
+            colorscale=HEAT,
+            opacity=0.9,
+            customdata=hm.prob,
+            hoverongaps=False,
+            showscale=show_scale,
+            colorbar=dict(
+                title=dict(text="P(z′|z)", side="right"),
+                tickvals=[0, 1.0 / hm.n, top],
+                ticktext=["0", "1/N", "≥ 4/N"],
+                len=0.8,
+                thickness=14,
+            ),
+            hovertemplate="next x %{x:.0f} px, y %{y:.0f} px<br>P = %{customdata:.4f}<extra></extra>",
+            name="P(z′|z)",
+        )
+    )
     name = ball_name(cfg, hm.ball)
-    fig.add_scatter(x=[hm.current[0]], y=[hm.current[1]], mode="markers", name=f"{name} now (frame {hm.frame})",
-                    showlegend=False, hovertemplate="now: x %{x:.1f}, y %{y:.1f} px<extra></extra>",
-                    marker=dict(symbol="circle-open", size=14, color="white", line=dict(width=3)))
+    fig.add_scatter(
+        x=[hm.current[0]],
+        y=[hm.current[1]],
+        mode="markers",
+        name=f"{name} now (frame {hm.frame})",
+        showlegend=False,
+        hovertemplate="now: x %{x:.1f}, y %{y:.1f} px<extra></extra>",
+        marker=dict(symbol="circle-open", size=14, color="white", line=dict(width=3)),
+    )
     _legend_marker(fig, f"{name} now (frame {hm.frame})", "circle-open")
-    fig.add_scatter(x=[hm.true_next[0]], y=[hm.true_next[1]], mode="markers", name="true next position",
-                    hovertemplate="true next: x %{x:.1f}, y %{y:.1f} px<extra></extra>",
-                    marker=dict(symbol="x-thin", size=14, color="#00e5ff", line=dict(width=3, color="#00e5ff")))
+    fig.add_scatter(
+        x=[hm.true_next[0]],
+        y=[hm.true_next[1]],
+        mode="markers",
+        name="true next position",
+        hovertemplate="true next: x %{x:.1f}, y %{y:.1f} px<extra></extra>",
+        marker=dict(symbol="x-thin", size=14, color="#00e5ff", line=dict(width=3, color="#00e5ff")),
+    )
     _frame_axes(fig, cfg.size)
-    return _layout(fig, title or f"P(z′|z) for the {name} ball, frame {hm.frame} → {hm.frame + 1}, N = {hm.n}",
-                   height, legend=legend)
+    return _layout(
+        fig,
+        title or f"P(z′|z) for the {name} ball, frame {hm.frame} → {hm.frame + 1}, N = {hm.n}",
+        height,
+        legend=legend,
+    )
 
 
 # -- read-out of the latents (Fig. 1B) -----------------------------------------------------------------------------
-def decoded_frame_figure(video: Video, decoded: np.ndarray, t: int, title: str | None = None,
-                         height: int = 420) -> go.Figure:
+def decoded_frame_figure(
+    video: Video, decoded: np.ndarray, t: int, title: str | None = None, height: int = 420
+) -> go.Figure:
     """Frame t with the true centres (open circles) and the linearly decoded centres (crosses) of every ball."""
     cfg = video.config
     fig = go.Figure(_image(video.frames[t]))
@@ -178,22 +244,47 @@ def decoded_frame_figure(video: Video, decoded: np.ndarray, t: int, title: str |
         colour, name = ball_hex(cfg, k), ball_name(cfg, k)
         tx, ty = video.centres[t, k]
         dx, dy = decoded[t, k]
-        fig.add_scatter(x=[tx, dx], y=[ty, dy], mode="lines", line=dict(color="white", width=1, dash="dot"),
-                        showlegend=False, hoverinfo="skip")
-        fig.add_scatter(x=[tx], y=[ty], mode="markers", name="true centre", legendgroup="true", showlegend=False,
-                        marker=dict(symbol="circle-open", size=13, color="white", line=dict(width=2)),
-                        hovertemplate=f"{name} true: x %{{x:.1f}}, y %{{y:.1f}} px<extra></extra>")
-        fig.add_scatter(x=[dx], y=[dy], mode="markers", name="decoded centre", legendgroup="decoded",
-                        showlegend=k == 0,
-                        marker=dict(symbol="x", size=11, color=colour, line=dict(width=1.5, color="black")),
-                        hovertemplate=f"{name} decoded: x %{{x:.1f}}, y %{{y:.1f}} px<extra></extra>")
+        fig.add_scatter(
+            x=[tx, dx],
+            y=[ty, dy],
+            mode="lines",
+            line=dict(color="white", width=1, dash="dot"),
+            showlegend=False,
+            hoverinfo="skip",
+        )
+        fig.add_scatter(
+            x=[tx],
+            y=[ty],
+            mode="markers",
+            name="true centre",
+            legendgroup="true",
+            showlegend=False,
+            marker=dict(symbol="circle-open", size=13, color="white", line=dict(width=2)),
+            hovertemplate=f"{name} true: x %{{x:.1f}}, y %{{y:.1f}} px<extra></extra>",
+        )
+        fig.add_scatter(
+            x=[dx],
+            y=[dy],
+            mode="markers",
+            name="decoded centre",
+            legendgroup="decoded",
+            showlegend=k == 0,
+            marker=dict(symbol="x", size=11, color=colour, line=dict(width=1.5, color="black")),
+            hovertemplate=f"{name} decoded: x %{{x:.1f}}, y %{{y:.1f}} px<extra></extra>",
+        )
     _legend_marker(fig, "true centre", "circle-open")
     _frame_axes(fig, cfg.size)
     return _layout(fig, title or f"Frame {t}: true (○) and decoded (×) centres", height)
 
 
-def centres_over_time(video: Video, decoded: dict[str, tuple[np.ndarray, str, str]], ball: int,
-                      train_frac: float = 0.8, height: int = 420, title: str | None = None) -> go.Figure:
+def centres_over_time(
+    video: Video,
+    decoded: dict[str, tuple[np.ndarray, str, str]],
+    ball: int,
+    train_frac: float = 0.8,
+    height: int = 420,
+    title: str | None = None,
+) -> go.Figure:
     """x(t) and y(t) of one ball: the truth (black) and each run's decoded centre (its colour); the held-out frames
     (where the decoder was not fitted) are shaded. ``decoded`` maps a label to (T, K, 2) centres, colour, dash."""
     cfg = video.config
@@ -202,27 +293,62 @@ def centres_over_time(video: Video, decoded: dict[str, tuple[np.ndarray, str, st
     t = np.arange(T)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     for row, (axis, name) in enumerate((("x", 0), ("y", 1)), start=1):
-        fig.add_vrect(x0=n - 0.5, x1=T - 0.5, fillcolor="rgba(0,0,0,0.07)", line_width=0, layer="below", row=row,
-                      exclude_empty_subplots=False,
-                      col=1)
-        fig.add_scatter(x=t, y=video.centres[:, ball, name], mode="lines", line=dict(color="black", width=2),
-                        name="true", showlegend=row == 1, legendgroup="true", row=row, col=1,
-                        hovertemplate="frame %{x}: %{y:.1f} px<extra>true</extra>")
+        fig.add_vrect(
+            x0=n - 0.5,
+            x1=T - 0.5,
+            fillcolor="rgba(0,0,0,0.07)",
+            line_width=0,
+            layer="below",
+            row=row,
+            exclude_empty_subplots=False,
+            col=1,
+        )
+        fig.add_scatter(
+            x=t,
+            y=video.centres[:, ball, name],
+            mode="lines",
+            line=dict(color="black", width=2),
+            name="true",
+            showlegend=row == 1,
+            legendgroup="true",
+            row=row,
+            col=1,
+            hovertemplate="frame %{x}: %{y:.1f} px<extra>true</extra>",
+        )
         for label, (dec, colour, dash) in decoded.items():
-            fig.add_scatter(x=t, y=dec[:, ball, name], mode="lines", line=dict(color=colour, width=1.5, dash=dash),
-                            name=label, showlegend=row == 1, legendgroup=label, row=row, col=1,
-                            hovertemplate="frame %{x}: %{y:.1f} px<extra>" + label + "</extra>")
+            fig.add_scatter(
+                x=t,
+                y=dec[:, ball, name],
+                mode="lines",
+                line=dict(color=colour, width=1.5, dash=dash),
+                name=label,
+                showlegend=row == 1,
+                legendgroup=label,
+                row=row,
+                col=1,
+                hovertemplate="frame %{x}: %{y:.1f} px<extra>" + label + "</extra>",
+            )
         fig.update_yaxes(title_text=f"{axis} (px)", range=[0, cfg.size], row=row, col=1, gridcolor="#e5e5e5")
     fig.update_xaxes(title_text="frame", row=2, col=1, gridcolor="#e5e5e5")
     fig.update_xaxes(gridcolor="#e5e5e5", row=1, col=1)
-    fig.add_annotation(x=(n + T) / 2, y=1.0, xref="x", yref="paper", text="held out", showarrow=False,
-                       yanchor="bottom", font=dict(size=11, color="#666"))
-    return _layout(fig, title or f"Centre of the {ball_name(cfg, ball)} ball over time: true vs decoded", height,
-                   below=True)
+    fig.add_annotation(
+        x=(n + T) / 2,
+        y=1.0,
+        xref="x",
+        yref="paper",
+        text="held out",
+        showarrow=False,
+        yanchor="bottom",
+        font=dict(size=11, color="#666"),
+    )
+    return _layout(
+        fig, title or f"Centre of the {ball_name(cfg, ball)} ball over time: true vs decoded", height, below=True
+    )
 
 
-def l2_bars(groups: list[dict], ball_names: list[str], log_y: bool = False, height: int = 400,
-            title: str | None = None) -> go.Figure:
+def l2_bars(
+    groups: list[dict], ball_names: list[str], log_y: bool = False, height: int = 400, title: str | None = None
+) -> go.Figure:
     """Held-out mean L2 error per ball (and over all balls), one bar per run group, 95 % intervals over seeds.
 
     Each group: {label, colour, per_ball: [summary...], overall: summary, per_seed: [[...per ball...], ...]} where a
@@ -237,13 +363,21 @@ def l2_bars(groups: list[dict], ball_names: list[str], log_y: bool = False, heig
         if log_y:  # keep the lower whisker above zero on a log axis
             down = [min(d, 0.95 * m) for d, m in zip(down, means)]
         n = summaries[0]["n"]
-        fig.add_bar(x=cats, y=means, name=f"{g['label']} ({n} seed{'s' if n != 1 else ''})",
-                    marker_color=g["colour"], marker_line=dict(color="black", width=0.5),
-                    error_y=dict(type="data", array=up, arrayminus=down, visible=n > 1, thickness=1.5, width=5),
-                    hovertemplate="%{x}: %{y:.2f} px<extra>" + g["label"] + "</extra>")
+        fig.add_bar(
+            x=cats,
+            y=means,
+            name=f"{g['label']} ({n} seed{'s' if n != 1 else ''})",
+            marker_color=g["colour"],
+            marker_line=dict(color="black", width=0.5),
+            error_y=dict(type="data", array=up, arrayminus=down, visible=n > 1, thickness=1.5, width=5),
+            hovertemplate="%{x}: %{y:.2f} px<extra>" + g["label"] + "</extra>",
+        )
     fig.update_layout(barmode="group", bargap=0.25)
-    fig.update_yaxes(title_text="held-out mean L2 error (px)", gridcolor="#e5e5e5",
-                     **({"type": "log", "dtick": 1} if log_y else {"type": "linear", "rangemode": "tozero"}))
+    fig.update_yaxes(
+        title_text="held-out mean L2 error (px)",
+        gridcolor="#e5e5e5",
+        **({"type": "log", "dtick": 1} if log_y else {"type": "linear", "rangemode": "tozero"}),
+    )
     fig.update_xaxes(title_text="ball")
     return _layout(fig, title or "Linear read-out error on held-out frames (95 % interval over seeds)", height)
 
@@ -257,14 +391,29 @@ def method_bars(rows: list[dict], log_y: bool = True, height: int = 380, title: 
         s = r["summary"]
         up = [(s["hi"] - s["mean"]) if _finite(s["hi"]) else 0]
         down = [min(s["mean"] - s["lo"], 0.95 * s["mean"]) if _finite(s["lo"]) else 0]
-        fig.add_bar(x=[r["label"]], y=[s["mean"]], marker_color=r["colour"], showlegend=False, name=r["label"],
-                    error_y=dict(type="data", array=up, arrayminus=down, visible=s["n"] > 1, width=6),
-                    hovertemplate="%{x}: mean %{y:.2f} px<extra></extra>")
-        fig.add_scatter(x=[r["label"]] * len(r["per_seed"]), y=r["per_seed"], mode="markers", showlegend=False,
-                        marker=dict(color="black", size=6), name="seeds",
-                        hovertemplate="one seed: %{y:.2f} px<extra></extra>")
-    fig.update_yaxes(title_text="held-out mean L2 error (px)", gridcolor="#e5e5e5",
-                     **({"type": "log", "dtick": 1} if log_y else {"type": "linear", "rangemode": "tozero"}))
+        fig.add_bar(
+            x=[r["label"]],
+            y=[s["mean"]],
+            marker_color=r["colour"],
+            showlegend=False,
+            name=r["label"],
+            error_y=dict(type="data", array=up, arrayminus=down, visible=s["n"] > 1, width=6),
+            hovertemplate="%{x}: mean %{y:.2f} px<extra></extra>",
+        )
+        fig.add_scatter(
+            x=[r["label"]] * len(r["per_seed"]),
+            y=r["per_seed"],
+            mode="markers",
+            showlegend=False,
+            marker=dict(color="black", size=6),
+            name="seeds",
+            hovertemplate="one seed: %{y:.2f} px<extra></extra>",
+        )
+    fig.update_yaxes(
+        title_text="held-out mean L2 error (px)",
+        gridcolor="#e5e5e5",
+        **({"type": "log", "dtick": 1} if log_y else {"type": "linear", "rangemode": "tozero"}),
+    )
     return _layout(fig, title or "Held-out error of a linear read-out (Fig. 1C)", height, legend=False)
 
 
@@ -277,17 +426,41 @@ def curves(runs: list[dict], batch_size: int = 30, height: int = 380, title: str
     contrastive = [r for r in runs if r.get("method") == "infonce" and r["history"]]
     for r in contrastive:
         ep = [h["epoch"] for h in r["history"]]
-        fig.add_scatter(x=ep, y=[h["loss"] for h in r["history"]], mode="lines+markers", name=r["label"],
-                        line=dict(color=r["colour"], dash=r.get("dash", "solid")), marker=dict(size=4),
-                        legendgroup=r["label"], row=1, col=1, hovertemplate="epoch %{x}: %{y:.3f} nats<extra></extra>")
-        fig.add_scatter(x=ep, y=[h["mi"] for h in r["history"]], mode="lines+markers", name=r["label"],
-                        line=dict(color=r["colour"], dash=r.get("dash", "solid")), marker=dict(size=4),
-                        legendgroup=r["label"], showlegend=False, row=1, col=2,
-                        hovertemplate="epoch %{x}: %{y:.3f} nats<extra></extra>")
+        fig.add_scatter(
+            x=ep,
+            y=[h["loss"] for h in r["history"]],
+            mode="lines+markers",
+            name=r["label"],
+            line=dict(color=r["colour"], dash=r.get("dash", "solid")),
+            marker=dict(size=4),
+            legendgroup=r["label"],
+            row=1,
+            col=1,
+            hovertemplate="epoch %{x}: %{y:.3f} nats<extra></extra>",
+        )
+        fig.add_scatter(
+            x=ep,
+            y=[h["mi"] for h in r["history"]],
+            mode="lines+markers",
+            name=r["label"],
+            line=dict(color=r["colour"], dash=r.get("dash", "solid")),
+            marker=dict(size=4),
+            legendgroup=r["label"],
+            showlegend=False,
+            row=1,
+            col=2,
+            hovertemplate="epoch %{x}: %{y:.3f} nats<extra></extra>",
+        )
     if contrastive:
-        fig.add_hline(y=math.log(batch_size), line=dict(color="#888", dash="dot"), row=1, col=2,
-                      annotation_text=f"log N = {math.log(batch_size):.2f}", annotation_position="bottom left",
-                      annotation_font=dict(size=11, color="#666"))
+        fig.add_hline(
+            y=math.log(batch_size),
+            line=dict(color="#888", dash="dot"),
+            row=1,
+            col=2,
+            annotation_text=f"log N = {math.log(batch_size):.2f}",
+            annotation_position="bottom left",
+            annotation_font=dict(size=11, color="#666"),
+        )
     fig.update_xaxes(title_text="epoch", gridcolor="#e5e5e5")
     fig.update_yaxes(title_text="InfoNCE loss (nats)", row=1, col=1, gridcolor="#e5e5e5")
     fig.update_yaxes(title_text="I_N = log N − loss (nats)", row=1, col=2, gridcolor="#e5e5e5")

@@ -84,8 +84,14 @@ class JobView:
 class JobRunner:
     """A bounded pool of training threads over one ``RunStore``; thread-safe."""
 
-    def __init__(self, store: RunStore | None = None, limits: Limits | None = None, device: str = "auto",
-                 history: int = 500, also: list[RunStore] | tuple = ()):
+    def __init__(
+        self,
+        store: RunStore | None = None,
+        limits: Limits | None = None,
+        device: str = "auto",
+        history: int = 500,
+        also: list[RunStore] | tuple = (),
+    ):
         self.store = store or RunStore()
         self.also = tuple(also)  # read-only stores searched too (e.g. runs shipped with the app): found = opened
         self.limits = limits or Limits()
@@ -99,8 +105,9 @@ class JobRunner:
         self._videos_lock = threading.Lock()
         self._stopping = False
         self.counters = collections.Counter(jobs=0, trained=0, opened=0, shared=0, failed=0, cancelled=0)
-        self._workers = [threading.Thread(target=self._work, name=f"rpm-job-{i}", daemon=True)
-                         for i in range(self.limits.jobs)]
+        self._workers = [
+            threading.Thread(target=self._work, name=f"rpm-job-{i}", daemon=True) for i in range(self.limits.jobs)
+        ]
         for w in self._workers:
             w.start()
 
@@ -127,8 +134,16 @@ class JobRunner:
                 self.counters["shared"] += 1
                 return job
             if run is not None:
-                job = Job(uuid.uuid4().hex[:8], key, config, DONE, run=run, from_store=True, clients={client},
-                          finished=time.time())
+                job = Job(
+                    uuid.uuid4().hex[:8],
+                    key,
+                    config,
+                    DONE,
+                    run=run,
+                    from_store=True,
+                    clients={client},
+                    finished=time.time(),
+                )
                 self.counters["opened"] += 1
                 self._remember(job)
                 return job
@@ -184,8 +199,13 @@ class JobRunner:
     def stats(self) -> dict:
         with self._cond:
             running = sum(1 for j in self._active.values() if j.state == RUNNING)
-            return {**self.counters, "running": running, "queued": len(self._queue), "workers": len(self._workers),
-                    "device": self.device}
+            return {
+                **self.counters,
+                "running": running,
+                "queued": len(self._queue),
+                "workers": len(self._workers),
+                "device": self.device,
+            }
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobView:
         """Block until the job is finished (or ``timeout`` seconds pass); returns its view."""
@@ -232,9 +252,23 @@ class JobRunner:
             epoch = p.epoch if p else 0
             elapsed = p.elapsed_s if p else None
             device = p.device if p else self.device
-        return JobView(job.id, job.key, job.label, job.state, position, epoch, epochs, loss, mi, elapsed,
-                       p.eta_s if (p and job.state == RUNNING) else None, device, job.error, job.from_store,
-                       len(job.clients))
+        return JobView(
+            job.id,
+            job.key,
+            job.label,
+            job.state,
+            position,
+            epoch,
+            epochs,
+            loss,
+            mi,
+            elapsed,
+            p.eta_s if (p and job.state == RUNNING) else None,
+            device,
+            job.error,
+            job.from_store,
+            len(job.clients),
+        )
 
     def _remember(self, job: Job) -> None:
         self._jobs[job.id] = job
@@ -290,8 +324,13 @@ class JobRunner:
 
             state, run, error = DONE, None, None
             try:
-                run = self.store.get_or_train(job.config, video=self._video(job.config.video), device=self.device,
-                                              callback=on_progress, cancel=job.cancel_event)
+                run = self.store.get_or_train(
+                    job.config,
+                    video=self._video(job.config.video),
+                    device=self.device,
+                    callback=on_progress,
+                    cancel=job.cancel_event,
+                )
             except Cancelled:
                 state, error = CANCELLED, "cancelled"
             except (TrainingError, ValueError) as exc:

@@ -3,8 +3,16 @@
 
 def test_data_page_widgets_and_generate(app):
     at = app("pages/1_data.py")
-    for key in ("data_frames", "data_size", "data_balls", "data_diameter", "data_step", "data_noise", "data_vseed",
-                "data_draws"):
+    for key in (
+        "data_frames",
+        "data_size",
+        "data_balls",
+        "data_diameter",
+        "data_step",
+        "data_noise",
+        "data_vseed",
+        "data_draws",
+    ):
         assert at.number_input(key=key) is not None
     assert at.color_picker(key="data_colour_0") is not None and at.color_picker(key="data_bg") is not None
     assert at.slider(key="data_frame").value == 113  # held out, 90 % into the default 128 frames

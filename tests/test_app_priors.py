@@ -6,8 +6,11 @@ def test_builtin_and_preset_previews(app):
     assert at.selectbox(key="prior_kind").value == "rbf"
     assert at.select_slider(key="prior_p_rbf_theta").value == 0.1
     assert len(at.get("plotly_chart")) == 1
-    for kind, param in (("linear", "prior_p_linear_w_init"), ("student-t", "prior_p_student-t_nu"),
-                        ("cosine", "prior_p_cosine_tau")):
+    for kind, param in (
+        ("linear", "prior_p_linear_w_init"),
+        ("student-t", "prior_p_student-t_nu"),
+        ("cosine", "prior_p_cosine_tau"),
+    ):
         at.selectbox(key="prior_kind").select(kind).run()
         assert not at.exception and not at.error, kind
         assert at.select_slider(key=param) is not None

@@ -20,29 +20,49 @@ def test_default_state_has_an_empty_url_and_round_trips():
 
 
 def test_a_full_state_round_trips_through_the_url():
-    video = VideoConfig(frames=64, size=48, balls=2, diameter=6, step=4, noise_deg=5, seed=3,
-                        colours=((255, 0, 0), (0, 255, 0)), background=(1, 2, 3), max_draws=8)
-    state = ViewState(video=video, items=(Item.of("laplace", theta=2), Item.of("supervised"),
-                                          Item.of("-sum(abs(z - zp)) / theta", theta=3)),
-                      epochs=5, seeds=3, prior=Item.of("cauchy", theta=0.5), runs=("a" * 24, "b" * 24),
-                      frame=10, ball=1, stride=3)
+    video = VideoConfig(
+        frames=64,
+        size=48,
+        balls=2,
+        diameter=6,
+        step=4,
+        noise_deg=5,
+        seed=3,
+        colours=((255, 0, 0), (0, 255, 0)),
+        background=(1, 2, 3),
+        max_draws=8,
+    )
+    state = ViewState(
+        video=video,
+        items=(Item.of("laplace", theta=2), Item.of("supervised"), Item.of("-sum(abs(z - zp)) / theta", theta=3)),
+        epochs=5,
+        seeds=3,
+        prior=Item.of("cauchy", theta=0.5),
+        runs=("a" * 24, "b" * 24),
+        frame=10,
+        ball=1,
+        stride=3,
+    )
     q = to_query(state)
     assert q["c"][2] == "-sum(abs(z - zp)) / theta;theta=3" and q["run"] == ["a" * 24, "b" * 24]
     back, notices = from_query(q)
     assert notices == [] and back == state
 
 
-@pytest.mark.parametrize("params, fragment", [
-    ({"frames": "lots"}, "frames"),
-    ({"size": "4"}, "video in the URL was not used"),
-    ({"c": "-sum(abs(z - zp) / theta"}, "column"),
-    ({"c": "os.system('x')"}, "was ignored"),
-    ({"frame": "999"}, "outside"),
-    ({"ball": "-1"}, "outside"),
-    ({"run": "../../etc/passwd"}, "not a run key"),
-    ({"colours": "red,green,blue"}, "colours"),
-    ({"epochs": "100000"}, "outside"),
-])
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        ({"frames": "lots"}, "frames"),
+        ({"size": "4"}, "video in the URL was not used"),
+        ({"c": "-sum(abs(z - zp) / theta"}, "column"),
+        ({"c": "os.system('x')"}, "was ignored"),
+        ({"frame": "999"}, "outside"),
+        ({"ball": "-1"}, "outside"),
+        ({"run": "../../etc/passwd"}, "not a run key"),
+        ({"colours": "red,green,blue"}, "colours"),
+        ({"epochs": "100000"}, "outside"),
+    ],
+)
 def test_bad_url_values_fall_back_with_a_notice(params, fragment):
     state, notices = from_query(params)
     assert len(notices) == 1 and fragment in notices[0]

@@ -20,8 +20,15 @@ from conftest import REPO, TINY_QUERY
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = REPO / "artifacts" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
@@ -43,9 +50,25 @@ def server(tmp_path_factory):
     env.update(RPM_ENGINE_CACHE=str(cache), PYTHONUNBUFFERED="1")
     log = open(cache.parent / "streamlit.log", "w")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -125,12 +148,29 @@ def job_rows(page):
     return page.locator("[class*='st-key-train_job_']")
 
 
+def wait_jobs_done(page, timeout_ms: int = 120_000) -> list[str]:
+    """Wait until every job row on the Train page says it is done (trained, or opened from the store)."""
+    page.wait_for_function(
+        """() => {
+            const rows = [...document.querySelectorAll("[class*='st-key-train_job_']")];
+            return rows.length > 0 && rows.every(r => /trained in|opened from the store/.test(r.innerText));
+        }""",
+        timeout=timeout_ms,
+    )
+    return job_rows(page).all_inner_texts()
+
+
 def query(**extra) -> str:
     return urllib.parse.urlencode({**TINY_QUERY, **extra})
 
 
-PAGES = [("", "home", "RPM Explorer"), ("data", "data", "Data"), ("priors", "priors", "Priors"),
-         ("train", "train", "Train"), ("compare", "compare", "Compare")]
+PAGES = [
+    ("", "home", "RPM Explorer"),
+    ("data", "data", "Data"),
+    ("priors", "priors", "Priors"),
+    ("train", "train", "Train"),
+    ("compare", "compare", "Compare"),
+]
 
 
 @pytest.mark.parametrize("path, name, heading", PAGES, ids=[p[1] for p in PAGES])
@@ -154,7 +194,7 @@ def test_train_a_tiny_run_in_the_ui_and_compare_it(server, browser):
         page = open_page(context, f"{server}/train?{query()}")
         no_exception(page)
         page.locator(".st-key-train_start button").click()
-        job_rows(page).get_by_text("trained in").first.wait_for(timeout=120_000)
+        assert "trained in" in wait_jobs_done(page)[0]
         settle(page)
         no_exception(page)
         shot(page, "train_done")
@@ -178,7 +218,7 @@ def test_two_sessions_asking_for_the_same_run_share_one_job(server, browser):
         a.locator(".st-key-train_start button").click()
         b.locator(".st-key-train_start button").click()
         for p in (a, b):
-            p.get_by_text(re.compile("trained in|opened from the store")).first.wait_for(timeout=120_000)
+            wait_jobs_done(p)
             settle(p)
             no_exception(p)
         a.reload()

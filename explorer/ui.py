@@ -50,8 +50,16 @@ def _secrets_limits() -> dict:
 
 
 def limits() -> Limits:
-    """The hosted-demo limits: env vars over ``[limits]`` in .streamlit/secrets.toml over the defaults."""
-    return Limits.from_env(secrets=_secrets_limits())
+    """The hosted-demo limits: env vars over ``[limits]`` in .streamlit/secrets.toml over the defaults. A limit that
+    does not parse stops the app with a message for whoever deployed it (running without the limit would be worse)."""
+    try:
+        return Limits.from_env(secrets=_secrets_limits())
+    except ValueError as exc:
+        st.error(
+            f"This server's limits are misconfigured: {exc}. See docs/APP.md, 'Set the limits'.",
+            icon=":material/settings:",
+        )
+        st.stop()
 
 
 @st.cache_resource(show_spinner=False)

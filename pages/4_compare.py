@@ -37,6 +37,8 @@ if not wanted:
     shipped = ui.catalog().shipped_fig1()
     wanted = [shipped[m][0].key for m in ("rbf", "linear") if m in shipped] or [e.key for e in entries[:2]]
 
+if "cmp_runs" in st.session_state:  # a run pruned from the store since the last rerun drops out quietly
+    st.session_state["cmp_runs"] = [k for k in st.session_state["cmp_runs"] if k in by_key]
 ui.bind("cmp_runs", wanted)
 keys = st.multiselect(
     "Runs to compare (2 to 4)",

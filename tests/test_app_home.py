@@ -17,3 +17,9 @@ def test_a_bad_link_gives_notices_not_errors(app):
     notices = " ".join(w.value for w in at.warning)
     assert "frames" in notices and "frame" in notices and "was ignored" in notices and "run key" in notices
     assert not at.exception
+
+
+def test_a_misconfigured_limit_is_a_message(app, monkeypatch):
+    monkeypatch.setenv("RPM_MAX_JOBS", "two")
+    at = app("pages/3_train.py")
+    assert at.error and "RPM_MAX_JOBS" in at.error[0].value

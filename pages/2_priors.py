@@ -87,6 +87,7 @@ with controls:
         pos = getattr(error, "position", None)
         if kind == "custom" and isinstance(pos, int) and 0 <= pos <= len(spec):
             st.code(f"{spec}\n{' ' * pos}^ column {pos + 1}", language=None)
+        plot.info("The preview appears as soon as the expression is valid.", icon=":material/info:")
         st.stop()
     if kind == "custom":
         names = priors.param_names(coupling)

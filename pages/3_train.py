@@ -101,7 +101,7 @@ def describe(v) -> str:
     if v.state == QUEUED:
         return f"waiting: number {v.position} in the queue" if v.position else "waiting"
     if v.state == RUNNING:
-        bits = [f"epoch {v.epoch}/{v.epochs}"]
+        bits = [f"epoch {v.epoch}/{v.epochs}" if v.epoch else f"first of {v.epochs} epochs under way"]
         if v.loss is not None:
             bits += [f"loss {v.loss:.3f}", f"I_N {v.mi:.2f} nats" if v.mi == v.mi else ""]
         if v.eta_s is not None:
@@ -149,7 +149,7 @@ def jobs_panel() -> None:
         return f"{count} {word}{'' if count == 1 else 's'}"
 
     st.container(key="train_runner_stats").caption(
-        f"Job runner shared by every visitor of this server: **{n(stats['jobs'], 'training job')} started**, "
+        f"Job runner shared by every visitor of this server: **{n(stats['jobs'], 'training job')} so far**, "
         f"{n(stats['trained'], 'run')} trained, {n(stats['shared'], 'identical request')} joined a job, "
         f"{n(stats['opened'], 'run')} opened from the store · now {stats['running']} running and "
         f"{stats['queued']} queued (at most {stats['workers']} at once) · device "

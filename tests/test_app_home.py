@@ -9,7 +9,7 @@ def test_home_renders_fig1_from_shipped_runs(app):
     assert len(charts) == 4  # C bars, D and E heatmaps, B centres over time
     assert any("reproduce --quick" in c.value for c in at.code)
     assert not at.warning and not at.error
-    assert "training jobs started" not in str(at.caption)  # nothing was trained to draw it
+    assert "training job" not in str(at.caption)  # nothing was trained to draw it
 
 
 def test_a_bad_link_gives_notices_not_errors(app):

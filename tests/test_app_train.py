@@ -30,11 +30,11 @@ def test_train_a_tiny_run_to_completion_and_compare(app):
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error
     run_until(at, lambda a: jobs_text(a).count("trained in") == 2)
-    assert "2 training jobs started" in " ".join(c.value for c in at.caption)
+    assert "2 training jobs so far" in " ".join(c.value for c in at.caption)
     # The same request again: both runs open from the store, nothing is trained.
     at.button(key="train_start").click().run()
     assert jobs_text(at).count("opened from the store") == 2
-    assert "2 training jobs started" in " ".join(c.value for c in at.caption)
+    assert "2 training jobs so far" in " ".join(c.value for c in at.caption)
     at.button(key="train_compare").click().run()
     assert not at.exception
     assert at.title[0].value.startswith("Compare")

@@ -138,7 +138,7 @@ def shot(page, name: str) -> Path:
 
 def runner_counts(page) -> tuple[int, int]:
     text = page.locator(".st-key-train_runner_stats").inner_text()
-    jobs = int(re.search(r"(\d+) training jobs? started", text).group(1))
+    jobs = int(re.search(r"(\d+) training jobs? so far", text).group(1))
     trained = int(re.search(r"(\d+) runs? trained", text).group(1))
     return jobs, trained
 

@@ -170,10 +170,21 @@ def run(key: str) -> Run | None:
         return None
 
 
+MAX_CANDIDATES = 4096  # rendered and encoded frames per heatmap: a 64x64 grid, about a second on a CPU
+
+
+def heatmap_strides(min_size: int, max_size: int) -> list[int]:
+    """Grid spacings offered for heatmaps: at most MAX_CANDIDATES candidates, at least 4 points across."""
+    ok = [s for s in (1, 2, 4, 8, 16, 32) if (max_size / s) ** 2 <= MAX_CANDIDATES and s <= max(1, min_size // 4)]
+    return ok or [max(1, max_size // 64)]
+
+
 @st.cache_data(max_entries=64, show_spinner="Computing P(z′|z) over the candidate positions…")
 def heatmap(key: str, frame: int, ball: int, stride: int) -> Heatmap:
     """Fig. 1D/E for a stored run: render every candidate next frame, encode it, softmax over log f."""
     r = run(key)
+    if (r.config.video.size / stride) ** 2 > MAX_CANDIDATES:  # a URL can ask for anything: keep the server responsive
+        raise ValueError(f"a {stride} px grid on {r.config.video.size} px frames is too fine; use a coarser grid")
     return conditional_prior(r.encoder(), r.coupling(), video(r.config.video), frame, ball, stride)
 
 

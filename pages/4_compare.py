@@ -89,7 +89,8 @@ ball = c2.radio(
     horizontal=True,
     key="cmp_ball",
 )
-strides = [s for s in (1, 2, 4, 8, 16) if s <= max(1, min(r.config.video.size for r in runs.values()) // 4)]
+sizes = [r.config.video.size for r in runs.values()]
+strides = ui.heatmap_strides(min(sizes), max(sizes))
 ui.bind(
     "cmp_stride",
     view.stride if view.stride in strides else min(strides, key=lambda s: abs(s - default_stride(first_cfg))),

@@ -135,3 +135,11 @@ def test_shipped_runs_form_the_fig1_comparison():
 def test_default_frame_is_held_out():
     v = VideoConfig(frames=128, size=64, diameter=8)
     assert 0.8 * 128 <= default_frame(v) <= 126
+
+
+def test_heatmap_grids_stay_affordable():
+    from explorer.ui import MAX_CANDIDATES, heatmap_strides
+
+    assert heatmap_strides(64, 64) == [1, 2, 4, 8, 16]
+    assert heatmap_strides(256, 256) == [4, 8, 16, 32]  # the paper's frames: no 1 or 2 px grids
+    assert all((256 / s) ** 2 <= MAX_CANDIDATES for s in heatmap_strides(32, 256))

@@ -87,10 +87,11 @@ for col, (page, label, icon, text) in zip(cols, steps):
 st.divider()
 st.subheader("The paper's Fig. 1, from small runs shipped with the app")
 fig1 = ui.catalog().shipped_fig1()
-if not {"rbf", "linear"} <= set(fig1):
+if not {"rbf", "linear"} <= set(fig1) or any(ui.run(runs[0].key) is None for runs in fig1.values()):
+    # Missing, or unreadable by this version of the engine (a run's key includes the engine's schema version).
     st.info(
-        f"The shipped example runs are missing. Recreate them with `{REGENERATE}` (a few minutes on a laptop "
-        "CPU), or train your own on the Train page.",
+        f"The shipped example runs are missing or were made by another version of the engine. Recreate them with "
+        f"`{REGENERATE}` (a few minutes on a laptop CPU), or train your own on the Train page.",
         icon=":material/info:",
     )
     st.stop()

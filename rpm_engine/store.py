@@ -139,6 +139,8 @@ class RunStore:
             try:
                 meta = json.loads((d / "run.json").read_text())
                 cfg = RunConfig.from_dict(meta["config"])
+                if cfg.key() != d.name:  # stale (made under an older key) or damaged: not listed
+                    continue
                 out.append(
                     {
                         "key": d.name,

@@ -189,3 +189,16 @@ def test_seeds_summary_interval():
     assert s["mean"] == 2.0 and np.isclose(s["ci95"], 4.303 * 1.0 / np.sqrt(3))
     one = seeds_summary([5.0])
     assert one["mean"] == 5.0 and np.isnan(one["ci95"])
+
+
+def test_supervised_unit_is_in_the_key_only_where_it_applies():
+    from rpm_engine import TrainConfig
+
+    assert TrainConfig(method="supervised").key_dict(VideoConfig())["supervised_unit"] == 4.0  # 256 px / 64
+    assert TrainConfig(method="supervised").key_dict(TINY)["supervised_unit"] == 0.5
+    assert "supervised_unit" not in TrainConfig().key_dict(VideoConfig())
+    a = RunConfig.of(None, video=TINY, method="supervised")
+    b = RunConfig.of(None, video=TINY, method="supervised", supervised_unit=0.5)
+    assert a.key() == b.key() != RunConfig.of(None, video=TINY, method="supervised", supervised_unit=1.0).key()
+    with pytest.raises(ValueError, match="supervised_unit"):
+        TrainConfig(method="supervised", supervised_unit=-1.0)

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .charts import METHOD_COLOURS  # one colour table for the app's and the command line's figures
 from .data import COLOUR_NAMES, Video
 from .evaluate import Heatmap
-
-METHOD_COLOURS = {"supervised": "#4c4c4c", "rbf": "#2a9d8f", "linear": "#e76f51", "untrained": "#9c9c9c"}
 
 
 def _plt():
@@ -61,7 +60,7 @@ def l2_bars(methods: dict, path: Path) -> Path:
 def centres_plot(video: Video, runs: dict, path: Path, ball: int = 0) -> Path:
     """Fig. 1B: decoded against true x and y of one ball over the held-out frames, one panel per method."""
     plt = _plt()
-    methods = sorted({m for m, _ in runs}, key=list(METHOD_COLOURS).index)
+    methods = [m for m in METHOD_COLOURS if any(m == k for k, _ in runs)]
     fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.2), dpi=120, sharey=True)
     t = len(video.centres)
     n = int(round(0.8 * t))

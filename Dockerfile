@@ -14,7 +14,9 @@ WORKDIR /app
 # CPU-only torch first (a few hundred MB instead of the multi-GB CUDA build); requirements.txt's range then accepts it.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+# g++ builds the fused CPU encoder kernels (rpm_engine/fast.py); without it the engine falls back to stock PyTorch.
+RUN apt-get update && apt-get install -y --no-install-recommends g++ && rm -rf /var/lib/apt/lists/* \
+    && pip install -r requirements.txt
 
 # The app: engine, UI helpers, pages, Streamlit settings and the shipped runs (assets/store, a few hundred KB).
 COPY rpm_engine/ rpm_engine/
@@ -28,6 +30,10 @@ COPY assets/ assets/
 RUN useradd --create-home --uid 1000 rpm \
     && mkdir -p /data/runs assets/store/tmp assets/store/locks \
     && chown -R rpm /data assets/store/tmp assets/store/locks
+ENV TORCH_EXTENSIONS_DIR=/app/.torch_extensions
+# Build the kernels once into the image (rebuilt at first use if the host's CPU differs from the build machine's).
+RUN mkdir -p "$TORCH_EXTENSIONS_DIR" && python -c "from rpm_engine import fast; print('fused kernels:', fast.extension() is not None)" \
+    && chown -R rpm "$TORCH_EXTENSIONS_DIR"
 USER rpm
 
 # Hosted-demo limits, enforced by the job runner (not only by the widgets). A class of ~30 on a few CPU cores:

@@ -122,7 +122,6 @@ def describe(v) -> str:
 
 def jobs_panel() -> None:
     views = runner.views(ss["my_jobs"])
-    active = [v for v in views if not v.finished]
     if not views:
         st.caption("No runs yet in this session. Pick what to train and press **Train**.")
     for v in views:
@@ -156,35 +155,35 @@ def jobs_panel() -> None:
         f"{'GPU' if stats['device'] == 'cuda' else 'CPU'}",
         help="Identical requests (same video, coupling, settings and seed) share one job.",
     )
-    was_active = ss.get("train_active", False)
-    ss["train_active"] = bool(active)
-    if was_active and not active:
-        st.rerun()  # the whole page: the results below depend on the jobs that just finished
+    done = [v for v in views if v.state == DONE]
+    if views:
+        buttons = st.container(horizontal=True, key="train_buttons")
+        if any(not v.finished for v in views) and buttons.button(
+            "Cancel all", key="train_cancel_all", icon=":material/stop:"
+        ):
+            for v in views:
+                if not v.finished:
+                    runner.cancel(v.id, client)
+            st.rerun()
+        if done and buttons.button(
+            "Compare these runs", type="primary", key="train_compare", icon=":material/compare:"
+        ):
+            batch = [v for v in views if v.state == DONE and v.id in ss.get("train_batch", [])] or done
+            keys = list(dict.fromkeys(v.key for v in batch))[:4]
+            if len(keys) < 2:  # a single run: compare it with a shipped example (RBF, else linear)
+                shipped = ui.catalog().shipped_fig1()
+                keys += [shipped[m][0].key for m in ("rbf", "linear") if m in shipped][: 2 - len(keys)]
+            ui.set_view(runs=tuple(keys))
+            ss["train_go_compare"] = True  # switch pages from a whole-page run, not from inside the fragment
+            st.rerun()
+        if buttons.button("Clear finished from this list", key="train_clear"):
+            ss["my_jobs"] = [v.id for v in views if not v.finished]
+            st.rerun()
 
 
+if ss.pop("train_go_compare", False):
+    st.switch_page(ui.PAGES["compare"])
 st.subheader("Runs")
+# The job list and its buttons refresh together every second while a job runs (one fragment, one snapshot of jobs).
 active_now = any(not v.finished for v in runner.views(ss["my_jobs"]))
 st.fragment(jobs_panel, run_every=1.0 if active_now else None)()
-
-views = runner.views(ss["my_jobs"])
-done = [v for v in views if v.state == DONE]
-if views:
-    buttons = st.container(horizontal=True, key="train_buttons")
-    if any(not v.finished for v in views) and buttons.button(
-        "Cancel all", key="train_cancel_all", icon=":material/stop:"
-    ):
-        for v in views:
-            if not v.finished:
-                runner.cancel(v.id, client)
-        st.rerun()
-    if done and buttons.button("Compare these runs", type="primary", key="train_compare", icon=":material/compare:"):
-        batch = [v for v in views if v.state == DONE and v.id in ss.get("train_batch", [])] or done
-        keys = list(dict.fromkeys(v.key for v in batch))[:4]
-        if len(keys) < 2:  # a single run: compare it with a shipped example (RBF, else linear)
-            shipped = ui.catalog().shipped_fig1()
-            keys += [shipped[m][0].key for m in ("rbf", "linear") if m in shipped][: 2 - len(keys)]
-        ui.set_view(runs=tuple(keys))
-        st.switch_page(ui.PAGES["compare"])
-    if buttons.button("Clear finished from this list", key="train_clear"):
-        ss["my_jobs"] = [v.id for v in views if not v.finished]
-        st.rerun()

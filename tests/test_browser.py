@@ -200,7 +200,8 @@ def test_train_a_tiny_run_in_the_ui_and_compare_it(server, browser):
         shot(page, "train_done")
         page.locator(".st-key-train_compare button").click()
         page.wait_for_url(re.compile(r"/compare\?"))
-        page.locator(".js-plotly-plot").nth(5).wait_for()  # 2 frames, 2 heatmaps, over time, bars, curves
+        # 2 frames, 2 heatmaps, over time, bars, curves; charts below the fold may be laid out lazily: attached suffices
+        page.locator(".js-plotly-plot").nth(5).wait_for(state="attached")
         settle(page)
         no_exception(page)
         assert "run=" in page.url  # the comparison is a link

@@ -4,12 +4,10 @@ on it) and an ``.npz`` with frames, centres and the configuration. No Streamlit 
 from __future__ import annotations
 
 import io
-import json
 
-import numpy as np
 from PIL import Image, ImageDraw
 
-from rpm_engine.data import Video
+from rpm_engine.data import Video, save_npz
 
 
 def gif_bytes(
@@ -51,14 +49,7 @@ def gif_bytes(
 def npz_bytes(video: Video) -> bytes:
     """frames (T, H, W, 3) uint8, centres (T, K, 2) px, redraws, stuck, config (JSON): as ``rpm_engine generate``."""
     buf = io.BytesIO()
-    np.savez_compressed(
-        buf,
-        frames=video.frames,
-        centres=video.centres,
-        redraws=video.redraws,
-        stuck=video.stuck,
-        config=json.dumps(video.config.to_dict()),
-    )
+    save_npz(video, buf)
     return buf.getvalue()
 
 

@@ -16,7 +16,7 @@ import torch
 
 from rpm_engine.couplings import Coupling, make_coupling
 from rpm_engine.data import Video
-from rpm_engine.evaluate import Heatmap, candidate_grid
+from rpm_engine.evaluate import Heatmap, candidates, heatmap_of
 
 from .state import Item
 
@@ -98,18 +98,8 @@ def build(item: Item, balls: int) -> Coupling:
 @torch.no_grad()
 def latent_prior(coupling: Coupling, video: Video, frame: int, ball: int, stride: float = 2.0) -> Heatmap:
     """P(z'|z) over one ball's next position, with z and z' taken from the true centres (no encoder)."""
-    t_max = len(video.centres) - 2
-    if not 0 <= frame <= t_max:
-        raise ValueError(f"frame must be in 0 to {t_max}, got {frame}")
-    if not 0 <= ball < video.config.balls:
-        raise ValueError(f"ball must be in 0 to {video.config.balls - 1}, got {ball}")
-    xs, ys, ok = candidate_grid(video, frame, ball, stride)
-    iy, ix = np.nonzero(ok)
-    n = len(iy)
-    if n == 0:
-        raise ValueError("no position for this ball's next step stays in the frame without overlapping another ball")
-    cand = np.repeat(video.centres[frame + 1][None], n, axis=0)  # (N, K, 2)
-    cand[:, ball, 0], cand[:, ball, 1] = xs[ix], ys[iy]
+    xs, ys, ok, cand = candidates(video, frame, ball, stride)
+    n = len(cand)
     z = torch.from_numpy(video.centres[frame].reshape(1, -1)).float()  # (1, 2K)
     zp = torch.from_numpy(cand.reshape(n, -1)).float()  # (N, 2K)
     coupling = coupling.eval()
@@ -118,12 +108,7 @@ def latent_prior(coupling: Coupling, video: Video, frame: int, ball: int, stride
         raise ValueError("the coupling gives non-finite values of log f here; try other parameter values")
     if torch.isneginf(logits).all():
         raise ValueError("log f is -inf for every candidate; try other parameter values")
-    p = torch.softmax(logits, dim=0).numpy()
-    prob = np.full(ok.shape, np.nan)
-    prob[iy, ix] = p
-    return Heatmap(
-        xs, ys, prob, n, frame, ball, tuple(video.centres[frame, ball]), tuple(video.centres[frame + 1, ball])
-    )
+    return heatmap_of(video, frame, ball, xs, ys, ok, torch.softmax(logits, dim=0).numpy())
 
 
 def summary(hm: Heatmap) -> dict:

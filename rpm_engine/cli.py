@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import reproduce as rep
 from .couplings import PRESETS, coupling_names
-from .data import VideoConfig, generate_video
+from .data import VideoConfig, generate_video, save_npz
 from .store import CorruptRun, RunStore
 from .train import METHODS, Cancelled, RunConfig, TrainingError
 
@@ -70,16 +70,7 @@ def cmd_generate(a) -> int:
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npz":
-        import numpy as np
-
-        np.savez_compressed(
-            out,
-            frames=video.frames,
-            centres=video.centres,
-            redraws=video.redraws,
-            stuck=video.stuck,
-            config=json.dumps(video.config.to_dict()),
-        )
+        save_npz(video, out)
     elif out.suffix == ".gif":
         from .figures import save_gif
 

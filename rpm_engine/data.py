@@ -203,6 +203,20 @@ def render_frames(
     return out
 
 
+def save_npz(video: Video, file) -> None:
+    """frames (T, H, W, 3) uint8, centres (T, K, 2) px, redraws, stuck and the config (JSON) in one .npz."""
+    import json
+
+    np.savez_compressed(
+        file,
+        frames=video.frames,
+        centres=video.centres,
+        redraws=video.redraws,
+        stuck=video.stuck,
+        config=json.dumps(video.config.to_dict()),
+    )
+
+
 def generate_video(config: VideoConfig | None = None) -> Video:
     """Generate the video of SPEC §1; deterministic for a given config (seed included)."""
     config = config or VideoConfig()

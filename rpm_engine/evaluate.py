@@ -109,20 +109,8 @@ def conditional_prior(
     """
     from .encoder import Encoder, to_input  # local: keeps evaluate importable without building models
 
-    t_max = len(video.centres) - 2
-    if not (0 <= frame <= t_max):
-        raise ValueError(f"frame must be in [0, {t_max}], got {frame}")
-    if not (0 <= ball < video.config.balls):
-        raise ValueError(f"ball must be in [0, {video.config.balls - 1}], got {ball}")
-    if not (stride >= 1):
-        raise ValueError(f"stride must be at least 1 px, got {stride}")
-    xs, ys, ok = candidate_grid(video, frame, ball, stride)
-    iy, ix = np.nonzero(ok)
-    n = len(iy)
-    if n == 0:
-        raise ValueError("no valid candidate position for this ball and frame")
-    cand = np.repeat(video.centres[frame + 1][None], n, axis=0)  # (N, K, 2)
-    cand[:, ball, 0], cand[:, ball, 1] = xs[ix], ys[iy]
+    xs, ys, ok, cand = candidates(video, frame, ball, stride)
+    n = len(cand)
     c = video.config
     device = next(encoder.parameters()).device
     encoder.eval()
@@ -138,10 +126,34 @@ def conditional_prior(
             zp = torch.cat(zp)  # (N, D)
         logits = coupling(z, zp.to(z.dtype))[0].double()  # (N,)
         p = torch.softmax(logits, dim=0).cpu().numpy()
+    return heatmap_of(video, frame, ball, xs, ys, ok, p)
+
+
+def candidates(video: Video, frame: int, ball: int, stride: float = 8.0):
+    """The checked grid (xs, ys, ok) of ball ``ball``'s next positions and the (N, K, 2) centres of each candidate
+    next frame: the other balls where they are at t + 1, ball ``ball`` at a valid grid point."""
+    t_max = len(video.centres) - 2
+    if not (0 <= frame <= t_max):
+        raise ValueError(f"frame must be in [0, {t_max}], got {frame}")
+    if not (0 <= ball < video.config.balls):
+        raise ValueError(f"ball must be in [0, {video.config.balls - 1}], got {ball}")
+    if not (stride >= 1):
+        raise ValueError(f"stride must be at least 1 px, got {stride}")
+    xs, ys, ok = candidate_grid(video, frame, ball, stride)
+    iy, ix = np.nonzero(ok)
+    if len(iy) == 0:
+        raise ValueError("no position for this ball's next step stays in the frame without overlapping another ball")
+    cand = np.repeat(video.centres[frame + 1][None], len(iy), axis=0)  # (N, K, 2)
+    cand[:, ball, 0], cand[:, ball, 1] = xs[ix], ys[iy]
+    return xs, ys, ok, cand
+
+
+def heatmap_of(video: Video, frame: int, ball: int, xs, ys, ok: np.ndarray, p: np.ndarray) -> Heatmap:
+    """Place the candidates' probabilities p (N,) back on the (ny, nx) grid; NaN where no candidate stands."""
     prob = np.full(ok.shape, np.nan)
-    prob[iy, ix] = p
+    prob[np.nonzero(ok)] = p
     return Heatmap(
-        xs, ys, prob, n, frame, ball, tuple(video.centres[frame, ball]), tuple(video.centres[frame + 1, ball])
+        xs, ys, prob, len(p), frame, ball, tuple(video.centres[frame, ball]), tuple(video.centres[frame + 1, ball])
     )
 
 

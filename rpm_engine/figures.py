@@ -100,7 +100,7 @@ def heatmap(video: Video, hm: Heatmap, path: Path, title: str = "P(z'|z)") -> Pa
     ax.set_xlabel("x (px)")
     ax.set_ylabel("y (px)")
     ax.set_title(f"{title}\nframe {hm.frame}, {COLOUR_NAMES[hm.ball]} ball, N = {hm.n}", fontsize=9)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, facecolor="#555", labelcolor="white")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -426,31 +426,20 @@ def curves(runs: list[dict], batch_size: int = 30, height: int = 380, title: str
     contrastive = [r for r in runs if r.get("method") == "infonce" and r["history"]]
     for r in contrastive:
         ep = [h["epoch"] for h in r["history"]]
-        fig.add_scatter(
-            x=ep,
-            y=[h["loss"] for h in r["history"]],
-            mode="lines+markers",
-            name=r["label"],
-            line=dict(color=r["colour"], dash=r.get("dash", "solid")),
-            marker=dict(size=4),
-            legendgroup=r["label"],
-            row=1,
-            col=1,
-            hovertemplate="epoch %{x}: %{y:.3f} nats<extra></extra>",
-        )
-        fig.add_scatter(
-            x=ep,
-            y=[h["mi"] for h in r["history"]],
-            mode="lines+markers",
-            name=r["label"],
-            line=dict(color=r["colour"], dash=r.get("dash", "solid")),
-            marker=dict(size=4),
-            legendgroup=r["label"],
-            showlegend=False,
-            row=1,
-            col=2,
-            hovertemplate="epoch %{x}: %{y:.3f} nats<extra></extra>",
-        )
+        for col, field in ((1, "loss"), (2, "mi")):  # loss on the left, I_N on the right; one legend entry
+            fig.add_scatter(
+                x=ep,
+                y=[h[field] for h in r["history"]],
+                mode="lines+markers",
+                name=r["label"],
+                line=dict(color=r["colour"], dash=r.get("dash", "solid")),
+                marker=dict(size=4),
+                legendgroup=r["label"],
+                showlegend=col == 1,
+                row=1,
+                col=col,
+                hovertemplate="epoch %{x}: %{y:.3f} nats<extra></extra>",
+            )
     if contrastive:
         fig.add_hline(
             y=math.log(batch_size),

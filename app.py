@@ -3,10 +3,9 @@ runs shipped in assets/store. The other steps are in pages/ (Data · Priors · T
 
 import streamlit as st
 
-from explorer import ui
+from explorer import charts, ui
 from explorer.catalog import FIG1_METHODS
 from explorer.state import default_frame, default_stride
-from rpm_engine import charts
 
 REGENERATE = "python -m rpm_engine reproduce --quick --seeds 3 --cache assets/store --out artifacts/shipped"
 METHOD_LABELS = {"supervised": "supervised", "rbf": "RBF", "linear": "linear", "untrained": "untrained"}

@@ -27,8 +27,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import rpm_engine  # noqa: E402
 from rpm_engine import RunConfig, RunStore, VideoConfig, conditional_prior, generate_video, l2_errors  # noqa: E402
 from rpm_engine import fast as fast_mod  # noqa: E402

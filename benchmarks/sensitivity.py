@@ -9,13 +9,9 @@ only re-reads them. Default scale: the quick one of ``reproduce --quick``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rpm_engine import RunConfig, RunStore, generate_video, l2_errors, seeds_summary  # noqa: E402
 from rpm_engine.encoder import to_input  # noqa: E402

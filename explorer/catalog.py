@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rpm_engine.charts import method_name
+from explorer.charts import method_name
 from rpm_engine.evaluate import seeds_summary
 from rpm_engine.store import CorruptRun, Run, RunStore
 from rpm_engine.train import RunConfig

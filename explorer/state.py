@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from rpm_engine.couplings import PRESETS, CouplingSpec, canonical_name, make_coupling
 from rpm_engine.data import DEFAULT_BACKGROUND, DEFAULT_COLOURS, VideoConfig
-from rpm_engine.limits import Limits
 from rpm_engine.reproduce import QUICK_EPOCHS, QUICK_INIT, QUICK_VIDEO
 from rpm_engine.train import RunConfig, TrainConfig
+from rpm_service.limits import Limits
 
 BASELINES = ("supervised", "untrained")
 BUILTINS = ("rbf", "linear")

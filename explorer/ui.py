@@ -14,9 +14,9 @@ import streamlit as st
 
 from rpm_engine.data import Video, VideoConfig, generate_video
 from rpm_engine.evaluate import Heatmap, conditional_prior
-from rpm_engine.jobs import JobRunner
-from rpm_engine.limits import Limits
 from rpm_engine.store import Run, RunStore, default_root
+from rpm_service.jobs import JobRunner
+from rpm_service.limits import Limits
 
 from . import media
 from .catalog import SHIPPED_ROOT, Catalog, l2_summary, open_store
@@ -229,7 +229,7 @@ def friendly(fn: Callable, *args, what: str = "That", **kwargs):
 def chart(fig, key: str, filename: str) -> None:
     """A Plotly figure as drawn by ``rpm_engine.charts`` (our colours, not the theme's); its modebar camera button
     downloads a PNG named ``filename``."""
-    from rpm_engine.charts import export_config
+    from explorer.charts import export_config
 
     st.plotly_chart(fig, key=key, config=export_config(filename), theme=None)
 

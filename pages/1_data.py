@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from explorer import ui
+from explorer import charts, ui
 from explorer.state import normalise_video
-from rpm_engine import charts
 from rpm_engine.data import COLOUR_NAMES, DEFAULT_BACKGROUND, DEFAULT_COLOURS, VideoConfig
 
 

@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from explorer import priors, ui
+from explorer import charts, priors, ui
 from explorer.state import DEFAULT_INIT, Item
-from rpm_engine import charts
 from rpm_engine.couplings import PRESET_HELP, PRESETS
 from rpm_engine.expressions import ExpressionError
 

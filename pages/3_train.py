@@ -5,7 +5,7 @@ import streamlit as st
 from explorer import ui
 from explorer.state import BASELINES, Item, default_item
 from rpm_engine.couplings import PRESETS
-from rpm_engine.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING
+from rpm_service.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING
 
 view = ui.page_setup("train")
 lim = ui.limits()

@@ -6,10 +6,9 @@ import json
 
 import streamlit as st
 
-from explorer import ui
+from explorer import charts, ui
 from explorer.catalog import l2_summary, metrics_table
 from explorer.state import default_frame, default_stride
-from rpm_engine import charts
 
 view = ui.page_setup("compare")
 st.title("Compare · what did each prior make the encoder learn?")

@@ -6,9 +6,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .charts import METHOD_COLOURS  # one colour table for the app's and the command line's figures
 from .data import COLOUR_NAMES, Video
 from .evaluate import Heatmap
+
+# One colour per method / coupling, shared by every figure (and by the command line's figures for the first four).
+METHOD_COLOURS = {
+    "supervised": "#4c4c4c",
+    "rbf": "#2a9d8f",
+    "linear": "#e76f51",
+    "untrained": "#9c9c9c",
+    "laplace": "#7b2cbf",
+    "cauchy": "#3a86ff",
+    "student-t": "#c77d00",
+    "cosine": "#d62828",
+}
 
 
 def _plt():

@@ -1,13 +1,10 @@
-"""Shared fixtures: the repository on sys.path (pages import ``explorer``), and a throw-away run store."""
+"""Shared fixtures: the repository root and a throw-away run store (the project is installed with ``pip install -e .``)."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from explorer import priors
 from explorer.catalog import SHIPPED_ROOT, Catalog, group_key, l2_summary, open_store
 from explorer.state import Item, ViewState, default_frame, from_query, to_query
 from rpm_engine import VideoConfig, generate_video, make_coupling
-from rpm_engine.limits import Limits
 from rpm_engine.train import RunConfig
+from rpm_service.limits import Limits
 
 
 def test_default_state_has_an_empty_url_and_round_trips():

@@ -6,9 +6,9 @@ import time
 import pytest
 
 from rpm_engine import RunConfig, RunStore, VideoConfig
-from rpm_engine.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobRunner
-from rpm_engine.limits import Limits
 from rpm_engine.train import Cancelled
+from rpm_service.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobRunner
+from rpm_service.limits import Limits
 
 TINY = VideoConfig(frames=24, size=32, diameter=6)
 

@@ -14,20 +14,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .data import COLOUR_NAMES, DEFAULT_COLOURS, Video
-from .evaluate import Heatmap
+from rpm_engine.data import COLOUR_NAMES, DEFAULT_COLOURS, Video
+from rpm_engine.evaluate import Heatmap
+from rpm_engine.figures import METHOD_COLOURS  # one table for the app's and the command line's figures
 
-# One colour per method / coupling, shared by every figure (and by the command line's figures for the first four).
-METHOD_COLOURS = {
-    "supervised": "#4c4c4c",
-    "rbf": "#2a9d8f",
-    "linear": "#e76f51",
-    "untrained": "#9c9c9c",
-    "laplace": "#7b2cbf",
-    "cauchy": "#3a86ff",
-    "student-t": "#c77d00",
-    "cosine": "#d62828",
-}
 _EXTRA = ("#118ab2", "#8d5524", "#ef476f", "#06a77d", "#5e548e", "#bc6c25")  # custom expressions, by hash
 DASHES = ("solid", "dash", "dot", "dashdot")
 # Inferno (near-black · purple · orange · yellow), spelled out; it starts at #0c0826, not pure black, because

@@ -11,7 +11,7 @@ import pytest
 
 from rpm_engine.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VIDEO = ["--frames", "40", "--size", "32", "--diameter", "6"]
 
 

@@ -22,10 +22,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from .data import Video, VideoConfig, generate_video
+from rpm_engine.data import Video, VideoConfig, generate_video
+from rpm_engine.store import Run, RunStore
+from rpm_engine.train import Cancelled, Progress, RunConfig, TrainingError, resolve_device
+
 from .limits import Limits
-from .store import Run, RunStore
-from .train import Cancelled, Progress, RunConfig, TrainingError, resolve_device
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .couplings import COUPLINGS, PRESETS, canonical_name
-from .train import RunConfig
+from rpm_engine.couplings import COUPLINGS, PRESETS, canonical_name
+from rpm_engine.train import RunConfig
 
 ENV_PREFIX = "RPM_MAX_"
 BUILTIN_COUPLINGS = ("linear", "rbf")  # what the app offers besides presets and expressions

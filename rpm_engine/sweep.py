@@ -383,6 +383,7 @@ class SweepResult:
     ranking: list[dict]  # best first
     backend: str
     wall_seconds: float
+    reference_runs: list[PointResult] = field(default_factory=list)  # the supervised / untrained runs
 
     @property
     def trained(self) -> int:
@@ -555,7 +556,13 @@ def run_sweep(
         "l2_mean": predict_mean_l2(video, TrainConfig().train_frac),
     }
     return SweepResult(
-        sweep, points, references, rank(points), getattr(backend, "name", "custom"), time.perf_counter() - t_start
+        sweep,
+        points,
+        references,
+        rank(points),
+        getattr(backend, "name", "custom"),
+        time.perf_counter() - t_start,
+        refs,
     )
 
 

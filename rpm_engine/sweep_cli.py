@@ -1,0 +1,296 @@
+"""``python -m rpm_engine sweep``: coupling families x parameter grids x seeds on one video, ranked by held-out L2.
+
+    python -m rpm_engine sweep --coupling rbf --param theta=log:0.1:10:5 \\
+        --coupling linear --param w_init=0.001,1 --param lr=0.005,0.01 \\
+        --seeds 3 --frames 128 --size 64 --diameter 8 --epochs 30 --json sweep.json
+
+A ``--param`` belongs to the ``--coupling`` before it; a comma list (or ``log:START:STOP:COUNT`` /
+``lin:START:STOP:COUNT``) is a grid, one value is fixed; ``epochs``, ``lr`` and ``batch_size`` grid a training
+setting. Every point is an ordinary run in the store: a second call (or one after Ctrl-C) only trains what is missing.
+Exit codes: 0 done, 2 bad input (one line on stderr), 1 a failure while running, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import io
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from .sweep import MAX_POINTS, TRAIN_PARAMS, Family, Sweep, SweepEvent, format_table, run_sweep
+
+RAY_HINT = "the ray backend needs Ray: pip install -r requirements-ray.txt"
+
+
+class SweepInputError(ValueError):
+    """Bad command-line input: one line on stderr, exit code 2."""
+
+
+class _CouplingAction(argparse.Action):
+    """``--coupling NAME`` opens a new family; the ``--param``s after it belong to it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        families = list(getattr(namespace, "families", None) or [])
+        families.append((values, []))
+        namespace.families = families
+
+
+class _ParamAction(argparse.Action):
+    """``--param NAME=VALUES`` binds to the latest ``--coupling``; before any, it is remembered as an error."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        families = getattr(namespace, "families", None)
+        if not families:
+            errors = list(getattr(namespace, "sweep_errors", None) or [])
+            errors.append(f"--param {values} comes before any --coupling; put it after the coupling it belongs to")
+            namespace.sweep_errors = errors
+            return
+        families[-1][1].append(values)
+
+
+def _video_options(p: argparse.ArgumentParser) -> None:
+    from .cli import _video_options as video_options  # here, not at import: cli imports this module
+
+    video_options(p)
+
+
+def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``sweep`` on an ``argparse`` subparsers object (``build_parser`` in cli.py calls this)."""
+    s = subparsers.add_parser(
+        "sweep",
+        help="coupling families x parameter grids x seeds, ranked by held-out L2",
+        description=__doc__.split("\n\n")[0],
+        epilog="Example: sweep --coupling rbf --param theta=log:0.1:10:5 --coupling linear --param w_init=0.001,1 "
+        "--seeds 3 --frames 128 --size 64 --diameter 8 --json sweep.json",
+    )
+    s.add_argument(
+        "--coupling",
+        action=_CouplingAction,
+        dest="families",
+        metavar="NAME",
+        default=None,
+        help="a family: linear, rbf, a preset (laplace, cauchy, student-t, cosine) or an expression for log f "
+        "(repeatable)",
+    )
+    s.add_argument(
+        "--param",
+        action=_ParamAction,
+        dest="param",
+        metavar="NAME=V1,V2,...",
+        default=None,
+        help="values for the preceding --coupling's parameter (theta=0.1,1 or theta=log:0.1:10:5), or a training "
+        f"setting's grid ({', '.join(TRAIN_PARAMS)}); one value = fixed (repeatable)",
+    )
+    s.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 per configuration (%(default)s)")
+    _video_options(s)
+    s.add_argument("--epochs", type=int, default=30, help="epochs unless a --param grids them (App. D: %(default)s)")
+    s.add_argument("--lr", type=float, default=0.005, help="SGD learning rate unless gridded (%(default)s)")
+    s.add_argument("--batch-size", type=int, default=30, help="pairs per batch unless gridded (%(default)s)")
+    s.add_argument("--no-references", action="store_true", help="skip the supervised and untrained reference runs")
+    s.add_argument("--max-points", type=int, default=MAX_POINTS, help="refuse larger sweeps (%(default)s runs)")
+    s.add_argument("--backend", choices=("local", "ray"), default="local", help="where points train (%(default)s)")
+    s.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster: auto (the running cluster) or HOST:PORT; default $RPM_RAY_ADDRESS, else a local "
+        "Ray on this machine",
+    )
+    s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    s.add_argument("--json", required=True, metavar="PATH", help="write points, ranking and references here")
+    s.add_argument("--csv", metavar="PATH", help="also write one row per run here")
+    s.add_argument("--cache", help="run store root (default: $RPM_ENGINE_CACHE or the user cache dir)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    s.set_defaults(func=cmd_sweep, families=None, sweep_errors=None)
+    return s
+
+
+def _split_param(item: str) -> tuple[str, str]:
+    name, sep, values = item.partition("=")
+    if not sep or not name.strip():
+        raise SweepInputError(f"--param expects NAME=V1,V2,... (e.g. theta=0.1,1 or theta=log:0.1:10:5), got {item!r}")
+    return name.strip(), values
+
+
+def sweep_from_args(a) -> Sweep:
+    """The ``Sweep`` a command line asks for (``ValueError`` with a one-line message if it is wrong)."""
+    from .cli import _video_config
+
+    if a.sweep_errors:
+        raise SweepInputError(a.sweep_errors[0])
+    if not a.families:
+        raise SweepInputError("a sweep needs at least one --coupling (e.g. --coupling rbf --param theta=0.1,1)")
+    families = [Family.of(name, [_split_param(p) for p in params]) for name, params in a.families]
+    if a.seeds < 1:
+        raise SweepInputError(f"--seeds must be at least 1, got {a.seeds}")
+    if a.max_points < 1:
+        raise SweepInputError(f"--max-points must be at least 1, got {a.max_points}")
+    return Sweep.of(
+        families,
+        seeds=a.seeds,
+        video=_video_config(a),
+        epochs=a.epochs,
+        lr=a.lr,
+        batch_size=a.batch_size,
+        references=not a.no_references,
+        max_points=a.max_points,
+    )
+
+
+def _backend(a):
+    from .sweep import make_backend
+
+    if a.backend == "local":
+        return make_backend("local", device=a.device)
+    if importlib.util.find_spec("ray") is None:
+        raise SweepInputError(RAY_HINT)
+    return make_backend("ray", address=a.address, device=a.device)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Write to a temporary file beside ``path``, then rename: a reader never sees half a file."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _csv_text(result) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["kind", "key", "label", "coupling", "params", "seed", "l2_mean", "cached", "train_seconds", "error"])
+    for p in result.points + result.reference_runs:
+        d = p.to_dict()
+        w.writerow(
+            [
+                "reference" if p.reference else "point",
+                d["key"],
+                d["label"],
+                d["coupling"] or "",
+                json.dumps(d["params"], sort_keys=True),
+                d["seed"],
+                "" if d["l2_mean"] is None else repr(d["l2_mean"]),
+                d["cached"],
+                f"{d['train_seconds']:.3f}",
+                d["error"] or "",
+            ]
+        )
+    return buf.getvalue()
+
+
+class _Progress:
+    """A tqdm bar over runs on stderr: done / total, running, cached, failed and an ETA from the trained ones."""
+
+    def __init__(self, total: int, quiet: bool):
+        self.bar = None
+        self.done = 0
+        if not quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="sweep", unit="run", file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, ev: SweepEvent) -> None:
+        self.done = ev.done
+        if self.bar is None:
+            return
+        if ev.kind == "finished":
+            if ev.point.cached:
+                self.bar.initial += 1  # opened from the store: not part of the rate the ETA is computed from
+                self.bar.n += 1
+                self.bar.refresh()
+            else:
+                self.bar.update(1)
+        post = {"running": ev.running, "cached": ev.cached}
+        if ev.failed:
+            post["failed"] = ev.failed
+        if ev.kind == "finished" and ev.point.l2_mean is not None:
+            post["last"] = f"{ev.point.setting.label} s{ev.point.seed}: {ev.point.l2_mean:.2f}px"
+        self.bar.set_postfix(post, refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_sweep(a) -> int:
+    """Run the sweep; errors are handled here (one line on stderr) so the exit codes hold under any ``main``."""
+    from .store import CorruptRun, RunStore
+    from .train import Cancelled, TrainingError
+
+    progress = None
+    total = 0
+    try:
+        sweep = sweep_from_args(a)
+        backend = _backend(a)
+        store = RunStore(a.cache)
+        total = len(sweep.points()) + sum(len(v) for v in sweep.reference_points().values())
+        progress = _Progress(total, a.quiet)
+        result = run_sweep(sweep, backend, store, on_point=progress)
+        progress.close()
+        data = result.to_dict()
+        _write_atomic(a.json, json.dumps(data, indent=2, allow_nan=False))
+        if a.csv:
+            _write_atomic(a.csv, _csv_text(result))
+        if not a.quiet:
+            print(format_table(result))
+            print(f"wrote {a.json}" + (f" and {a.csv}" if a.csv else ""))
+        return 0
+    except KeyboardInterrupt:
+        _close(progress)
+        done = progress.done if progress else 0
+        print(
+            f"error: interrupted after {done} of {total} runs; finished runs are in the store and nothing "
+            "half-written was kept; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    except Cancelled as exc:
+        _close(progress)
+        print(f"error: {exc}; run the same command again to resume", file=sys.stderr)
+        return 130
+    except TrainingError as exc:
+        _close(progress)
+        print(f"error: training failed: {_line(exc)}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # SweepInputError, ExpressionError, config errors
+        _close(progress)
+        print(f"error: {_line(exc)}", file=sys.stderr)
+        return 2
+    except (CorruptRun, OSError, RuntimeError) as exc:
+        _close(progress)
+        print(f"error: {_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _close(progress) -> None:
+    if progress is not None:
+        progress.close()
+
+
+def _line(exc: BaseException) -> str:
+    s = str(exc).strip()
+    return s.splitlines()[0] if s else type(exc).__name__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A parser with just the ``sweep`` subcommand (tests, and ``python -m rpm_engine.sweep_cli sweep ...``)."""
+    p = argparse.ArgumentParser(prog="python -m rpm_engine")
+    add_sweep_parser(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    return a.func(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -25,11 +25,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .couplings import canonical_name, make_coupling
-from .data import Video, VideoConfig, generate_video
-from .evaluate import seeds_summary
-from .store import CorruptRun, Run, RunStore
-from .train import Cancelled, RunConfig, TrainConfig, TrainingError
+from . import (  # the package's public names only: the modules behind them may move
+    Cancelled,
+    CorruptRun,
+    Run,
+    RunConfig,
+    RunStore,
+    TrainConfig,
+    TrainingError,
+    Video,
+    VideoConfig,
+    generate_video,
+    make_coupling,
+    seeds_summary,
+)
+from .couplings import canonical_name
 
 MAX_POINTS = 500  # a sweep larger than this is refused (runs, references included)
 TRAIN_PARAMS: dict[str, type] = {"epochs": int, "lr": float, "batch_size": int}  # training settings a grid may vary

@@ -222,8 +222,7 @@ class _Progress:
 
 def cmd_sweep(a) -> int:
     """Run the sweep; errors are handled here (one line on stderr) so the exit codes hold under any ``main``."""
-    from .store import CorruptRun, RunStore
-    from .train import Cancelled, TrainingError
+    from . import Cancelled, CorruptRun, RunStore, TrainingError
 
     progress = None
     total = 0
@@ -282,8 +281,11 @@ def _line(exc: BaseException) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """A parser with just the ``sweep`` subcommand (tests, and ``python -m rpm_engine.sweep_cli sweep ...``)."""
-    p = argparse.ArgumentParser(prog="python -m rpm_engine")
-    add_sweep_parser(p.add_subparsers(dest="command", required=True))
+    from . import cli
+
+    cls = getattr(cli, "Parser", argparse.ArgumentParser)  # the CLI's one-line-error parser, where it has one
+    p = cls(prog="python -m rpm_engine")
+    add_sweep_parser(p.add_subparsers(dest="command", required=True, parser_class=cls))
     return p
 
 

@@ -4,6 +4,7 @@ The stable API (SPEC §4): ``VideoConfig``, ``generate_video``, ``make_coupling`
 ``ExpressionError``; plus the run configuration, training, the run store and evaluation.
 """
 
+from .config import FIELDS, TRAIN_FIELDS, VIDEO_FIELDS, Field, RunConfig, TrainConfig, VideoConfig
 from .couplings import (
     COUPLINGS,
     PRESETS,
@@ -16,13 +17,14 @@ from .couplings import (
     make_coupling,
     register_coupling,
 )
-from .data import Video, VideoConfig, generate_video, render_frames
+from .data import Video, generate_video, render_frames
 from .encoder import Encoder, centre_of_mass
 from .evaluate import Heatmap, conditional_prior, decode, fit_decoder, l2_errors, seeds_summary
 from .expressions import ExpressionError, parse_expression
 from .objective import infonce_bound, infonce_loss
-from .store import CorruptRun, Run, RunStore, default_root
-from .train import Cancelled, Progress, RunConfig, TrainConfig, TrainingError, TrainResult, resolve_device, train
+from .run import Run
+from .store import CorruptRun, RunStore, default_root
+from .train import Cancelled, Progress, TrainingError, resolve_device, train
 
 __all__ = [
     "COUPLINGS",
@@ -32,6 +34,10 @@ __all__ = [
     "Coupling",
     "CouplingSpec",
     "Encoder",
+    "FIELDS",
+    "Field",
+    "TRAIN_FIELDS",
+    "VIDEO_FIELDS",
     "ExpressionCoupling",
     "ExpressionError",
     "Heatmap",
@@ -42,7 +48,6 @@ __all__ = [
     "RunConfig",
     "RunStore",
     "TrainConfig",
-    "TrainResult",
     "TrainingError",
     "Video",
     "VideoConfig",

@@ -7,43 +7,59 @@ interrupted); long work shows a progress bar on stderr.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from . import reproduce as rep
+from .config import METHODS, PAPER_VIDEO, TRAIN_FIELDS, VIDEO_FIELDS, RunConfig, TrainConfig, VideoConfig
 from .couplings import PRESETS, coupling_names
-from .data import VideoConfig, generate_video, save_npz
+from .data import generate_video, save_npz
 from .store import CorruptRun, RunStore
-from .train import METHODS, Cancelled, RunConfig, TrainingError
+from .train import Cancelled, TrainingError
 
 
 class CLIError(Exception):
     """Bad input, reported as one line and exit code 2."""
 
 
-def _video_options(p: argparse.ArgumentParser, defaults: dict | None = None) -> None:
-    d = defaults or {}
-    g = p.add_argument_group("video options")
-    g.add_argument("--frames", type=int, default=d.get("frames", 900), help="number of frames (default %(default)s)")
-    g.add_argument("--size", type=int, default=d.get("size", 256), help="frame width = height in px (%(default)s)")
-    g.add_argument("--balls", type=int, default=d.get("balls", 3), help="number of balls (%(default)s)")
-    g.add_argument("--diameter", type=float, default=d.get("diameter", 32.0), help="ball diameter, px (%(default)s)")
-    g.add_argument("--step", type=float, default=None, help="move per frame, px (default: one diameter)")
-    g.add_argument("--noise-deg", type=float, default=2.0, help="direction noise, degrees (%(default)s)")
-    g.add_argument("--video-seed", type=int, default=0, help="seed of the video (%(default)s)")
+def _add_fields(g, fields, defaults, skip=()) -> None:
+    """One argument per schema field (``config.VIDEO_FIELDS`` / ``TRAIN_FIELDS``): flag, type, bounds and help."""
+    for f in fields:
+        if f.name in skip:
+            continue
+        default = defaults.get(f.name)
+        shown = "one diameter" if f.optional and default is None else "%(default)s"
+        g.add_argument(
+            f.cli,
+            dest=f.name if f not in TRAIN_FIELDS else f"train_{f.name}",
+            type=_bounded(f),
+            default=default,
+            metavar=f.name.upper(),
+            help=f"{f.help} (between {f.bounds}; default {shown})",
+        )
+
+
+def _bounded(f):
+    """An argparse type for field ``f``: its canonical value, or a one-line error naming the flag."""
+
+    def parse(text: str):
+        try:
+            return f.parse(text, f.cli)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{f.cli}: ")) from None
+
+    parse.__name__ = f.kind.__name__
+    return parse
+
+
+def _video_options(p: argparse.ArgumentParser, defaults: VideoConfig = PAPER_VIDEO) -> None:
+    _add_fields(p.add_argument_group("video options"), VIDEO_FIELDS, dataclasses.asdict(defaults))
 
 
 def _video_config(a) -> VideoConfig:
-    return VideoConfig(
-        frames=a.frames,
-        size=a.size,
-        balls=a.balls,
-        diameter=a.diameter,
-        step=a.step,
-        noise_deg=a.noise_deg,
-        seed=a.video_seed,
-    )
+    return VideoConfig(**{f.name: getattr(a, f.name) for f in VIDEO_FIELDS})
 
 
 def _params(items: list[str]) -> dict[str, float]:
@@ -91,10 +107,7 @@ def cmd_train(a) -> int:
         a.coupling,
         video=_video_config(a),
         method=a.method,
-        epochs=a.epochs,
-        seed=a.seed,
-        lr=a.lr,
-        batch_size=a.batch_size,
+        **{f.name: getattr(a, f"train_{f.name}") for f in TRAIN_FIELDS},
         **_params(a.param),
     )
     store = RunStore(a.cache)
@@ -141,9 +154,16 @@ def cmd_reproduce(a) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``error: --frames: must be between ...``) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message.splitlines()[0]}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m rpm_engine", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    p = Parser(prog="python -m rpm_engine", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     g = sub.add_parser("generate", help="generate a ball video (.npz or .gif)")
     _video_options(g)
@@ -157,10 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--method", choices=METHODS, default="infonce", help="infonce (default), supervised, untrained")
     _video_options(t)
-    t.add_argument("--epochs", type=int, default=30, help="epochs (App. D: %(default)s)")
-    t.add_argument("--seed", type=int, default=0, help="training seed (%(default)s)")
-    t.add_argument("--lr", type=float, default=0.005, help="SGD learning rate (App. D: %(default)s)")
-    t.add_argument("--batch-size", type=int, default=30, help="pairs per batch (App. D: %(default)s)")
+    _add_fields(t.add_argument_group("training options"), TRAIN_FIELDS, dataclasses.asdict(TrainConfig()))
     t.add_argument(
         "--param",
         action="append",

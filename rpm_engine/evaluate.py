@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .config import held_out_split
 from .data import Video, render_frames
 
 # Two-sided 95 % Student-t quantiles for n - 1 degrees of freedom (n = number of seeds).
@@ -42,7 +43,7 @@ def fit_decoder(z: np.ndarray, centres: np.ndarray, train_frac: float = 0.8) -> 
     Returns A of shape (D + 1, 2K) so that [z, 1] @ A are the decoded coordinates.
     """
     t = len(z)
-    n = int(round(train_frac * t))
+    n = held_out_split(t, train_frac)
     x = np.hstack([z[:n], np.ones((n, 1))]).astype(np.float64)  # (n, D + 1)
     y = centres[:n].reshape(n, -1).astype(np.float64)  # (n, 2K)
     return np.linalg.lstsq(x, y, rcond=None)[0]
@@ -55,7 +56,7 @@ def decode(a: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 def l2_errors(z: np.ndarray, centres: np.ndarray, train_frac: float = 0.8) -> dict:
     """Held-out mean L2 distance (px) between decoded and true centres on the last frames: per ball and overall."""
-    n = int(round(train_frac * len(z)))
+    n = held_out_split(len(z), train_frac)
     decoded = decode(fit_decoder(z, centres, train_frac), z)
     dist = np.linalg.norm(decoded[n:] - centres[n:], axis=-1)  # (T - n, K)
     return {"mean": float(dist.mean()), "per_ball": [float(v) for v in dist.mean(axis=0)]}

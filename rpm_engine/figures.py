@@ -73,9 +73,8 @@ def centres_plot(video: Video, runs: dict, path: Path, ball: int = 0) -> Path:
     plt = _plt()
     methods = [m for m in METHOD_COLOURS if any(m == k for k, _ in runs)]
     fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.2), dpi=120, sharey=True)
-    t = len(video.centres)
-    n = int(round(0.8 * t))
     for ax, m in zip(np.atleast_1d(axes), methods):
+        n = runs[(m, 0)].config.n_train
         dec = runs[(m, 0)].decoded(video)
         ax.plot(video.centres[n:, ball, 0], video.centres[n:, ball, 1], "-", color="k", lw=1, label="true")
         ax.plot(dec[n:, ball, 0], dec[n:, ball, 1], ".", color=METHOD_COLOURS[m], ms=3, label="decoded")

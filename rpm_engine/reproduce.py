@@ -6,13 +6,11 @@ import contextlib
 import sys
 from pathlib import Path
 
-from .data import VideoConfig, generate_video
+from .config import PAPER_VIDEO, QUICK_VIDEO, RunConfig, VideoConfig, default_frame
+from .data import generate_video
 from .evaluate import conditional_prior, seeds_summary
 from .store import RunStore
-from .train import RunConfig
 
-PAPER_VIDEO = VideoConfig()  # App. D: 900 frames, 256 px, 3 balls of 32 px
-QUICK_VIDEO = VideoConfig(frames=128, size=64, diameter=8)  # the same geometry shrunk 4x; ~1/70 of the pixels
 PAPER_EPOCHS, QUICK_EPOCHS = 30, 30
 
 # Starting values of the couplings' parameters, in pixels of z (see README, "What decides the outcome").
@@ -115,7 +113,7 @@ def reproduce(
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        frame = int(0.9 * (video_cfg.frames - 1))  # a held-out frame
+        frame = default_frame(video_cfg)  # a held-out frame
         paths = [fig.l2_bars(methods, out / "l2_bars.png"), fig.centres_plot(video, runs, out / "centres.png")]
         for m in ("rbf", "linear"):
             run = runs[(m, 0)]

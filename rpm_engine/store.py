@@ -16,18 +16,16 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from filelock import FileLock
 
-from .couplings import Coupling
+from .config import RunConfig
 from .data import Video, generate_video
-from .encoder import Encoder
-from .evaluate import decode, fit_decoder
-from .train import RunConfig, TrainResult, train
+from .run import Run
+from .train import train
 
 log = logging.getLogger(__name__)
 ENV_VAR = "RPM_ENGINE_CACHE"
@@ -45,41 +43,6 @@ def default_root() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("rpm-engine"))
-
-
-@dataclass
-class Run:
-    """A finished run as stored: what a checkpoint holds (weights, full config, metrics, curve, latents)."""
-
-    key: str
-    config: RunConfig
-    metrics: dict
-    history: list[dict]
-    z: np.ndarray  # (T, 2K)
-    encoder_state: dict = field(repr=False)
-    coupling_state: dict | None = field(repr=False)
-    cached: bool = False  # loaded from the store rather than trained by this call
-    rebuilt: bool = False  # a corrupt entry was found and trained again
-
-    @property
-    def label(self) -> str:
-        return self.config.label
-
-    def encoder(self, device: str | torch.device = "cpu") -> Encoder:
-        enc = Encoder(self.config.video.balls)
-        enc.load_state_dict(self.encoder_state)
-        return enc.to(device).eval()
-
-    def coupling(self, device: str | torch.device = "cpu") -> Coupling | None:
-        if self.config.coupling is None:
-            return None
-        c = self.config.coupling.build(2 * self.config.video.balls)
-        c.load_state_dict(self.coupling_state)
-        return c.to(device).eval()
-
-    def decoded(self, video: Video) -> np.ndarray:
-        """(T, K, 2) centres read out of z by the linear decoder fitted on the first frames."""
-        return decode(fit_decoder(self.z, video.centres, self.config.train.train_frac), self.z)
 
 
 def _sha256(data: bytes) -> str:
@@ -125,7 +88,7 @@ class RunStore:
             if config.key() != key:
                 raise CorruptRun(f"run {key}: its config hashes to another key")
             return Run(
-                key, config, meta["metrics"], meta["history"], z, model["encoder"], model.get("coupling"), cached=True
+                config, meta["metrics"], meta["history"], z, model["encoder"], model.get("coupling"), cached=True
             )
         except CorruptRun:
             raise
@@ -158,8 +121,8 @@ class RunStore:
         return sum(f.stat().st_size for f in self.root.joinpath("runs").rglob("*") if f.is_file())
 
     # -- writing -------------------------------------------------------------------------------------------------
-    def save(self, result: TrainResult) -> Run:
-        """Write a finished run atomically: a temporary directory, then one rename into place."""
+    def save(self, result: Run) -> Run:
+        """Write a finished run atomically: a temporary directory, then one rename into place; returns it."""
         key = result.config.key()
         buf = io.BytesIO()
         torch.save({"encoder": result.encoder_state, "coupling": result.coupling_state}, buf)
@@ -188,9 +151,7 @@ class RunStore:
             os.replace(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return Run(
-            key, result.config, result.metrics, result.history, result.z, result.encoder_state, result.coupling_state
-        )
+        return result
 
     def delete(self, key: str) -> None:
         with self.lock(key):
@@ -234,10 +195,8 @@ class RunStore:
                     return run
             except CorruptRun:
                 rebuilt = True
-            result = train(
-                config, video or generate_video(config.video), device=device, callback=callback, cancel=cancel
-            )
-            run = self.save(result)
+            video = video or generate_video(config.video, cancel=cancel)
+            run = self.save(train(config, video, device=device, callback=callback, cancel=cancel))
             run.rebuilt = rebuilt
             return run
 

@@ -57,8 +57,11 @@ def test_train_json_and_cache(tmp_path, monkeypatch):
         (["train", "--coupling", "gausian", *VIDEO], "unknown coupling 'gausian'"),
         (["train", "--coupling", "-sum(z - zp", *VIDEO], "error: "),
         (["train", "--coupling", "z.__class__", *VIDEO], "attribute"),
-        (["train", "--coupling", "rbf", "--frames", "1"], "VideoConfig.frames"),
-        (["train", "--coupling", "rbf", "--balls", "40", "--size", "64", "--diameter", "16"], "VideoConfig.balls"),
+        (["train", "--coupling", "rbf", "--frames", "1"], "--frames: must be between 16"),
+        (
+            ["train", "--coupling", "rbf", "--balls", "40", "--size", "64", "--diameter", "16"],
+            "--balls: must be between 1 and 6",
+        ),
         (["train", "--coupling", "rbf", "--param", "theta"], "NAME=NUMBER"),
         (["train", "--coupling", "rbf", "--param", "theta=-1", *VIDEO], "positive"),
         (["train", "--coupling", "rbf", "--epochs", "-2", *VIDEO], "epochs"),

@@ -139,7 +139,7 @@ def test_kernels_never_see_non_cpu_or_other_models():
 
 def test_heatmap_patches_equal_whole_frames():
     """The patch trick gives the same P(c) as rendering and encoding whole candidate frames."""
-    cfg = VideoConfig(frames=12, size=48, balls=3, diameter=10, seed=4)
+    cfg = VideoConfig(frames=16, size=48, balls=3, diameter=10, seed=4)
     video = generate_video(cfg)
     enc = _model(3, seed=5).eval()
     with torch.no_grad():
@@ -161,7 +161,7 @@ def test_heatmap_patches_equal_whole_frames():
 def test_patch_renderer_matches_render_frames():
     from rpm_engine.data import render_frames
 
-    cfg = VideoConfig(frames=6, size=40, balls=3, diameter=9.0, seed=2)
+    cfg = VideoConfig(frames=16, size=40, balls=3, diameter=9.0, seed=2)
     video = generate_video(cfg)
     cand = np.repeat(video.centres[3][None], 5, axis=0)
     cand[:, 1] = [[4.5, 4.5], [20.0, 35.5], [35.5, 20.2], [12.0, 12.0], [31.0, 5.0]]

@@ -38,7 +38,8 @@ def test_training_is_seeded_and_reports_progress():
     assert [e.event for e in events] == ["epoch_end", "epoch_end", "run_end"]
     e = events[0]
     assert e.epoch == 1 and e.epochs == 2 and e.steps == a.metrics["steps"] and e.device == "cpu"
-    assert np.isclose(e.mi, np.log(30) - e.loss) and e.eta_s >= 0
+    # 39 pairs in batches of 30 and 9: I_N = mean_b (log N_b - L_b), each batch with its own N (eq. 7)
+    assert np.isclose(e.mi, (np.log(30) + np.log(9)) / 2 - e.loss) and e.eta_s >= 0
     for field in ("l2_mean", "l2_per_ball", "final_loss", "final_mi", "train_seconds", "steps", "device"):
         assert field in a.metrics
     assert a.z.shape == (40, 6)
@@ -75,7 +76,7 @@ def test_cancellation_raises_and_stores_nothing(tmp_path):
 def test_non_finite_loss_is_one_clear_error(tmp_path):
     store = RunStore(tmp_path)
     with pytest.raises(TrainingError, match="non-finite"):
-        store.get_or_train(tiny("linear", w_init=1e30, lr=1e6))
+        store.get_or_train(tiny("linear", w_init=1e30, lr=10))
     assert store.list_runs() == []
 
 
@@ -166,10 +167,7 @@ def test_learned_encoder_beats_untrained():
 
 def test_conditional_prior_is_a_distribution_over_valid_candidates():
     video = generate_video(TINY)
-    res = train(tiny(theta=0.5), video)
-    from rpm_engine.store import Run
-
-    run = Run("k", res.config, res.metrics, res.history, res.z, res.encoder_state, res.coupling_state)
+    run = train(tiny(theta=0.5), video)  # train() returns the Run the store keeps
     hm = conditional_prior(run.encoder(), run.coupling(), video, frame=10, ball=0, stride=4)
     valid = ~np.isnan(hm.prob)
     assert valid.sum() == hm.n > 0 and np.isclose(np.nansum(hm.prob), 1.0) and (hm.prob[valid] >= 0).all()

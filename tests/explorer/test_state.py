@@ -101,7 +101,7 @@ def test_limits_refuse_runs_over_them():
 
 
 def test_latent_prior_rbf_peaks_at_the_current_position_and_sums_to_one():
-    video = generate_video(VideoConfig(frames=10, size=32, diameter=6))
+    video = generate_video(VideoConfig(frames=16, size=32, diameter=6))
     hm = priors.latent_prior(make_coupling("rbf", 6, theta=2.0), video, 3, 0, stride=2)
     assert np.isclose(np.nansum(hm.prob), 1.0) and hm.n == np.isfinite(hm.prob).sum()
     iy, ix = np.unravel_index(np.nanargmax(hm.prob), hm.prob.shape)

@@ -1,0 +1,56 @@
+"""A finished run: what training returns and what the store keeps (weights, full config, metrics, curve, latents).
+
+Like a nanoGPT checkpoint, a run holds everything needed to use it again: ``train()`` returns one, ``RunStore.save``
+writes it and ``RunStore.load`` gives it back unchanged (with ``cached=True``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .config import RunConfig
+from .couplings import Coupling
+from .data import Video
+from .encoder import Encoder
+from .evaluate import decode, fit_decoder
+
+
+@dataclass
+class Run:
+    """A trained (or loaded) run; ``key`` is its config's hash."""
+
+    config: RunConfig
+    metrics: dict
+    history: list[dict]  # per epoch: epoch, loss, mi
+    z: np.ndarray  # (T, 2K) latents of every frame, BatchNorm in eval mode
+    encoder_state: dict = field(repr=False)
+    coupling_state: dict | None = field(repr=False)
+    cached: bool = False  # loaded from the store rather than trained by this call
+    rebuilt: bool = False  # a corrupt entry was found and trained again
+
+    @property
+    def key(self) -> str:
+        return self.config.key()
+
+    @property
+    def label(self) -> str:
+        return self.config.label
+
+    def encoder(self, device: str | torch.device = "cpu") -> Encoder:
+        enc = Encoder(self.config.video.balls)
+        enc.load_state_dict(self.encoder_state)
+        return enc.to(device).eval()
+
+    def coupling(self, device: str | torch.device = "cpu") -> Coupling | None:
+        if self.config.coupling is None:
+            return None
+        c = self.config.coupling.build(2 * self.config.video.balls)
+        c.load_state_dict(self.coupling_state)
+        return c.to(device).eval()
+
+    def decoded(self, video: Video) -> np.ndarray:
+        """(T, K, 2) centres read out of z by the linear decoder fitted on the first frames."""
+        return decode(fit_decoder(self.z, video.centres, self.config.train.train_frac), self.z)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m rpm_engine generate | train | reproduce`` (SPEC §3-4).
+"""Command line: ``python -m rpm_engine generate | train | reproduce | sweep`` (SPEC §3-4).
 
 Errors are one line on stderr and a non-zero exit (2 for bad input, 1 for a failure while running, 130 if
 interrupted); long work shows a progress bar on stderr.
@@ -17,6 +17,7 @@ from .config import METHODS, PAPER_VIDEO, TRAIN_FIELDS, VIDEO_FIELDS, RunConfig,
 from .couplings import PRESETS, coupling_names
 from .data import generate_video, save_npz
 from .store import CorruptRun, RunStore
+from .sweep_cli import add_sweep_parser
 from .train import Cancelled, TrainingError
 
 
@@ -205,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cache", help="run store root (default: $RPM_ENGINE_CACHE or the user cache dir)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_reproduce)
+
+    add_sweep_parser(sub)
     return p
 
 

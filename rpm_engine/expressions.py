@@ -6,6 +6,20 @@ small immutable tree, which is evaluated with torch operations. User text never 
 Vocabulary: ``z``, ``zp`` (vectors of length D), ``D``, ``pi``, ``e``, numbers and the learnable scalars
 below; ``+ - * / **`` (constant exponents only); ``abs sqrt exp log`` elementwise; ``sum norm mean min max``
 of one vector and ``dot(u, v)`` reduce over the vector axis; ``min(a, b)``, ``max(a, b)`` are elementwise.
+
+Rules beyond the grammar, so that every text is either refused with one ``ExpressionError`` or accepted as one
+canonical spelling (the run store keys a run by that spelling):
+
+* ASCII only: look-alikes such as a fullwidth ``ｚ`` or ``ℯ`` are refused (Python itself would silently read them
+  as ``z`` and ``e``), as are control characters and ``#`` (the language has no comments);
+* at most ``MAX_LENGTH`` characters not counting spaces (and ``HARD_LENGTH`` in all), ``MAX_DEPTH`` levels,
+  ``MAX_NODES`` parts and exponents of at most ``MAX_EXPONENT`` in size, so any accepted text evaluates quickly;
+* log f must mention both ``z`` and ``zp``: a coupling without them gives every pair the same logit, which the
+  InfoNCE loss (eq. 6) cannot tell apart from no coupling at all;
+* ``Expression.text`` is the canonical spelling, printed back from the checked tree: one space around binary
+  operators, none elsewhere, only the parentheses the tree needs, numbers in Python's shortest round-trip form
+  without a trailing ``.0``, unary ``+`` dropped. Equal trees print equal texts, and the printed text parses to the
+  same tree and prints to itself.
 """
 
 from __future__ import annotations
@@ -13,10 +27,12 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import numbers
 import operator
+import unicodedata
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -29,7 +45,10 @@ SCALE_PARAMS = (
     "lam",
 )  # learnable, positive (stored as log), init 1.0
 FREE_PARAMS = ("alpha", "beta", "gamma")  # learnable, unconstrained, init 0.0
-MAX_LENGTH = 400  # characters
+MAX_LENGTH = 400  # characters, not counting spaces
+HARD_LENGTH = 4 * MAX_LENGTH  # characters in all, spaces included
+MAX_DIM = 64  # the largest D a coupling is made for (the encoder gives D = 2 * balls <= 12)
+CLIP = 40  # at most this many characters of the user's text are echoed in one part of a message
 MAX_DEPTH = 24  # levels of the syntax tree
 MAX_NODES = 200  # names, numbers, operators and calls
 MAX_EXPONENT = 16  # |p| in x**p
@@ -86,7 +105,7 @@ class ExpressionError(ValueError):
     """
 
     def __init__(self, message: str, text: str = "", position: int | None = None, hint: str = ""):
-        self.message = " ".join(str(message).split())
+        self.message = clip(" ".join(str(message).split()), 300)  # a safety net: each echo is clipped already
         self.text = text
         self.position = position
         self.hint = hint
@@ -97,10 +116,19 @@ class ExpressionError(ValueError):
         return type(self), (self.message, self.text, self.position, self.hint)
 
 
+def clip(text: str, limit: int = CLIP) -> str:
+    """``text`` cut to about ``limit`` characters, saying how long it was: messages never echo a long input."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[: max(limit - 20, 8)]}... ({len(text)} characters)"
+
+
 # The expression tree. Vectors evaluate to (..., D) tensors, scalars-per-pair to (..., 1) or 0-d ones.
 @dataclass(frozen=True)
 class Num:
     value: float
+    name: str | None = field(default=None, compare=False)  # "pi" or "e" for the named constants, printed back
 
 
 @dataclass(frozen=True)
@@ -136,7 +164,7 @@ ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": oper
 class Expression:
     """A checked expression for log f: z (B, D), zp (B', D) and the scalars' values give (B, B')."""
 
-    text: str  # the normalised source text
+    text: str  # the canonical text (see the module docstring), printed from ``tree``
     params: tuple[str, ...]  # learnable scalars used, in order of first appearance
     tree: Node
     dim: int | None = None  # the value of D, or None to take it from z
@@ -223,6 +251,62 @@ def _exponent(node: Node, dim: int | None) -> float | None:
     return value
 
 
+# Printing a tree back as canonical text. Precedence as in Python: + - < * / < unary - < ** < atoms; ** is
+# right-associative and binds tighter than a unary minus on its left (-x ** 2 is -(x ** 2)).
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 4}
+_UNARY, _ATOM = 3, 5
+
+
+def format_number(value: float) -> str:
+    """Python's shortest round-trip text for a float, with no trailing '.0' and no '+' or leading zeros in the
+    exponent: 2.0 -> '2', 0.001 -> '0.001', 1e-05 -> '1e-5', 1.5e+20 -> '1.5e20'."""
+    text = repr(float(value))
+    mantissa, _, exponent = text.partition("e")
+    if mantissa.endswith(".0"):
+        mantissa = mantissa[:-2]
+    return f"{mantissa}e{int(exponent)}" if exponent else mantissa
+
+
+def _print(node: Node) -> tuple[str, int]:
+    """(text, precedence) of a tree."""
+    if isinstance(node, Num):
+        return (node.name or format_number(node.value)), _ATOM
+    if isinstance(node, Var):
+        return node.name, _ATOM
+    if isinstance(node, Call):
+        return f"{node.fn}({', '.join(to_text(a) for a in node.args)})", _ATOM
+    if isinstance(node, Neg):
+        return "-" + _wrap(node.arg, _UNARY), _UNARY
+    p = _PRECEDENCE[node.op]
+    if node.op == "**":  # (a ** b) ** c and (-a) ** b need parentheses; a ** -b and a ** b ** c do not
+        left, right = _wrap(node.left, _ATOM), _wrap(node.right, _UNARY)
+    else:  # left-associative: a - (b - c) keeps its parentheses, (a - b) - c loses them
+        left, right = _wrap(node.left, p), _wrap(node.right, p + 1)
+    return f"{left} {node.op} {right}", p
+
+
+def _wrap(node: Node, at_least: int) -> str:
+    text, p = _print(node)
+    return text if p >= at_least else f"({text})"
+
+
+def to_text(node: Node) -> str:
+    """The canonical text of a tree; ``parse_expression(to_text(t)).tree == t``."""
+    return _print(node)[0]
+
+
+def _variables(node: Node) -> set[str]:
+    if isinstance(node, Var):
+        return {node.name}
+    if isinstance(node, Neg):
+        return _variables(node.arg)
+    if isinstance(node, BinOp):
+        return _variables(node.left) | _variables(node.right)
+    if isinstance(node, Call):
+        return set().union(*(_variables(a) for a in node.args))
+    return set()
+
+
 def _suggest(name: str, choices: tuple[str, ...], kind: str) -> str:
     """A 'did you mean' hint, or the list of what is allowed."""
     close = [ALIASES[name]] if ALIASES.get(name) in choices else difflib.get_close_matches(name, choices, n=1)
@@ -278,7 +362,7 @@ class _Parser:
         if isinstance(v, complex):
             raise self.error("complex numbers are not allowed", node)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise self.error(f"{v!r} is not allowed", node, "use a number")
+            raise self.error(f"{clip(repr(v))} is not allowed", node, "use a number")
         try:
             value = float(v)
         except OverflowError:
@@ -294,14 +378,14 @@ class _Parser:
         if n == "D":
             return Var(n), False
         if n in CONSTANTS:
-            return Num(CONSTANTS[n]), False
+            return Num(CONSTANTS[n], n), False
         if n in SCALE_PARAMS or n in FREE_PARAMS:
             if n not in self.params:
                 self.params.append(n)
             return Var(n), False
         if n in FUNCTIONS:
             raise self.error(f"'{n}' is a function", node, f"call it, e.g. {n}(z - zp)")
-        raise self.error(f"unknown name '{n}'", node, _suggest(n, NAMES, "names"))
+        raise self.error(f"unknown name '{clip(n)}'", node, _suggest(n, NAMES, "names"))
 
     def unary(self, node: ast.UnaryOp, depth: int) -> tuple[Node, bool]:
         if isinstance(node.op, (ast.Not, ast.Invert)):
@@ -349,7 +433,7 @@ class _Parser:
         if fn not in FUNCTIONS:
             if fn in NAMES:
                 raise self.error(f"'{fn}' is not a function", node, "use * to multiply")
-            raise self.error(f"unknown function '{fn}'", node, _suggest(fn, FUNCTIONS, "functions"))
+            raise self.error(f"unknown function '{clip(fn)}'", node, _suggest(fn, FUNCTIONS, "functions"))
         if node.keywords:
             raise self.error("keyword arguments are not allowed", node.keywords[0])
         for a in node.args:
@@ -390,23 +474,69 @@ def _syntax_error(exc: SyntaxError, text: str) -> ExpressionError:
         hint = "write z' as zp"
     elif "lambda" in text:
         hint = "'lambda' is reserved: the scalar is called 'lam'"
-    return ExpressionError(f"syntax error: {exc.msg}", text, position, hint)
+    return ExpressionError(f"syntax error: {clip(exc.msg, 80)}", text, position, hint)
+
+
+def check_dim(dim: object) -> int:
+    """``dim`` as an int from 1 to ``MAX_DIM``, checked before anything is allocated; else ``ValueError``."""
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or not 1 <= dim <= MAX_DIM:
+        shown = clip(repr(dim)) if isinstance(dim, numbers.Number) else type(dim).__name__
+        raise ValueError(f"dim must be an integer from 1 to {MAX_DIM} (the length of z), got {shown}")
+    return int(dim)
+
+
+WHITESPACE = str.maketrans({"\t": " ", "\n": " ", "\r": " ", "\f": " ", "\v": " "})
+
+
+def _check_characters(text: str) -> None:
+    """Refuse what Python would read in a way the user cannot see: non-ASCII look-alikes, control characters, '#'."""
+    for i, ch in enumerate(text):
+        if ch == "#":
+            raise ExpressionError("'#' is not allowed: expressions have no comments", text, i)
+        if ch == "\x00":
+            raise ExpressionError("null bytes are not allowed", text, i)
+        if ord(ch) < 32 or ord(ch) == 127:
+            raise ExpressionError(f"control character U+{ord(ch):04X} is not allowed", text, i)
+        if not ch.isascii():
+            plain = ALIASES.get(ch) or unicodedata.normalize("NFKC", ch)
+            hint = f"did you mean '{plain}'?" if plain.isascii() and plain.isprintable() and plain.strip() else ""
+            raise ExpressionError(f"only ASCII characters are allowed, got {ch!r} (U+{ord(ch):04X})", text, i, hint)
+
+
+def _check_length(text: str) -> None:
+    visible = len(text) - text.count(" ")
+    if visible > MAX_LENGTH:
+        seen, at = 0, None
+        for i, ch in enumerate(text):
+            seen += ch != " "
+            if seen > MAX_LENGTH:
+                at = i
+                break
+        message = f"the expression is too long ({visible} characters, at most {MAX_LENGTH} not counting spaces)"
+        raise ExpressionError(message, text[:HARD_LENGTH], at)
+    if len(text) > HARD_LENGTH:
+        message = f"the expression is too long ({len(text)} characters with spaces, at most {HARD_LENGTH})"
+        raise ExpressionError(message, text[:HARD_LENGTH], HARD_LENGTH)
 
 
 def parse_expression(text: str, dim: int | None = None) -> Expression:
-    """Parse and check an expression for log f; raise ExpressionError pointing at the problem."""
+    """Parse and check an expression for log f(z, z') (the user's own coupling in eq. 21); raise ExpressionError
+    pointing at the problem. ``dim`` is D, the length of z (None: checked when called). Any text, however
+    hostile, is refused or accepted in well under a second, and the result's ``text`` is the canonical spelling.
+    """
     if not isinstance(text, str):
         raise ExpressionError(f"the expression must be text, got {type(text).__name__}")
-    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-        raise ExpressionError(f"dim must be a positive integer, got {dim!r}")
+    if dim is not None:
+        try:
+            dim = check_dim(dim)
+        except ValueError as exc:
+            raise ExpressionError(str(exc)) from None
     # One line: newlines and tabs become spaces (same length, so columns still match what was typed).
-    text = text.replace("\r\n", "\n").replace("\n", " ").replace("\r", " ").replace("\t", " ").strip()
+    text = text.replace("\r\n", "\n").translate(WHITESPACE).strip(" ")  # not str.strip(): U+00A0 is no space here
     if not text:
         raise ExpressionError("the expression is empty", text, None, "e.g. -sum(abs(z - zp)) / theta")
-    if len(text) > MAX_LENGTH:
-        raise ExpressionError(
-            f"the expression is too long ({len(text)} characters, at most {MAX_LENGTH})", text, MAX_LENGTH
-        )
+    _check_length(text)
+    _check_characters(text)
     try:
         with warnings.catch_warnings():  # e.g. "invalid decimal literal" for 1if: the error below says enough
             warnings.simplefilter("ignore", SyntaxWarning)
@@ -416,19 +546,30 @@ def parse_expression(text: str, dim: int | None = None) -> Expression:
     except (RecursionError, MemoryError):
         raise ExpressionError("the expression is nested too deeply", text) from None
     except ValueError as exc:
-        raise ExpressionError(f"syntax error: {exc}", text) from None
+        raise ExpressionError(f"syntax error: {clip(exc, 80)}", text) from None
     parser = _Parser(text, dim)
     try:
         tree, vector = parser.build(syntax.body, 1)
     except ExpressionError:
         raise
     except Exception as exc:  # a bug here must still read as a refused expression, never a crash
-        raise ExpressionError(f"could not read the expression: {exc}", text) from None
+        raise ExpressionError(f"could not read the expression: {clip(exc, 80)}", text) from None
     if vector:
         raise ExpressionError(
             "the expression gives a vector; reduce it with sum(...), norm(...) or dot(...)", text, None
         )
-    return Expression(text, tuple(parser.params), tree, dim)
+    missing = [v for v in ("z", "zp") if v not in _variables(tree)]
+    if missing:
+        raise ExpressionError(
+            f"log f must depend on z and zp, and this expression has no {' or '.join(missing)}",
+            text,
+            None,
+            "e.g. -sum(abs(z - zp)) / theta",
+        )
+    canonical = to_text(tree)
+    if len(canonical) - canonical.count(" ") > MAX_LENGTH:  # only numbers can grow (1e15 -> 1000000000000000)
+        raise ExpressionError(f"the expression is too long once its numbers are written out (at most {MAX_LENGTH})")
+    return Expression(canonical, tuple(parser.params), tree, dim)
 
 
 def check_finite(expr: Expression, dim: int, params: Mapping[str, float] | None = None) -> None:

@@ -57,6 +57,7 @@ PRESET_HELP = {
     "cosine": "the usual unit-norm InfoNCE/SimCLR critic, temperature τ",
 }
 ALIASES = {"gaussian": "rbf", "student_t": "student-t", "studentt": "student-t", "t": "student-t"}
+ASCII_SPACE = " \t\n\r\f\v"  # what a spec is stripped of
 
 
 # -- parameter metadata ------------------------------------------------------------------------------------------
@@ -408,8 +409,8 @@ def canonical_name(spec: str) -> str:
     """
     if not isinstance(spec, str):
         raise ValueError(f"a coupling spec must be a string, got {type(spec).__name__}")
-    s = spec.strip()
-    low = s.lower()
+    s = spec.strip(ASCII_SPACE)  # not str.strip(): a no-break space is not ASCII, so not part of any spelling
+    low = s.lower() if s.isascii() else s  # 'K' (Kelvin sign) lower-cases to 'k': names are ASCII
     low = ALIASES.get(low, low)
     return low if (low in COUPLINGS or low in PRESETS) else s
 
@@ -420,8 +421,9 @@ def coupling_names() -> list[str]:
 
 def _resolve(spec: str) -> tuple[str, str]:
     """(kind, name or text): "registered", "preset" or "expression"; ValueError / ExpressionError if neither."""
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(
+    if not isinstance(spec, str) or not spec.strip(ASCII_SPACE):
+        error = ExpressionError if isinstance(spec, str) else ValueError  # any text gives an ExpressionError
+        raise error(
             "coupling spec must be a non-empty string: a name (" + ", ".join(coupling_names()) + ")"
             " or an expression for log f in z and zp"
         )

@@ -2,23 +2,14 @@
 
 import streamlit as st
 
-from explorer import charts, ui
-from explorer.state import normalise_video
-from rpm_engine.data import COLOUR_NAMES, DEFAULT_BACKGROUND, DEFAULT_COLOURS, VideoConfig
-
-
-def hex_of(rgb) -> str:
-    return "#" + "".join(f"{int(v):02x}" for v in rgb)
-
-
-def rgb_of(h: str) -> tuple[int, int, int]:
-    h = h.lstrip("#")
-    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
-
+from explorer import charts, media, ui
+from rpm_engine.config import COLOUR_NAMES, DEFAULT_COLOURS, VIDEO_FIELDS
 
 view = ui.page_setup("data")
 lim = ui.limits()
-cfg = view.video
+cfg = media.clamp_video(view.video, lim)
+if cfg != view.video:  # a server whose limits are below this video shows the largest one it allows
+    view = ui.set_view(video=cfg)
 
 st.title("Data · the moving-balls video")
 st.caption(
@@ -32,102 +23,36 @@ with st.form("video_form", border=True):
         "**Generator options** — the defaults are the quick scale: the paper's geometry shrunk 4×, so a "
         "run trains in seconds on a laptop CPU (the paper: 900 frames of 256 px, diameter 32)."
     )
-    c1, c2, c3, c4 = st.columns(4)
-    ui.bind("data_frames", cfg.frames)
-    ui.bind("data_size", cfg.size)
-    ui.bind("data_balls", cfg.balls)
-    ui.bind("data_diameter", float(cfg.diameter))
-    ui.bind("data_step", 0.0 if cfg.step is None else float(cfg.step))
-    ui.bind("data_noise", float(cfg.noise_deg))
-    ui.bind("data_vseed", cfg.seed)
-    ui.bind("data_draws", cfg.max_draws)
-    c1.number_input(
-        "Frames",
-        min_value=2,
-        max_value=lim.frames,
-        step=16,
-        key="data_frames",
-        help="Length of the video; consecutive frames make the training pairs.",
-    )
-    c1.number_input(
-        "Frame size (px)",
-        min_value=8,
-        max_value=lim.size,
-        step=8,
-        key="data_size",
-        help="Width = height of every frame.",
-    )
-    c2.number_input(
-        "Balls",
-        min_value=1,
-        max_value=min(lim.balls, 6),
-        step=1,
-        key="data_balls",
-        help="Each ball gets one output map of the encoder, so z has 2 × balls numbers.",
-    )
-    c2.number_input("Diameter (px)", min_value=2.0, max_value=float(lim.size) / 2, step=1.0, key="data_diameter")
-    c3.number_input(
-        "Step per frame (px; 0 = one diameter)",
-        min_value=0.0,
-        step=1.0,
-        key="data_step",
-        help="0 means one full diameter per frame, as in the paper.",
-    )
-    c3.number_input(
-        "Direction noise (±°)",
-        min_value=0.0,
-        max_value=180.0,
-        step=1.0,
-        key="data_noise",
-        help="The new direction is the previous one plus uniform noise in ±this angle (paper: 2°).",
-    )
-    c4.number_input("Video seed", min_value=0, max_value=2**31 - 1, step=1, key="data_vseed")
-    c4.number_input(
-        "Draws before a ball stays put",
-        min_value=1,
-        max_value=1000,
-        step=1,
-        key="data_draws",
-        help="Each re-draw doubles the noise range; after this many a boxed-in ball skips the frame.",
-    )
+    columns = st.columns(4)
+    for i, f in enumerate(VIDEO_FIELDS):  # one widget per schema row: label, unit, help, bounds, the server's limit
+        ui.bind(f"data_{f.url}", media.widget_value(f, cfg, lim))
+        columns[i // 2].number_input(key=f"data_{f.url}", **media.widget_args(f, lim))
     with st.expander("Colours"):
         cols = st.columns(7)
-        colours = cfg.ball_colours
-        for k in range(6):
-            ui.bind(f"data_colour_{k}", hex_of(colours[k] if k < len(colours) else DEFAULT_COLOURS[k]))
+        for k in range(len(DEFAULT_COLOURS)):
+            rgb = cfg.ball_colours[k] if k < cfg.balls else DEFAULT_COLOURS[k]
+            ui.bind(f"data_colour_{k}", media.hex_colour(rgb))
             cols[k].color_picker(f"Ball {k + 1} ({COLOUR_NAMES[k]} by default)", key=f"data_colour_{k}")
-        ui.bind("data_bg", hex_of(cfg.background))
+        ui.bind("data_bg", media.hex_colour(cfg.background))
         cols[6].color_picker("Background", key="data_bg")
-        st.caption(
-            "Only the first *balls* colours are used. Ball colours must be distinct and differ from the "
-            f"background (default {hex_of(DEFAULT_BACKGROUND)})."
-        )
+        st.caption("Only the first *balls* colours are used; they must be distinct and differ from the background.")
     submitted = st.form_submit_button("Generate video", type="primary", key="data_generate")
 
 if submitted:
     ss = st.session_state
-    balls = int(ss["data_balls"])
 
-    def make() -> VideoConfig:
-        new = VideoConfig(
-            frames=int(ss["data_frames"]),
-            size=int(ss["data_size"]),
-            balls=balls,
-            diameter=float(ss["data_diameter"]),
-            step=float(ss["data_step"]) or None,
-            noise_deg=float(ss["data_noise"]),
-            seed=int(ss["data_vseed"]),
-            max_draws=int(ss["data_draws"]),
-            colours=tuple(rgb_of(ss[f"data_colour_{k}"]) for k in range(balls)),
-            background=rgb_of(ss["data_bg"]),
+    def make():
+        new = media.video_from_form(
+            {f.name: ss[f"data_{f.url}"] for f in VIDEO_FIELDS},
+            [ss[f"data_colour_{k}"] for k in range(len(DEFAULT_COLOURS))],
+            ss["data_bg"],
         )
         lim.check_video(new)
-        return normalise_video(new)
+        return new
 
     new = ui.friendly(make, what="Generating this video")
     if new is not None:
-        view = ui.set_view(video=new)
-        cfg = new
+        view, cfg = ui.set_view(video=new), new
         st.toast("Video ready", icon=":material/movie:")
 
 video = ui.friendly(ui.video, cfg, what="Generating the video")
@@ -152,11 +77,14 @@ with left:
     )
 with right:
     st.subheader("Step through frames")
-    ui.bind("data_frame", min(view.frame_or_default, cfg.frames - 2))
+    lo, hi, value = media.frame_slider(cfg, view.frame)
+    if st.session_state.get("data_frame", value) > hi:  # a shorter video was just generated
+        st.session_state["data_frame"] = value
+    ui.bind("data_frame", value)
     t = st.slider(
         "Frame",
-        0,
-        cfg.frames - 2,
+        lo,
+        hi,
         key="data_frame",
         help="The last frame has no successor, so frames run to T − 2 here and everywhere else.",
     )
@@ -177,28 +105,11 @@ with right:
 
 st.subheader("Download")
 d1, d2, d3 = st.columns(3)
-d1.download_button(
-    "Video as .npz (frames, centres, config)",
-    data=ui.npz(cfg),
-    file_name="balls.npz",
-    mime="application/octet-stream",
-    key="data_dl_npz",
-    width="stretch",
+downloads = (
+    (d1, "Video as .npz (frames, centres, config)", ui.npz(cfg), "balls.npz", "application/octet-stream", "npz"),
+    (d2, "Animated GIF", ui.gif(cfg, overlay), "balls.gif", "image/gif", "gif"),
+    (d3, "True centres as CSV", ui.centres_csv(cfg), "centres.csv", "text/csv", "csv"),
 )
-d2.download_button(
-    "Animated GIF",
-    data=ui.gif(cfg, overlay),
-    file_name="balls.gif",
-    mime="image/gif",
-    key="data_dl_gif",
-    width="stretch",
-)
-d3.download_button(
-    "True centres as CSV",
-    data=ui.centres_csv(cfg),
-    file_name="centres.csv",
-    mime="text/csv",
-    key="data_dl_csv",
-    width="stretch",
-)
+for col, label, data, name, mime, key in downloads:
+    col.download_button(label, data=data, file_name=name, mime=mime, key=f"data_dl_{key}", width="stretch")
 st.page_link(ui.PAGES["priors"], label="Next: choose a prior for this video", icon=":material/arrow_forward:")

@@ -1,0 +1,13 @@
+"""The Home page in headless Chromium: it renders the shipped Fig. 1 without an exception box."""
+
+from browser_kit import heading, no_exception, open_page, settle, shot
+from playwright.sync_api import expect
+
+
+def test_home_renders(server, context):
+    page = open_page(context, f"{server}/")
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    settle(page)
+    shot(page, "home")
+    no_exception(page)
+    heading(page, "RPM Explorer")

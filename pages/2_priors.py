@@ -2,184 +2,131 @@
 
 import streamlit as st
 
-from explorer import charts, priors, ui
-from explorer.state import DEFAULT_INIT, Item
-from rpm_engine.couplings import PRESET_HELP, PRESETS
+from explorer import charts, media, priors, ui
+from explorer.state import Item, ViewState
 from rpm_engine.expressions import ExpressionError
-
-KINDS = {
-    "rbf": "RBF / Gaussian — −|z − z′|² / 2θ² (eq. 27)",
-    "linear": "linear — zᵀ W z′ (eq. 8)",
-    **{name: f"{name} — {PRESET_HELP.get(name, PRESETS[name])}" for name in PRESETS},
-    "custom": "custom expression for log f(z, z′)…",
-}
-EXAMPLE = "-sum(abs(z - zp)) / theta"
 
 view = ui.page_setup("priors")
 lim = ui.limits()
-cfg = view.video
+cfg = media.clamp_video(view.video, lim)
 
 st.title("Priors · what a coupling believes about the next step")
 st.markdown(
     "InfoNCE's critic f(z, z′) is a prior over the next latent: **P(z′|z) ∝ R(z′) f(z, z′)** (eq. 21). Here you see "
-    "that prior *before any training*, as if the encoder already read out the true ball positions: z holds the "
-    "true centres of frame t, and z′ those of frame t + 1 with one ball moved to each point of a grid (R uniform)."
+    "that prior *before any training*, as if the encoder read out the true ball positions: z holds the true "
+    "centres of frame t, and z′ those of frame t + 1 with one ball moved to each point of a grid (R uniform). "
+    "Lengths here are in true pixels."
 )
-
 video = ui.friendly(ui.video, cfg, what="Generating the video")
 if video is None:
     st.stop()
 
 controls, plot = st.columns([1, 1.35], gap="large")
 with controls:
-    prior = view.prior
-    start_kind = prior.coupling.spec if (prior.coupling and not prior.is_expression) else "custom"
-    ui.bind("prior_kind", start_kind if start_kind in KINDS else "rbf")
-    kind = st.selectbox("Coupling", list(KINDS), format_func=KINDS.get, key="prior_kind")
-
-    item, error = None, None
-    if kind == "custom":
+    kinds, prior = priors.kinds(), view.prior
+    start_kind = prior.coupling.spec if (prior.coupling and not prior.is_expression) else priors.CUSTOM
+    ui.bind("prior_kind", start_kind if start_kind in kinds else "rbf")
+    kind = st.selectbox("Coupling", list(kinds), format_func=kinds.get, key="prior_kind")
+    if kind == priors.CUSTOM:
         if not lim.allow_expressions:
             st.warning("Custom expressions are switched off on this server; pick a built-in or a preset.")
             st.stop()
-        ui.bind("prior_expr", prior.coupling.spec if prior.is_expression else EXAMPLE)
+        ui.bind("prior_expr", prior.coupling.spec if prior.is_expression else priors.EXAMPLE)
         text = st.text_input(
-            "log f(z, zp) =",
-            key="prior_expr",
-            live="300ms",
-            max_chars=300,
-            placeholder=EXAMPLE,
-            help="Checked as you type. z and zp (= z′) are vectors of 2 × balls pixel "
-            "coordinates; theta, tau, nu … are learnable scalars.",
-        )
+            "log f(z, zp) =", key="prior_expr", live="300ms", max_chars=300, placeholder=priors.EXAMPLE,
+            help="Checked as you type. z and zp (= z′) are vectors of 2 × balls pixel coordinates; theta, tau, nu … "
+            "are learnable scalars.",
+        )  # fmt: skip
         with st.expander("The expression language"):
-            st.markdown(
-                "- operators `+ - * / **` (constant powers), numbers, parentheses, constants `pi`, `e`, `D` "
-                "(the length of z)\n"
-                "- `z`, `zp`: the latent now and next (vectors); `sum`, `mean`, `norm`, `min`, `max` of one vector "
-                "and `dot(u, v)` turn vectors into numbers — log f must be **one number per pair**\n"
-                "- `abs sqrt exp log` elementwise; `min(a, b)`, `max(a, b)` elementwise\n"
-                "- learnable scalars: `theta tau sigma nu kappa lam` (positive) and `alpha beta gamma` (any sign); "
-                "each gets a slider below and is learned in training\n"
-                "- the text is parsed into a tree and evaluated with a fixed set of torch operations: it is never "
-                "run as Python\n\n"
-                "Examples: `-sum((z - zp)**2) / (2 * theta**2)` (= RBF), `-sum(abs(z - zp)) / theta` (Laplace), "
-                "`dot(z, zp) / (norm(z) * norm(zp)) / tau` (cosine)."
-            )
-        spec = text.strip()
-    else:
-        spec = kind
+            st.markdown(priors.LANGUAGE_HELP)
+    spec = text.strip() if kind == priors.CUSTOM else kind
+    params_box, where_box = st.container(), st.container()
 
-    coupling = None
-    if spec:
-        try:
-            coupling = priors.build(Item.of(spec), cfg.balls)
-        except ExpressionError as exc:
-            error = exc
-        except ValueError as exc:
-            error = exc
-    else:
-        error = ValueError("write an expression for log f, for example " + EXAMPLE)
-    if error is not None:
-        msg = str(error).splitlines()[0] if str(error) else type(error).__name__
-        st.error(f"**This expression cannot be used:** {msg}", icon=":material/warning:")
-        pos = getattr(error, "position", None)
-        if kind == "custom" and isinstance(pos, int) and 0 <= pos <= len(spec):
+with where_box:  # drawn before the coupling is checked, so a broken expression never resets where you look
+    st.markdown("**Where to look**")
+    lo, hi, value = media.frame_slider(cfg, view.frame)
+    ui.bind("prior_frame", value)
+    frame = st.slider("Frame t", lo, hi, key="prior_frame")
+    ui.bind("prior_ball", min(view.ball, cfg.balls - 1))
+    ball = st.radio("Ball", range(cfg.balls), format_func=lambda k: charts.ball_name(cfg, k), horizontal=True,
+                    key="prior_ball")  # fmt: skip
+    strides = priors.strides(cfg, view.stride_or_default)
+    ui.bind("prior_stride", view.stride_or_default if view.stride_or_default in strides else strides[-1])
+    stride = st.select_slider(
+        "Grid spacing (px)", options=strides, key="prior_stride", help="Finer: more candidates N."
+    )
+    view = ui.set_view(frame=int(frame), ball=int(ball), stride=int(stride))
+
+with params_box:
+    try:
+        if not spec:
+            raise ValueError("write an expression for log f, for example " + priors.EXAMPLE)
+        given = priors.preview_values(view.prior, spec, ViewState().prior)
+        specs = priors.param_specs(spec, cfg, given)
+    except (ExpressionError, ValueError) as exc:
+        st.error(f"**This expression cannot be used:** {str(exc).splitlines()[0]}", icon=":material/warning:")
+        pos = getattr(exc, "position", None)
+        if kind == priors.CUSTOM and isinstance(pos, int) and 0 <= pos <= len(spec):
             st.code(f"{spec}\n{' ' * pos}^ column {pos + 1}", language=None)
         plot.info("The preview appears as soon as the expression is valid.", icon=":material/info:")
         st.stop()
-    if kind == "custom":
-        names = priors.param_names(coupling)
-        st.success(
-            "Valid: " + (f"parameters {', '.join(names)}" if names else "no parameters"), icon=":material/check_circle:"
-        )
-
-    st.markdown("**Parameters** (starting values for training)")
-    init = {}
-    start = dict(prior.coupling.init) if prior.coupling is not None and prior.coupling.spec == spec else {}
-    for p in priors.param_specs(coupling):
+    if kind == priors.CUSTOM:
+        names = ", ".join(s.name for s in specs) or "no parameters"
+        st.success(f"Valid: parameters {names}" if specs else "Valid: no parameters", icon=":material/check_circle:")
+    st.markdown("**Parameters** (in true pixels, as if z were the ball positions)")
+    values = {}
+    for p in specs:
         key = f"prior_p_{kind}_{p.name}"
-        value = start.get(p.name, DEFAULT_INIT.get(spec, {}).get(p.name, p.default))
+        ui.bind(key, priors.slider_value(p, given.get(p.name)))
         if p.positive:
-            ui.bind(key, priors.nearest(p.options, value))
-            init[p.name] = st.select_slider(p.label, options=p.options, key=key, format_func=lambda v: f"{v:g}")
+            values[p.name] = st.select_slider(p.label, p.options, key=key, format_func="{:g}".format, help=p.help)
         else:
-            ui.bind(key, float(min(max(value, priors.FREE_RANGE[0]), priors.FREE_RANGE[1])))
-            init[p.name] = st.slider(p.label, *priors.FREE_RANGE, step=0.1, key=key)
-    if not init:
-        st.caption("This coupling has no parameters.")
-
-    st.markdown("**Where to look**")
-    ui.bind("prior_frame", min(view.frame_or_default, cfg.frames - 2))
-    frame = st.slider("Frame t", 0, cfg.frames - 2, key="prior_frame")
-    ui.bind("prior_ball", min(view.ball, cfg.balls - 1))
-    ball = st.radio(
-        "Ball",
-        list(range(cfg.balls)),
-        format_func=lambda k: charts.ball_name(cfg, k),
-        horizontal=True,
-        key="prior_ball",
-    )
-    strides = sorted({1, 2, 4, 8, view.stride_or_default} & set(range(1, max(2, cfg.size // 4) + 1)))
-    ui.bind("prior_stride", view.stride_or_default if view.stride_or_default in strides else strides[-1])
-    stride = st.select_slider(
-        "Grid spacing (px)", options=strides, key="prior_stride", help="Finer grids mean more candidates N."
-    )
+            values[p.name] = st.slider(p.label, p.lo, p.hi, step=0.1, key=key, help=p.help)
+    if any(p.name == "theta" for p in specs):
+        st.caption(f"One step of this video is {cfg.step_px:g} px. " + priors.WHY_RAW_THETA_IS_SMALL)
 
 try:
-    item = Item.of(spec, **init)
-    built = priors.build(item, cfg.balls)
-    hm = priors.latent_prior(built, video, int(frame), int(ball), float(stride))
+    shown = Item.of(spec, **values)
+    hm = priors.latent_prior(priors.build(shown, cfg.balls), video, int(frame), int(ball), float(stride))
+    les = priors.lesson(video, int(frame), int(ball), float(stride))
 except ValueError as exc:
-    with plot:
-        st.error(f"No preview for these values: {str(exc).splitlines()[0]}", icon=":material/warning:")
+    plot.error(f"No preview for these values: {str(exc).splitlines()[0]}", icon=":material/warning:")
     st.stop()
-view = ui.set_view(prior=item, frame=int(frame), ball=int(ball), stride=int(stride))
+defaults = {p.name: p.default for p in specs}
+view = ui.set_view(prior=Item.of(spec, **{k: v for k, v in values.items() if v != defaults[k]}))
 
 with plot:
-    ui.chart(
-        charts.prior_heatmap(video, hm, height=520, title=f"P(z′|z) implied by {item.label}, before training"),
-        "prior_chart",
-        "prior_preview",
-    )
-    s = priors.summary(hm)
+    title = f"P(z′|z) implied by {shown.label}, before training"
+    ui.chart(charts.prior_heatmap(video, hm, height=520, title=title), "prior_chart", "prior_preview")
+    s = priors.summary(hm, cfg.step_px)
     a, b, c = st.columns(3)
-    a.metric(
-        "Mass near ×",
-        f"{s['mass_near_true']:.0%}",
-        help="Probability within half a step of where the ball really goes (×).",
-    )
-    b.metric(
-        "Peak is off by",
-        f"{s['argmax_distance_px']:.1f} px",
-        help="Distance from the most likely next position to the true one.",
-    )
-    c.metric("Peak vs. uniform", f"{s['max_over_uniform']:.0f}×", help="max P · N: 1× means no preference at all.")
-    if s["max_over_uniform"] > 0.5 * hm.n:
-        where = " (where the ball is now)" if s["argmax_from_now_px"] <= stride else ""
-        st.info(
-            f"More than half of the probability sits on one grid point{where}: with these values the prior is "
-            "almost certain of the next position. Training learns the parameters from here; move the sliders to "
-            "see the prior's shape.",
-            icon=":material/info:",
-        )
+    a.metric("Within one step of ○", f"{s['mass_near_now']:.0%}", help="Where the ball can be next: it moves one "
+             f"step. A prior with no preference: {s['uniform_near_now']:.0%}.")  # fmt: skip
+    b.metric("Within half a step of ×", f"{s['mass_near_true']:.0%}", help="Near where the ball really goes. No "
+             f"preference: {s['uniform_near_true']:.0%}.")  # fmt: skip
+    c.metric("Peak is off × by", f"{s['argmax_distance_px']:.1f} px", help="Most likely next position vs the true one.")
     st.caption(
-        f"N = {hm.n} candidate positions for the {charts.ball_name(cfg, hm.ball)} ball (grey: positions left out "
-        "because the ball would leave the frame or overlap another); the colour runs from 0 "
-        f"through 1/N (no preference) to ≥ 4/N. The ball really moves one step ({s['step_px']:.0f} px) per frame, "
-        "so a prior that fits this video puts its mass about one step from ○: try θ near the step for RBF. "
-        "A linear coupling prefers large coordinates wherever the ball is."
+        f"N = {hm.n} candidate positions for the {charts.ball_name(cfg, hm.ball)} ball (grey: left out, the ball would "
+        "leave the frame or overlap another); colour from 0 through 1/N (no preference) to ≥ 4/N. "
+        + priors.lesson_text(les)
+        + " The RBF prior is centred on ○, not on ×: it cannot know the direction, but it knows the ball moves "
+        "about one step, which is what makes the encoder's z track the positions. A linear coupling has no notion "
+        "of near; it prefers large coordinates wherever the ball is."
     )
 
 st.divider()
+send = priors.training_item(spec, values)
 add_col, list_col = st.columns([1, 2])
 with add_col:
-    if st.button("Add to the training list", type="primary", key="prior_add", icon=":material/add:"):
-        if item in view.items:
-            st.info(f"{item.label} is already in the training list.")
+    if st.button(f"Add {send.label} to the training list", type="primary", key="prior_add", icon=":material/add:"):
+        if send in view.items:
+            st.info(f"{send.label} is already in the training list.")
         else:
-            view = ui.set_view(items=view.items + (item,))
-            st.success(f"Added {item.label}.")
+            view = ui.set_view(items=view.items + (send,))
+            st.success(f"Added {send.label}.")
+    if send.coupling is not None and dict(send.coupling.init) != values:
+        st.caption("Training starts from the recipe's values in the encoder's own units and learns them; the "
+                   "preview's pixel values are what a trained run's θ / gain should come to.")  # fmt: skip
 with list_col:
     st.markdown("**Training list:** " + (", ".join(f"`{i.label}`" for i in view.items) or "empty"))
     st.page_link(ui.PAGES["train"], label="Next: train the encoder with these priors", icon=":material/arrow_forward:")

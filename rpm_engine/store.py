@@ -247,46 +247,36 @@ class RunStore:
     def list_runs(self) -> list[dict]:
         """Summaries of the readable runs (key, label, config, metrics, mtime, bytes), newest first.
 
-        From the index: one ``listdir`` and two ``stat`` calls when nothing changed; only new or changed entries are
-        read. Broken entries are left out (see ``list_broken``).
+        One ``listdir`` and two ``stat`` calls when nothing changed; then only new or changed entries are read, and
+        a fresh process reads ``index.json`` instead of every ``run.json``. Broken entries are left out (see
+        ``list_broken``).
         """
-        entries = self._entries()
-        out = [
-            {
-                "key": k,
-                "label": e["config"].label,
-                "config": e["config"],
-                "metrics": e["metrics"],
-                "mtime": e["mtime"],
-                "bytes": e["bytes"],
-            }
-            for k, e in entries.items()
-            if e["broken"] is None
-        ]
-        return sorted(out, key=lambda r: -r["mtime"])
+        return list(self._listing()[1])
 
     def list_broken(self) -> list[dict]:
         """Entries that cannot be read (key, reason): listed so an operator sees them; training rebuilds them."""
         return sorted(
-            ({"key": k, "reason": e["broken"]} for k, e in self._entries().items() if e["broken"] is not None),
+            ({"key": k, "reason": e["broken"]} for k, e in self._listing()[0].items() if e["broken"] is not None),
             key=lambda r: r["key"],
         )
 
     def _signature(self, names: list[str]) -> tuple:
         return (_stamp(self.root / "runs"), _stamp(self.root / "index.json"), frozenset(names))
 
-    def _entries(self) -> dict[str, dict]:
+    def _listing(self) -> tuple[dict[str, dict], list[dict]]:
+        """({key: entry} of every entry, broken ones included; the sorted summaries of the readable ones)."""
         try:
             names = os.listdir(self.root / "runs")
         except OSError:
-            return {}
+            return {}, []
         sig = self._signature(names)
         with self._cache_lock:
             if self._cache is not None and self._cache[0] == sig:
-                return self._cache[1]
+                return self._cache[1], self._cache[2]
             previous = self._cache[1] if self._cache is not None else {}
-        index = None  # read lazily: only when an entry is not already known in memory
-        entries, changed = {}, False
+        # A fresh process reads the index once; a running one knows its entries and reads only what is new.
+        index = self._read_index() if not previous else None
+        entries, changed = {}, set(index if index is not None else previous) != set(names)
         for key in names:
             d = self.path(key)
             stamp = _stamp(d / "run.json")
@@ -294,21 +284,35 @@ class RunStore:
             if known is not None and known["stamp"] == stamp:
                 entries[key] = known
                 continue
-            if index is None:
-                index = self._read_index()
-            raw = index.get(key)
+            raw = index.get(key) if index is not None else None
             if raw is None or raw.get("stamp") != stamp:
                 raw = self._index_entry(key, d, stamp)
                 changed = True
             entries[key] = self._parse_entry(key, raw)
-        if index is not None and set(index) != set(entries):
-            changed = True
-        if changed or (index is None and not (self.root / "index.json").exists() and entries):
+        if changed and (entries or (self.root / "index.json").exists()):
             self._write_index(entries)
             sig = self._signature(names)
+        summaries = sorted(
+            (
+                {
+                    "key": k,
+                    "label": e["config"].label,
+                    "config": e["config"],
+                    "metrics": e["metrics"],
+                    "mtime": e["mtime"],
+                    "bytes": e["bytes"],
+                }
+                for k, e in entries.items()
+                if e["broken"] is None
+            ),
+            key=lambda r: -r["mtime"],
+        )
         with self._cache_lock:
-            self._cache = (sig, entries)
-        return entries
+            self._cache = (sig, entries, summaries)
+        return entries, summaries
+
+    def _entries(self) -> dict[str, dict]:
+        return self._listing()[0]
 
     def _index_entry(self, key: str, d: Path, stamp) -> dict:
         """The index's record of one run, from its run.json (the only place list_runs reads a run's files)."""

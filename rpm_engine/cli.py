@@ -101,16 +101,21 @@ def cmd_generate(a) -> int:
     return 0
 
 
-def cmd_train(a) -> int:
+def train_config(a: argparse.Namespace) -> RunConfig:
+    """The RunConfig of parsed ``train`` arguments (``build_parser().parse_args(["train", ...])``)."""
     if a.method == "infonce" and not a.coupling:
         raise CLIError("--coupling is required for contrastive training (e.g. --coupling rbf)")
-    config = RunConfig.of(
+    return RunConfig.of(
         a.coupling,
         video=_video_config(a),
         method=a.method,
         **{f.name: getattr(a, f"train_{f.name}") for f in TRAIN_FIELDS},
         **_params(a.param),
     )
+
+
+def cmd_train(a) -> int:
+    config = train_config(a)
     store = RunStore(a.cache)
     with rep.progress_bar(config, quiet=a.quiet) as cb:
         run = store.get_or_train(config, device=a.device, callback=cb)
@@ -234,4 +239,4 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-__all__ = ["main", "build_parser", "coupling_names"]
+__all__ = ["main", "build_parser", "coupling_names", "train_config"]

@@ -121,7 +121,12 @@ TRAIN_FIELDS: tuple[Field, ...] = (
     Field("batch_size", "Batch", "pairs per batch N; App. D: 30", int, 2, 1024, "pairs", "batch", "--batch-size"),
     Field("lr", "Learning rate", "plain SGD; App. D: 0.005", float, 1e-6, 10.0),
     Field("seed", "Seed", "initialisation and batch order", int, 0, 2**31 - 1, limit="seeds"),
-)
+    Field(
+        "coupling_lr", "Coupling learning rate",
+        "plain SGD on the coupling's parameters (e.g. log θ); empty: the learning rate, as App. D", float, 1e-6, 10.0,
+        query="clr", flag="--coupling-lr", optional=True,
+    ),
+)  # fmt: skip
 FIELDS = {"video": {f.name: f for f in VIDEO_FIELDS}, "train": {f.name: f for f in TRAIN_FIELDS}}
 
 
@@ -252,6 +257,10 @@ class TrainConfig:
     # MSE's gradient grows with size², and at 256 px plain SGD at lr 0.005 diverges (held-out 40, 42, 8 px over 3
     # seeds); in size/64 units the 64-px frame keeps its pixel MSE and every size keeps App. D's learning rate.
     supervised_unit: float | None = None
+    # Contrastive runs only: the SGD learning rate of the coupling's parameters (RBF: log θ). None -> ``lr`` for
+    # everything, as App. D. At lr 0.005 log θ barely moves in 30 epochs, so its start decides the run; a larger
+    # rate lets θ find its own scale (``benchmarks/default_scale.py``). Enters the run key only when set.
+    coupling_lr: float | None = None
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -264,11 +273,16 @@ class TrainConfig:
                 self.supervised_unit, "TrainConfig.supervised_unit"
             )
             object.__setattr__(self, "supervised_unit", unit)
+        if self.method != "infonce" or self.coupling_lr == self.lr:
+            object.__setattr__(self, "coupling_lr", None)  # no coupling, or one rate for all: one key per run
 
     def key_dict(self, video: VideoConfig) -> dict:
         """The fields that decide this method's result (fields added after schema 1 only where they apply)."""
         d = dataclasses.asdict(self)
         unit = d.pop("supervised_unit")
+        coupling_lr = d.pop("coupling_lr")
+        if coupling_lr is not None:
+            d["coupling_lr"] = coupling_lr
         if self.method == "supervised":
             d["supervised_unit"] = float(unit if unit is not None else video.size / 64)
         return d

@@ -20,6 +20,7 @@ import numpy as np
 
 from .config import COLOUR_NAMES, DEFAULT_BACKGROUND, DEFAULT_COLOURS, VideoConfig
 
+RENDER_CHUNK = 256  # frames rendered between two looks at ``cancel``
 REDRAW_BUDGET = 16  # re-draws per ball-frame on average before a video is refused as boxed in (typical: < 0.1)
 
 
@@ -150,7 +151,14 @@ def generate_video(config: VideoConfig | None = None, cancel=None) -> Video:
     """Generate the video of SPEC §1; deterministic for a given config (seed included)."""
     config = config or VideoConfig()
     centres, directions, redraws, stuck = simulate(config, cancel)
-    frames = render_frames(centres, config.size, config.diameter, config.ball_colours, config.background)
+    frames = np.empty((config.frames, config.size, config.size, 3), dtype=np.uint8)
+    for i in range(0, config.frames, RENDER_CHUNK):  # in chunks, so a cancel during rendering is honoured too
+        if is_cancelled(cancel):
+            raise Cancelled(f"cancelled while rendering frame {i}")
+        part = centres[i : i + RENDER_CHUNK]
+        frames[i : i + len(part)] = render_frames(
+            part, config.size, config.diameter, config.ball_colours, config.background
+        )
     return Video(config, frames, centres, redraws, stuck, directions)
 
 

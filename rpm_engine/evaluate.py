@@ -62,6 +62,45 @@ def l2_errors(z: np.ndarray, centres: np.ndarray, train_frac: float = 0.8) -> di
     return {"mean": float(dist.mean()), "per_ball": [float(v) for v in dist.mean(axis=0)]}
 
 
+def readout_gain(decoder: np.ndarray) -> float:
+    """px of z per true px: the geometric mean of the singular values of the position -> z map, the inverse of the
+    fitted decoder's z -> position matrix (``fit_decoder``'s A without its bias row); NaN if that map is singular.
+
+    For z = g·R·positions + c (R a rotation) it is g; an RBF's θ in px of z then spans θ / g true px.
+    """
+    a = np.asarray(decoder, dtype=np.float64)[:-1]  # (D, 2K): positions = z @ a + bias
+    sv = np.linalg.svd(a, compute_uv=False)
+    if sv.size == 0 or not np.all(np.isfinite(sv)) or sv.min() <= 0:
+        return float("nan")
+    return float(np.exp(-np.mean(np.log(sv))))
+
+
+def theta_in_true_px(config, metrics: dict) -> float | None:
+    """θ / (z_scale · readout gain) from a config and its metrics; see ``effective_length_scale``."""
+    if config.coupling is None:
+        return None
+    theta = metrics.get("coupling_values", {}).get("theta")
+    gain = metrics.get("readout_gain")
+    if theta is None or gain is None or not np.isfinite(gain):
+        return None
+    z_scale = dict(config.coupling.init).get("z_scale", 1.0)  # theta is in z_scale · px of z
+    return float(theta / (z_scale * gain))
+
+
+def effective_length_scale(run) -> float | None:
+    """A run's learned θ in true pixels, θ / (z_scale · readout gain), for RBF and expression couplings with a θ;
+    None for couplings without θ, baselines, or runs stored before the gain was recorded."""
+    return theta_in_true_px(run.config, run.metrics)
+
+
+def mean_predictor_l2(video: Video, train_frac: float = 0.8) -> float:
+    """Held-out mean L2 (px) of predicting every ball at its mean centre over the read-out frames: the floor any
+    read-out must beat (an encoder that carries no position information lands here)."""
+    n = held_out_split(len(video.centres), train_frac)
+    mean = video.centres[:n].mean(axis=0)  # (K, 2)
+    return float(np.linalg.norm(video.centres[n:] - mean, axis=-1).mean())
+
+
 def seeds_summary(values) -> dict:
     """Mean and 95 % t-interval over seeds: {mean, ci95 (half-width), lo, hi, n}."""
     v = np.asarray(list(values), dtype=np.float64)

@@ -174,3 +174,40 @@ def test_z_scale_measures_z_in_other_units(zz):
     assert torch.allclose(lin(z, zp), make_coupling("linear", D, w_init=0.3).double()(s * z, s * zp))
     rbf = make_coupling("rbf", D, theta=2.0 * s, z_scale=s).double()
     assert torch.allclose(rbf(z, zp), make_coupling("rbf", D, theta=2.0).double()(z, zp))  # RBF: θ carries the units
+
+
+@pytest.mark.parametrize("g", [0.01, 0.5, 3.0])
+def test_readout_gain_of_a_scaled_rotated_readout(g):
+    """z = g·R·positions + c (any rotation R, offset c): the gain is g whatever R, c and the noise-free fit."""
+    from rpm_engine.evaluate import fit_decoder, readout_gain
+
+    rng = np.random.default_rng(0)
+    pos = rng.uniform(0, 64, size=(80, 3, 2))  # (T, K, 2)
+    q, _ = np.linalg.qr(rng.normal(size=(6, 6)))  # a random rotation of the 6 coordinates
+    z = g * pos.reshape(80, 6) @ q.T + rng.normal(size=6) * 10
+    assert np.isclose(readout_gain(fit_decoder(z, pos)), g, rtol=1e-9)
+    # anisotropic: the geometric mean of the per-axis gains
+    scales = np.array([g, 2 * g, g, 2 * g, g, 2 * g])
+    z2 = pos.reshape(80, 6) * scales
+    assert np.isclose(readout_gain(fit_decoder(z2, pos)), g * 2**0.5, rtol=1e-9)
+
+
+def test_readout_gain_of_a_collapsed_readout_is_nan():
+    from rpm_engine.evaluate import fit_decoder, readout_gain
+
+    pos = np.random.default_rng(1).uniform(0, 64, size=(40, 1, 2))
+    z = np.stack([pos[:, 0, 0], np.zeros(40)], axis=1)  # y is lost
+    assert np.isnan(readout_gain(fit_decoder(z, pos)))
+
+
+def test_mean_predictor_l2():
+    from rpm_engine import VideoConfig, generate_video
+    from rpm_engine.evaluate import l2_errors, mean_predictor_l2
+
+    video = generate_video(VideoConfig(frames=50, size=64, diameter=8))
+    n = 40  # 0.8 of 50
+    mean = video.centres[:n].mean(axis=0)
+    want = np.mean([np.linalg.norm(video.centres[t, k] - mean[k]) for t in range(n, 50) for k in range(3)])
+    assert np.isclose(mean_predictor_l2(video, 0.8), want)
+    # an encoder with constant output is read out as exactly this predictor
+    assert np.isclose(l2_errors(np.ones((50, 6)) * 3.0, video.centres, 0.8)["mean"], want)

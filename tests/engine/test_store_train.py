@@ -200,3 +200,39 @@ def test_supervised_unit_is_in_the_key_only_where_it_applies():
     assert a.key() == b.key() != RunConfig.of(None, video=TINY, method="supervised", supervised_unit=1.0).key()
     with pytest.raises(ValueError, match="supervised_unit"):
         TrainConfig(method="supervised", supervised_unit=-1.0)
+
+
+def test_coupling_lr_moves_theta_at_its_own_rate():
+    """coupling_lr trains the coupling's parameters (log θ) at their own rate; the encoder keeps App. D's lr."""
+    video = generate_video(TINY)
+    one = train(tiny(theta=0.5), video)
+    same = train(RunConfig.of("rbf", video=TINY, epochs=2, theta=0.5, coupling_lr=0.005), video)
+    assert same.key == one.key and np.array_equal(same.z, one.z)  # coupling_lr = lr is App. D's single rate
+    frozen = train(tiny(theta=0.5, coupling_lr=1e-6), video)
+    fast_theta = train(tiny(theta=0.5, coupling_lr=0.5), video)
+    m_one, m_frozen, m_fast = (
+        abs(np.log(r.metrics["coupling_values"]["theta"] / 0.5)) for r in (one, frozen, fast_theta)
+    )
+    assert m_frozen < 1e-5 < m_one < m_fast
+    assert "coupling_lr" not in one.config.to_dict()["train"]
+    assert fast_theta.config.to_dict()["train"]["coupling_lr"] == 0.5
+
+
+def test_metrics_record_readout_gain_and_effective_theta():
+    from rpm_engine.evaluate import effective_length_scale, fit_decoder, readout_gain
+
+    video = generate_video(TINY)
+    rbf = train(tiny(theta=0.5), video)
+    gain = readout_gain(fit_decoder(rbf.z.astype(np.float64), video.centres))
+    assert np.isclose(rbf.metrics["readout_gain"], gain, rtol=1e-4) and gain > 0
+    theta = rbf.metrics["coupling_values"]["theta"]
+    assert np.isclose(rbf.metrics["theta_effective_px"], theta / gain) and effective_length_scale(rbf) == theta / gain
+    expr = train(tiny("-sum((z - zp)**2) / (2 * theta**2)", theta=0.5), video)
+    assert np.isclose(
+        expr.metrics["theta_effective_px"], expr.metrics["coupling_values"]["theta"] / expr.metrics["readout_gain"]
+    )
+    lin = train(tiny("linear"), video)
+    sup = train(tiny(None, method="supervised"), video)
+    assert lin.metrics["theta_effective_px"] is None and sup.metrics["theta_effective_px"] is None
+    assert effective_length_scale(lin) is None
+    assert sup.metrics["readout_gain"] > 0

@@ -7,14 +7,19 @@ The stable API (SPEC §4): ``VideoConfig``, ``generate_video``, ``make_coupling`
 from .config import FIELDS, TRAIN_FIELDS, VIDEO_FIELDS, Field, RunConfig, TrainConfig, VideoConfig
 from .couplings import (
     COUPLINGS,
+    MAX_DIM,
     PRESETS,
     Coupling,
+    CouplingInfo,
     CouplingSpec,
     ExpressionCoupling,
     LinearCoupling,
+    Param,
     RBFCoupling,
+    coupling_info,
     coupling_names,
     make_coupling,
+    offered_couplings,
     register_coupling,
 )
 from .data import Video, generate_video, render_frames
@@ -27,6 +32,11 @@ from .store import CorruptRun, RunStore, default_root
 from .train import Cancelled, Progress, TrainingError, resolve_device, train
 
 __all__ = [
+    "MAX_DIM",
+    "CouplingInfo",
+    "Param",
+    "coupling_info",
+    "offered_couplings",
     "COUPLINGS",
     "PRESETS",
     "Cancelled",

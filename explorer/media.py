@@ -4,7 +4,6 @@ drawn on it; an ``.npz`` with frames, centres and the configuration). No Streaml
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from collections.abc import Mapping, Sequence
 
@@ -68,20 +67,6 @@ def video_from_form(values: Mapping[str, object], colours: Sequence[str], backgr
     kw = {f.name: values[f.name] for f in VIDEO_FIELDS}
     balls = int(kw["balls"])
     return VideoConfig(**kw, colours=tuple(rgb_colour(c) for c in colours[:balls]), background=rgb_colour(background))
-
-
-def clamp_video(cfg: VideoConfig, lim: Limits) -> VideoConfig:
-    """``cfg`` with every limited field (frames, size, balls) brought down to this server's limits: a server whose
-    limits are below the default video shows (and trains) the largest video it allows, never a refused one."""
-    changes = {}
-    for f in VIDEO_FIELDS:
-        if f.limit is not None and getattr(cfg, f.name) > getattr(lim, f.limit):
-            changes[f.name] = getattr(lim, f.limit)
-    if not changes:
-        return cfg
-    if "balls" in changes and cfg.colours is not None:
-        changes["colours"] = cfg.colours[: changes["balls"]]
-    return dataclasses.replace(cfg, **changes)
 
 
 def frame_slider(cfg: VideoConfig, frame: int | None) -> tuple[int, int, int]:

@@ -7,7 +7,7 @@ from rpm_engine.config import COLOUR_NAMES, DEFAULT_COLOURS, VIDEO_FIELDS
 
 view = ui.page_setup("data")
 lim = ui.limits()
-cfg = media.clamp_video(view.video, lim)
+cfg = lim.clamp_video(view.video)
 if cfg != view.video:  # a server whose limits are below this video shows the largest one it allows
     view = ui.set_view(video=cfg)
 

@@ -8,7 +8,7 @@ from rpm_engine.expressions import ExpressionError
 
 view = ui.page_setup("priors")
 lim = ui.limits()
-cfg = media.clamp_video(view.video, lim)
+cfg = lim.clamp_video(view.video)
 
 st.title("Priors · what a coupling believes about the next step")
 st.markdown(

@@ -36,11 +36,8 @@ def test_the_default_form_gives_the_default_video_and_its_key():
     assert new == QUICK_VIDEO and RunConfig(new).key() == RunConfig(QUICK_VIDEO).key()
 
 
-def test_clamp_video_to_limits():
-    lim = Limits(frames=64, balls=2)
-    small = media.clamp_video(QUICK_VIDEO, lim)
-    assert (small.frames, small.balls, small.size) == (64, 2, 64)
-    assert media.clamp_video(QUICK_VIDEO, Limits()) is QUICK_VIDEO
+def test_frame_slider_of_a_clamped_video():
+    small = Limits(frames=64, balls=2).clamp_video(QUICK_VIDEO)
     assert media.frame_slider(small, None) == (0, 62, 55)  # int(0.9 · 62): held out (from frame 51), 90 % in
     assert media.frame_slider(small, 500) == (0, 62, 62)
 

@@ -1,0 +1,144 @@
+"""Explore: sweep coupling families over a parameter grid and seeds, watch L2 against the parameter fill in, rank
+every stored run of this video."""
+
+import pandas as pd
+import streamlit as st
+
+from explorer import explore as ex
+from explorer import priors, ui
+from rpm_engine.config import PAPER_VIDEO, QUICK_VIDEO
+from rpm_engine.evaluate import mean_predictor_l2
+
+ss, lim = st.session_state, ui.limits()
+if "explore" not in ss:  # read before the shared view rewrites the URL
+    ss["explore"], ss["explore_notices"] = ex.explore_from_query(ui.read_url(), lim)
+if "explore" in ui.NAV:
+    view = ui.page_setup("explore")
+else:  # until the page is registered in ui.PAGES / ui.NAV: what page_setup does
+    st.set_page_config(page_title="Explore · RPM Explorer", page_icon=":material/blur_on:", layout="wide")
+    view = ui.view_state()
+    ui.write_url()
+    ui.sidebar()
+    ui.show_notices()
+state, runner, client = ss["explore"], ui.runner(), ui.client_id()
+for n in ss.pop("explore_notices", []):
+    st.warning(n, icon=":material/link:")
+
+st.title("Explore · which prior, with which settings, and how sure?")
+st.caption(f"Every point is an ordinary run of this video ({ui.video_caption(view.video)}), trained through the "
+           "server's one job queue; runs already stored appear at once. Error bands: 95 % intervals over seeds.")  # fmt: skip
+scale = st.container(horizontal=True)
+for name, video in (("Quick scale", QUICK_VIDEO), ("Paper scale (App. D: 900 frames of 256 px)", PAPER_VIDEO)):
+    if scale.button(name, key=f"x_scale_{video.size}", disabled=view.video == video):
+        if ui.friendly(ex.within, lim, video, what="This scale"):
+            ui.set_view(video=video)
+            st.rerun()
+
+kinds, rows = priors.kinds(), []
+for i, row in enumerate(state.families):
+    c1, c2, c3, c4 = st.columns([2, 1.4, 2.4, 0.5], vertical_alignment="bottom")
+    kind = row.coupling if row.coupling in kinds else priors.CUSTOM
+    ui.bind(f"x_kind_{i}", kind)
+    kind = c1.selectbox("Family", list(kinds), format_func=lambda k: k, key=f"x_kind_{i}")
+    if kind == priors.CUSTOM:
+        ui.bind(f"x_expr_{i}", row.coupling if row.coupling not in kinds else priors.EXAMPLE)
+        spec = c1.text_input("log f(z, zp) =", key=f"x_expr_{i}", max_chars=300).strip()
+    else:
+        spec = kind
+    try:
+        params = ex.grid_params(spec)
+    except ValueError as exc:
+        c2.error(str(exc).splitlines()[0])
+        continue
+    ui.bind(f"x_param_{i}", row.param if row.param in params else params[0])
+    param = c2.selectbox("Varies", params, key=f"x_param_{i}", format_func=lambda p, s=spec: ex.param_label(s, p))
+    if ss.get(f"x_was_{i}") != (spec, param):  # a new family or parameter starts from its own grid
+        ss[f"x_values_{i}"] = row.values if (row.coupling, row.param) == (spec, param) else ex.default_grid(spec, param)
+        ss[f"x_was_{i}"] = (spec, param)
+    values = c3.text_input("Values (0.1,1,10 or log:0.01:1:5)", key=f"x_values_{i}")
+    if not c4.button("", key=f"x_drop_{i}", icon=":material/delete:", help="Remove this family"):
+        rows.append(ex.FamilyRow(spec, param, values.strip()))
+if st.button("Add a family", key="x_add", icon=":material/add:"):
+    rows.append(ex.FamilyRow("linear", "w_init", ex.default_grid("linear", "w_init")))
+a, b, c = st.columns([1, 1, 2])
+ui.bind("x_seeds", state.seeds)
+seeds = a.text_input("Seeds", key="x_seeds", help="0-2 trains seeds 0, 1, 2; 0,3 two seeds; 4 only seed 4.")
+ui.bind("x_epochs", min(state.epochs, lim.epochs))
+epochs = b.number_input("Epochs", 1, lim.epochs, key="x_epochs", help="App. D: 30.")
+new = ex.ExploreState(tuple(rows), seeds.strip(), int(epochs), state.show)
+if new != state:
+    for k in [k for k in ss if k.startswith(("x_kind_", "x_expr_", "x_param_", "x_values_", "x_was_"))]:
+        del ss[k]  # rows moved: the widgets start again from the state
+    ss["explore"] = new
+    st.rerun()
+st.query_params.update(ex.explore_to_query(state))
+
+sweep = ui.friendly(ex.build_sweep, state, view.video, lim, what="This sweep")
+entries = ui.entries()
+if sweep is not None:
+    stored = {e.key for e in entries}
+    todo = [cfg for cfg in ex.plan(sweep) if cfg.key() not in stored]
+    c.caption(f"**{len(ex.plan(sweep))} runs** ({sweep.describe()}, with supervised and untrained references): "
+              f"{len(todo)} to train, at most {ex.wave_size(lim)} of yours waiting at once.")  # fmt: skip
+    go = c.button("Run the sweep", type="primary", key="x_run", icon=":material/play_arrow:", disabled=not todo)
+    if go and runner is not None:
+        ss["x_sweep"], ss["x_idle"] = ex.SweepRun.start(sweep, stored), 0
+
+
+def live() -> None:
+    job, entries = ss.get("x_sweep"), ui.entries()
+    if job is not None:
+        job.step(runner, client, ex.wave_size(lim))
+        n = job.counts(runner)
+        done = n["done"] + n["failed"] + n["cancelled"]
+        st.progress(done / max(job.total, 1), text=f"{done} of {job.total} runs finished · {n['running']} "
+                    f"running · {n['queued']} waiting" + (f" · {n['failed']} failed" if n["failed"] else ""))  # fmt: skip
+        if job.notice:
+            st.caption(f"Waiting: {job.notice}")
+        if st.button("Stop the sweep", key="x_stop", icon=":material/stop:"):
+            job.cancel(runner, client)
+        news = (done, n["running"])
+        ss["x_idle"] = 0 if news != ss.get("x_news") else ss.get("x_idle", 0) + 1
+        ss["x_news"] = news
+        if job.finished(runner) or ex.poll_interval(ss["x_idle"]) != ss.get("x_every"):
+            ss["x_sweep"] = None if job.finished(runner) else job
+            st.rerun(scope="app")  # a new refresh interval (backing off), or none once the sweep is done
+    if sweep is not None:
+        gs = ex.groups(entries, view.video)
+        cs = ex.curves(sweep, state.families, gs)
+        got, total = ex.progress(cs, len(sweep.seeds))
+        refs = ex.references(sweep, gs, mean_predictor_l2(ui.video(view.video)))
+        st.markdown(f"**Held-out L2 against the parameter** · {got} of {total} points stored")
+        ui.chart(ex.l2_figure(cs, refs), "x_plot", "l2_vs_parameter")
+
+
+running = ss.get("x_sweep") is not None
+ss["x_every"] = ex.poll_interval(ss.get("x_idle", 0)) if running else None
+st.fragment(live, run_every=ss["x_every"])()
+
+st.subheader("Leaderboard: every stored run of this video")
+gs = ex.groups(entries, view.video)
+families = sorted({g.family for g in gs})
+ui.bind("x_show", [f for f in state.show if f in families])
+show = st.multiselect("Families", families, key="x_show", placeholder="all families")
+if tuple(show) != state.show:
+    ss["explore"] = ex.ExploreState(state.families, state.seeds, state.epochs, tuple(show))
+table = ex.leaderboard(gs, show)
+if not table:
+    st.info("No stored runs of this video yet: run a sweep above, or train on the Train page.", icon=":material/info:")
+    st.stop()
+df = pd.DataFrame(table).set_index("rank")
+best = ex.best_keys(gs, 4, show)
+top = next((r["rank"] for r in table if r["key"] == best[0]), None) if best else None
+st.dataframe(df.style.apply(lambda r: ["background-color: #d8f3dc" if r.name == top else ""] * len(r), axis=1),
+             key="x_table", column_config={"key": None, "l2_mean_px": st.column_config.NumberColumn("mean L2 (px)")})  # fmt: skip
+if top is not None:
+    st.caption(f"Best prior: **{df.loc[top, 'configuration']}** (highlighted). Click a column header to sort.")
+buttons = st.container(horizontal=True)
+if len(best) >= 2 and buttons.button(f"Open the best {len(best)} in Compare", type="primary", key="x_compare"):
+    ss.pop("cmp_runs", None)
+    ui.set_view(runs=best)
+    st.switch_page(ui.PAGES["compare"])
+buttons.download_button("CSV", ex.to_csv(table), "leaderboard.csv", "text/csv", key="x_csv", icon=":material/download:")
+buttons.download_button("JSON", ex.to_json(table, view.video), "leaderboard.json", "application/json", key="x_json",
+                        icon=":material/download:")  # fmt: skip

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,18 +24,6 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_ROOT = REPO / "assets" / "store"
 FIG1_METHODS = ("supervised", "rbf", "linear", "untrained")
-
-
-def open_store(root: Path | str, read_only: bool = False) -> RunStore:
-    """A RunStore; ``read_only`` tolerates a root whose tmp/ and locks/ cannot be created (a read-only image)."""
-    try:
-        return RunStore(root)
-    except OSError:
-        if not read_only:
-            raise
-        store = object.__new__(RunStore)  # loading needs only root; nothing is written to a shipped store
-        store.root, store.lock_timeout = Path(root), 0.0
-        return store
 
 
 def group_key(config: RunConfig) -> str:
@@ -76,8 +66,34 @@ class Catalog:
 
     def __init__(self, stores: list[tuple[str, RunStore]]):
         self.stores = stores
+        self._listing: tuple[tuple, list[Entry]] | None = None  # (stores' stamps, entries) of the last listing
+        self._lock = threading.Lock()
+
+    def _stamp(self) -> tuple:
+        """Changes whenever a run is added, replaced or removed in any store (the runs/ folder and index.json)."""
+        out = []
+        for _, store in self.stores:
+            for p in (store.root / "runs", store.root / "index.json"):
+                try:
+                    st = os.stat(p)
+                    out.append((st.st_mtime_ns, st.st_size))
+                except OSError:
+                    out.append(None)
+        return tuple(out)
 
     def entries(self) -> list[Entry]:
+        """Every readable run, the first store winning for a key; listed once until a store changes, so a rerun
+        costs a few ``stat`` calls however many visitors or runs there are."""
+        stamp = self._stamp()
+        with self._lock:
+            if self._listing is not None and self._listing[0] == stamp:
+                return self._listing[1]
+        out = self._list()
+        with self._lock:
+            self._listing = (stamp, out)
+        return out
+
+    def _list(self) -> list[Entry]:
         seen, out = set(), []
         for source, store in self.stores:
             try:
@@ -90,9 +106,6 @@ class Catalog:
                 seen.add(r["key"])
                 out.append(Entry(r["key"], r["config"], r["metrics"], source, r["mtime"]))
         return out
-
-    def entry(self, key: str) -> Entry | None:
-        return next((e for e in self.entries() if e.key == key), None)
 
     def load(self, key: str) -> Run | None:
         """The run, or None if no store has it (or it is unreadable: that is logged, and training rebuilds it)."""

@@ -62,11 +62,6 @@ def ball_name(video_config, k: int) -> str:
     return f"ball {k + 1}"
 
 
-def _rgba(hex_colour: str, alpha: float) -> str:
-    h = hex_colour.lstrip("#")
-    return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
-
-
 def _frame_axes(fig: go.Figure, size: int, row=None, col=None, title_x="x (px)", title_y="y (px)") -> None:
     kw = {} if row is None else {"row": row, "col": col}
     fig.update_xaxes(range=[0, size], title_text=title_x, constrain="domain", showgrid=False, zeroline=False, **kw)

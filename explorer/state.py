@@ -1,30 +1,59 @@
-"""The explorer's view state: one typed schema that drives both ``to_query()`` and ``from_query()``.
+"""The explorer's view state and its URL codec: ONE list of properties (``PROPS``) drives ``to_query`` and
+``from_query``, as TensorFlow Playground's ``PROPS`` drive its ``serialize``/``deserialize``.
 
-A link such as ``/Compare?frames=128&size=64&c=rbf;theta=0.1&c=linear&run=...&frame=100&ball=0`` reopens the exact
-view. Reading is forgiving: every value from a URL is validated, and a bad one falls back to its default with a
-notice saying what was wrong. Writing is minimal: only values that differ from the defaults appear in the URL.
-Pure Python: no Streamlit here.
+A link such as ``/compare?frames=128&size=64&c=rbf;theta=0.1&c=linear&run=...&frame=100&ball=0`` reopens the exact
+view. The video's properties come from the engine's schema (``rpm_engine.config.VIDEO_FIELDS``: URL name, parser,
+bounds, the limit that caps it); the view's own properties (epochs, seeds, frame, ball, grid, runs, prior, training
+list, log scale, the classroom ``*_hide`` flags) are the small table below. Reading is forgiving: any query string
+gives a valid view within the server's limits plus one notice per ignored value (never an exception, never more than
+``ECHO`` characters of a bad value). Writing is minimal: only values that differ from the defaults. No Streamlit here.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
+from rpm_engine.config import (
+    QUICK_VIDEO,
+    VIDEO_FIELDS,
+    RunConfig,
+    TrainConfig,
+    VideoConfig,
+    default_frame,
+)
 from rpm_engine.couplings import PRESETS, CouplingSpec, canonical_name, make_coupling
-from rpm_engine.data import DEFAULT_BACKGROUND, DEFAULT_COLOURS, VideoConfig
-from rpm_engine.reproduce import QUICK_EPOCHS, QUICK_INIT, QUICK_VIDEO
-from rpm_engine.train import RunConfig, TrainConfig
+from rpm_engine.reproduce import QUICK_EPOCHS, QUICK_INIT
 from rpm_service.limits import Limits
 
 BASELINES = ("supervised", "untrained")
 BUILTINS = ("rbf", "linear")
 KEY_RE = re.compile(r"^[0-9a-f]{24}$")  # a run key: the first 24 hex digits of a config's SHA-256
+MAX_RUNS = 4  # runs side by side on Compare
+MAX_ITEMS = 12  # entries of the training list a link may name
+MAX_VALUE = 1000  # characters of one URL value we try to parse (an expression is far shorter)
+ECHO = 40  # characters of a bad value a notice may repeat
+HIDE_FLAGS = ("controls", "sliders", "sidebar", "text")  # classroom link: ?controls_hide=1&sidebar_hide=1
+MAX_CANDIDATES = 4096  # rendered and encoded frames per heatmap: a 64x64 grid, about a second on a CPU
 
-# Where a coupling's parameters start when nobody said otherwise (pixels of z; see reproduce.QUICK_INIT).
-DEFAULT_INIT = {"rbf": {"theta": QUICK_INIT["rbf"]["theta"]}, "linear": {"w_init": QUICK_INIT["linear"]["w_init"]}}
+# Where a coupling's parameters start when nobody said otherwise (reproduce.QUICK_INIT: the shipped runs' recipe).
+DEFAULT_INIT = {name: dict(init) for name, init in QUICK_INIT.items()}
+
+
+def short(value: object, n: int = ECHO) -> str:
+    """``value`` for a notice: its repr, never more than ``n`` characters."""
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def number_text(v: float) -> str:
+    """A number as the URL spells it: '8' for 8.0, the shortest exact text otherwise (so it reads back equal)."""
+    if isinstance(v, int) or (math.isfinite(v) and float(v).is_integer() and abs(v) < 1e15):
+        return str(int(v))
+    return repr(float(v))
 
 
 @dataclass(frozen=True)
@@ -45,7 +74,7 @@ class Item:
         """'rbf;theta=0.1', 'supervised', '-sum(abs(z - zp)) / theta;theta=2' (';' never occurs in an expression)."""
         if self.coupling is None:
             return self.method
-        return ";".join([self.coupling.spec] + [f"{k}={v:g}" for k, v in self.coupling.init])
+        return ";".join([self.coupling.spec] + [f"{k}={number_text(v)}" for k, v in self.coupling.init])
 
     @classmethod
     def from_text(cls, text: str, balls: int = 3) -> Item:
@@ -58,8 +87,8 @@ class Item:
                 init[name.strip()] = float(value)
             except ValueError:
                 sep = ""
-            if not sep or not name.strip().isidentifier():
-                raise ValueError(f"parameter {p!r} should look like theta=0.5")
+            if not sep or not name.strip().isidentifier() or not math.isfinite(init.get(name.strip(), 0.0)):
+                raise ValueError(f"parameter {short(p, 20)} should look like theta=0.5")
         item = cls.of(spec, **init)
         if item.coupling is not None:
             make_coupling(item.coupling.spec, 2 * balls, **dict(item.coupling.init))  # raises if bad
@@ -80,20 +109,26 @@ class Item:
 
 
 def default_item(spec: str) -> Item:
+    """A coupling (or baseline) with the shipped runs' starting values."""
     return Item.of(spec, **DEFAULT_INIT.get(spec, {}))
 
 
 @dataclass(frozen=True)
 class ViewState:
+    """Everything a link names: the video, what to train, what to show. Canonical: ``frame``/``stride`` are None
+    when they are the default, so one view has one URL."""
+
     video: VideoConfig = QUICK_VIDEO  # 128 frames of 64 px: something to see within seconds on a laptop
     items: tuple[Item, ...] = (default_item("rbf"), default_item("linear"))  # the paper's two couplings
     epochs: int = QUICK_EPOCHS
     seeds: int = 1
     prior: Item = default_item("rbf")  # the coupling shown on the Priors page
     runs: tuple[str, ...] = ()  # run keys on the Compare page (empty: the shipped example runs)
-    frame: int | None = None  # None: a held-out frame, 90 % into the video
+    frame: int | None = None  # None: config.default_frame (a held-out frame)
     ball: int = 0
-    stride: int | None = None  # heatmap grid, px; None: default_stride (2 px at 64 px, 8 px at 256 px as in the paper)
+    stride: int | None = None  # heatmap grid, px; None: default_stride
+    log_y: bool = True  # Compare: errors on a log scale
+    hide: frozenset[str] = field(default_factory=frozenset)  # classroom flags: names from HIDE_FLAGS
 
     @property
     def frame_or_default(self) -> int:
@@ -103,9 +138,9 @@ class ViewState:
     def stride_or_default(self) -> int:
         return default_stride(self.video) if self.stride is None else self.stride
 
-
-def default_frame(video: VideoConfig) -> int:
-    return int(0.9 * (video.frames - 2))
+    def hidden(self, what: str) -> bool:
+        """True when the link hides ``what`` (a name from ``HIDE_FLAGS``)."""
+        return what in self.hide
 
 
 def default_stride(video: VideoConfig) -> int:
@@ -114,33 +149,48 @@ def default_stride(video: VideoConfig) -> int:
     return max(2, video.size // 32)
 
 
-# -- the schema ----------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class VideoField:
-    """A VideoConfig field and its URL name."""
-
-    attr: str
-    query: str
-    kind: type
+def heatmap_strides(min_size: int, max_size: int) -> list[int]:
+    """Grid spacings offered for heatmaps: at most MAX_CANDIDATES candidates, at least 4 points across."""
+    ok = [s for s in (1, 2, 4, 8, 16, 32) if (max_size / s) ** 2 <= MAX_CANDIDATES and s <= max(1, min_size // 4)]
+    return ok or [max(1, max_size // 64)]
 
 
-VIDEO_FIELDS = (
-    VideoField("frames", "frames", int),
-    VideoField("size", "size", int),
-    VideoField("balls", "balls", int),
-    VideoField("diameter", "diam", float),
-    VideoField("step", "step", float),
-    VideoField("noise_deg", "noise", float),
-    VideoField("seed", "vseed", int),
-    VideoField("max_draws", "draws", int),
-)
-SCALARS = {"epochs": "epochs", "seeds": "seeds", "frame": "frame", "ball": "ball", "stride": "stride"}
-LISTS = {"items": "c", "runs": "run"}
-QUERY_KEYS = (
-    tuple(f.query for f in VIDEO_FIELDS) + ("colours", "bg", "prior") + tuple(SCALARS.values()) + tuple(LISTS.values())
-)
+# -- limits ----------------------------------------------------------------------------------------------------------
+def clamp_video(video: VideoConfig, limits: Limits) -> VideoConfig:
+    """``video`` brought within the server's limits (``Limits.clamp_video`` when the service has it)."""
+    clamp = getattr(limits, "clamp_video", None)
+    if clamp is not None:
+        return clamp(video)
+    changes = {}
+    for f in VIDEO_FIELDS:
+        if f.limit is not None and getattr(video, f.name) > getattr(limits, f.limit):
+            changes[f.name] = max(f.kind(f.lo), getattr(limits, f.limit))
+    if "size" in changes:
+        scale = changes["size"] / video.size
+        changes["diameter"] = max(2.0, round(video.diameter * scale, 2))
+        if video.step is not None:
+            changes["step"] = max(0.5, round(video.step * scale, 2))
+    if "balls" in changes and video.colours is not None:
+        changes["colours"] = video.colours[: changes["balls"]]
+    return dataclasses.replace(video, **changes) if changes else video
 
 
+def within_limits(video: VideoConfig, limits: Limits) -> bool:
+    try:
+        limits.check_video(video)
+    except ValueError:
+        return False
+    return True
+
+
+def default_view(limits: Limits | None = None) -> ViewState:
+    """The view with no URL: the quick video and recipe, clamped to this server's limits."""
+    lim = limits or Limits()
+    d = ViewState()
+    return dataclasses.replace(d, video=clamp_video(d.video, lim), epochs=min(d.epochs, lim.epochs))
+
+
+# -- the property table ----------------------------------------------------------------------------------------------
 def _hex(rgb) -> str:
     return "".join(f"{int(v):02x}" for v in rgb)
 
@@ -148,169 +198,281 @@ def _hex(rgb) -> str:
 def _rgb(text: str) -> tuple[int, int, int]:
     t = text.strip().lstrip("#")
     if not re.fullmatch(r"[0-9a-fA-F]{6}", t):
-        raise ValueError(f"{text!r} is not a colour like ff7f50")
+        raise ValueError(f"{short(text)} is not a colour like ff7f50")
     return int(t[0:2], 16), int(t[2:4], 16), int(t[4:6], 16)
 
 
-def _num(text: str, kind: type):
-    if kind is int:
-        if not re.fullmatch(r"-?\d+", text.strip()):
-            raise ValueError(f"{text!r} is not a whole number")
-        return int(text)
-    v = float(text)
-    if v != v or v in (float("inf"), float("-inf")):
-        raise ValueError(f"{text!r} is not a finite number")
+def _int_in(lo: int, hi: int, raw: str, name: str) -> int:
+    if not re.fullmatch(r"\s*-?\d{1,12}\s*", raw):
+        raise ValueError(f"{short(raw)} is not a whole number")
+    v = int(raw)
+    if not lo <= v <= hi:
+        raise ValueError(f"{v} is outside {lo} to {hi}")
     return v
 
 
-def to_query(state: ViewState) -> dict[str, str | list[str]]:
-    """The URL parameters for ``state``: only values that differ from the defaults."""
-    d, q = ViewState(), {}
-    v, dv = state.video, d.video
-    for f in VIDEO_FIELDS:
-        value = v.step_px if f.attr == "step" else getattr(v, f.attr)
-        default = v.diameter if f.attr == "step" else getattr(dv, f.attr)  # step: only when it is not one diameter
-        if value != default:
-            q[f.query] = f"{value:g}" if isinstance(value, float) else str(value)
-    if v.colours is not None:
-        q["colours"] = ",".join(_hex(c) for c in v.ball_colours)
-    if tuple(v.background) != tuple(DEFAULT_BACKGROUND):
-        q["bg"] = _hex(v.background)
-    if state.items != d.items:
-        q["c"] = [i.to_text() for i in state.items] or [""]
-    if state.prior != d.prior:
-        q["prior"] = state.prior.to_text()
-    implied = {"frame": default_frame(v), "stride": default_stride(v)}  # None and these mean the same
-    for attr, key in SCALARS.items():
-        value = getattr(state, attr)
-        if value is not None and value != getattr(d, attr) and value != implied.get(attr):
-            q[key] = str(value)
-    if state.runs:
-        q["run"] = list(state.runs)
+def _flag(raw: str) -> bool:
+    s = raw.strip().lower()
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{short(raw)} is not 1 or 0")
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What a view property's parser may depend on: the server's limits and the (already read) video."""
+
+    limits: Limits
+    video: VideoConfig
+
+
+@dataclass(frozen=True)
+class Prop:
+    """One URL parameter of the view: ``read`` turns its values (all of them, in order) into the attribute's value or
+    raises ValueError; ``write`` gives the URL value(s), or None when the value is the default."""
+
+    url: str
+    attr: str
+    read: Callable[[list[str], Ctx], object]
+    write: Callable[[object, ViewState, ViewState], str | list[str] | None]
+    many: bool = False  # read every value (a list), not only the last one
+
+
+def _scalar(url: str, attr: str, bounds: Callable[[Ctx], tuple[int, int]]) -> Prop:
+    def read(vs, ctx):
+        return _int_in(*bounds(ctx), vs[-1], url)
+
+    def write(v, state, d):
+        return None if v is None or v == getattr(d, attr) else str(v)
+
+    return Prop(url, attr, read, write)
+
+
+def _items_read(vs: list[str], ctx: Ctx) -> tuple[Item, ...]:
+    return tuple(dict.fromkeys(_item(v, ctx) for v in vs[:MAX_ITEMS] if v.strip()))
+
+
+def _item(text: str, ctx: Ctx) -> Item:
+    it = Item.from_text(text, ctx.video.balls)
+    if it.is_expression and not ctx.limits.allow_expressions:
+        raise ValueError("custom expressions are switched off on this server")
+    return it
+
+
+def _runs_read(vs: list[str], ctx: Ctx) -> tuple[str, ...]:
+    keys = [v.strip() for v in vs if v.strip()]
+    for k in keys:
+        if not KEY_RE.fullmatch(k):
+            raise ValueError(f"{short(k)} is not a run key (24 hex digits)")
+    return tuple(dict.fromkeys(keys))[:MAX_RUNS]
+
+
+def _stride_read(vs: list[str], ctx: Ctx) -> int:
+    v = _int_in(1, 64, vs[-1], "stride")
+    ok = heatmap_strides(ctx.video.size, ctx.video.size)
+    if v not in ok:
+        raise ValueError(f"{v} px is not one of the grids offered at {ctx.video.size} px ({', '.join(map(str, ok))})")
+    return v
+
+
+VIEW_PROPS: tuple[Prop, ...] = (
+    Prop(
+        "c",
+        "items",
+        _items_read,
+        lambda v, s, d: None if v == d.items else ([i.to_text() for i in v] or [""]),
+        many=True,
+    ),
+    Prop("prior", "prior", lambda vs, ctx: _item(vs[-1], ctx), lambda v, s, d: None if v == d.prior else v.to_text()),
+    _scalar("epochs", "epochs", lambda ctx: (1, ctx.limits.epochs)),
+    _scalar("seeds", "seeds", lambda ctx: (1, ctx.limits.seeds)),
+    _scalar("frame", "frame", lambda ctx: (0, ctx.video.frames - 2)),
+    _scalar("ball", "ball", lambda ctx: (0, ctx.video.balls - 1)),
+    Prop("stride", "stride", _stride_read, lambda v, s, d: None if v is None else str(v)),
+    Prop("run", "runs", _runs_read, lambda v, s, d: list(v) or None, many=True),
+    Prop("log", "log_y", lambda vs, ctx: _flag(vs[-1]), lambda v, s, d: None if v == d.log_y else str(int(v))),
+)
+HIDE_PROPS = tuple(f"{name}_hide" for name in HIDE_FLAGS)
+
+
+def _video_props() -> list[tuple[str, Callable[[str], object], str]]:
+    """(URL name, parser of one value, VideoConfig attribute): the schema's fields, then the colours."""
+    props = [(f.url, lambda raw, f=f: f.parse(raw.strip(), f.url), f.name) for f in VIDEO_FIELDS]
+    props.append(("colours", lambda raw: tuple(_rgb(c) for c in raw.split(",")[:16]), "colours"))
+    props.append(("bg", _rgb, "background"))
+    return props
+
+
+VIDEO_PROPS = _video_props()
+QUERY_NAMES = (*(p[0] for p in VIDEO_PROPS), *(p.url for p in VIEW_PROPS), *HIDE_PROPS)
+
+
+def _video_value(video: VideoConfig, attr: str):
+    if attr == "colours":
+        return video.colours
+    return getattr(video, attr)
+
+
+def _video_text(attr: str, value) -> str:
+    if attr == "colours":
+        return ",".join(_hex(c) for c in value)
+    if attr == "background":
+        return _hex(value)
+    return number_text(value)
+
+
+# -- the codec -----------------------------------------------------------------------------------------------------
+def to_query(state: ViewState, limits: Limits | None = None) -> dict[str, str | list[str]]:
+    """The URL parameters for ``state``: only values that differ from the defaults (``default_view(limits)``)."""
+    d = default_view(limits)
+    q: dict[str, str | list[str]] = {}
+    for url, _, attr in VIDEO_PROPS:
+        value = _video_value(state.video, attr)
+        if value is not None and value != _video_value(d.video, attr):
+            q[url] = _video_text(attr, value)
+    canon = canonical(state)
+    for p in VIEW_PROPS:
+        text = p.write(getattr(canon, p.attr), canon, d)
+        if text is not None:
+            q[p.url] = text
+    for name, url in zip(HIDE_FLAGS, HIDE_PROPS):
+        if name in state.hide:
+            q[url] = "1"
     return q
 
 
-def from_query(params: Mapping[str, str | list[str]], limits: Limits | None = None) -> tuple[ViewState, list[str]]:
-    """The view state a URL describes, and a notice for every value that was ignored (and why).
+def from_query(params: Mapping[str, object], limits: Limits | None = None) -> tuple[ViewState, list[str]]:
+    """The view a URL describes, within the server's ``limits``, and one notice per value that was ignored.
 
     ``params`` maps a name to its value or list of values (``st.query_params.get_all`` gives lists). Never raises.
     """
-    limits = limits or Limits()
+    lim = limits or Limits()
+    d = default_view(lim)
     notices: list[str] = []
-    d = ViewState()
 
     def values(key: str) -> list[str]:
         v = params.get(key)
         if v is None:
             return []
-        return [str(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
+        vs = [str(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
+        too_long = [x for x in vs if len(x) > MAX_VALUE]
+        if too_long:
+            notices.append(f"URL parameter {key}: a value of {len(too_long[0])} characters was ignored")
+        return [x for x in vs if len(x) <= MAX_VALUE]
 
-    def one(key: str) -> str | None:
-        vs = values(key)
-        return vs[-1] if vs else None
+    def ignored(key: str, raw, exc: Exception) -> None:
+        notices.append(f"URL parameter {key}: {short(raw)} was ignored ({_reason(exc, raw)})")
 
-    # The video: each field parsed on its own, then the whole checked by VideoConfig and the server's limits.
+    # The video: each field parsed by the schema, the whole checked by VideoConfig, then held to the limits.
     vkw = {}
-    for f in VIDEO_FIELDS:
-        raw = one(f.query)
-        if raw is None:
+    for url, parse, attr in VIDEO_PROPS:
+        vs = values(url)
+        if not vs:
             continue
         try:
-            vkw[f.attr] = _num(raw, f.kind)
-        except ValueError as exc:
-            notices.append(f"URL parameter {f.query}: {exc}; using the default")
-    if one("colours") is not None:
-        try:
-            vkw["colours"] = tuple(_rgb(c) for c in one("colours").split(","))
-        except ValueError as exc:
-            notices.append(f"URL parameter colours: {exc}; using the default colours")
-    if one("bg") is not None:
-        try:
-            vkw["background"] = _rgb(one("bg"))
-        except ValueError as exc:
-            notices.append(f"URL parameter bg: {exc}; using the default background")
+            vkw[attr] = parse(vs[-1])
+        except (ValueError, TypeError, OverflowError) as exc:
+            ignored(url, vs[-1], exc)
     video = d.video
     if vkw:
         try:
-            video = normalise_video(dataclasses.replace(d.video, **vkw))
-            limits.check_video(video)
-        except ValueError as exc:
-            notices.append(f"The video in the URL was not used ({exc}); showing the default video instead")
+            video = dataclasses.replace(d.video, **vkw)
+        except (ValueError, TypeError, OverflowError) as exc:
+            notices.append(f"The video in the URL was not used ({_reason(exc, '')}); showing the default video")
+        clamped = clamp_video(video, lim)
+        if clamped != video:
+            notices.append(
+                "The video in the URL is over this server's limits "
+                f"({lim.frames} frames, {lim.size} px, {lim.balls} balls); showing the largest one allowed"
+            )
+            video = clamped
+        if not within_limits(video, lim):
             video = d.video
 
-    def item(text: str, what: str) -> Item | None:
-        try:
-            it = Item.from_text(text, video.balls)
-        except ValueError as exc:
-            notices.append(f"URL parameter {what}: {text!r} was ignored ({str(exc).splitlines()[0]})")
-            return None
-        if it.is_expression and not limits.allow_expressions:
-            notices.append(f"URL parameter {what}: custom expressions are switched off on this server")
-            return None
-        return it
-
-    items = d.items
-    if "c" in params:
-        parsed = [item(t, "c") for t in values("c") if t.strip()]
-        items = tuple(dict.fromkeys(i for i in parsed if i is not None))  # drop duplicates, keep order
-    prior = d.prior
-    if one("prior") is not None:
-        prior = item(one("prior"), "prior") or d.prior
-
-    ints = {}
-    for attr, key in SCALARS.items():
-        raw = one(key)
-        if raw is None:
+    ctx = Ctx(lim, video)
+    kw = {"video": video}
+    for p in VIEW_PROPS:
+        vs = values(p.url)
+        if p.url not in params:
+            continue
+        if not vs:
+            if p.many:
+                kw[p.attr] = ()  # an explicitly empty list (e.g. ?c= : nothing to train)
             continue
         try:
-            ints[attr] = _num(raw, int)
-        except ValueError as exc:
-            notices.append(f"URL parameter {key}: {exc}; using the default")
-    checks = {
-        "epochs": (1, limits.epochs),
-        "seeds": (1, limits.seeds),
-        "frame": (0, video.frames - 2),
-        "ball": (0, video.balls - 1),
-        "stride": (1, max(1, video.size // 4)),
-    }
-    for attr, (lo, hi) in checks.items():
-        if attr in ints and not lo <= ints[attr] <= hi:
-            notices.append(f"URL parameter {SCALARS[attr]}: {ints[attr]} is outside {lo} to {hi}; using the default")
-            del ints[attr]
-
-    runs = []
-    for r in values("run"):
-        if KEY_RE.fullmatch(r.strip()):
-            runs.append(r.strip())
-        elif r.strip():
-            notices.append(f"URL parameter run: {r[:40]!r} is not a run key (24 hex digits); ignored")
-    if len(runs) > 4:
-        notices.append(f"The URL names {len(runs)} runs; comparing the first 4")
-        runs = runs[:4]
-
-    state = ViewState(video=video, items=items, prior=prior, runs=tuple(dict.fromkeys(runs)), **ints)
+            kw[p.attr] = p.read(vs if p.many else vs[-1:], ctx)
+        except Exception as exc:  # noqa: BLE001 - any bad value (an ExpressionError too) becomes a notice
+            bad = next((v for v in vs if not _reads(p, v, ctx)), vs[-1]) if p.many else vs[-1]
+            ignored(p.url, bad, exc)
+            if p.many:  # keep the good values of a list
+                good = [v for v in vs if _reads(p, v, ctx)]
+                kw[p.attr] = p.read(good, ctx)
+    if len(values("run")) > MAX_RUNS:
+        notices.append(f"The URL names more than {MAX_RUNS} runs; comparing the first {MAX_RUNS}")
+    hide = set()
+    for name, url in zip(HIDE_FLAGS, HIDE_PROPS):
+        vs = values(url)
+        if vs:
+            try:
+                if _flag(vs[-1]):
+                    hide.add(name)
+            except ValueError as exc:
+                ignored(url, vs[-1], exc)
+    state = canonical(dataclasses.replace(d, **kw, hide=frozenset(hide)))
     return state, notices
 
 
-def normalise_video(video: VideoConfig) -> VideoConfig:
-    """One spelling per video: step None when it is one diameter, colours None when they are the defaults (so a
-    video chosen in the page and the same video read from a URL have the same run keys)."""
+def _reads(p: Prop, value: str, ctx: Ctx) -> bool:
+    try:
+        p.read([value], ctx)
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+def _reason(exc: Exception, raw) -> str:
+    """The first line of an error, short, and never repeating more than ``ECHO`` characters of the bad value."""
+    text = (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__
+    text = text if len(text) <= 80 else text[:79] + "…"
+    raw = str(raw)
+    if len(raw) > ECHO and any(raw[i : i + ECHO + 1] in text for i in range(len(raw) - ECHO)):
+        return "not valid here"
+    return text
+
+
+def canonical(state: ViewState) -> ViewState:
+    """One spelling per view: frame/stride None when they are the default; frame and ball inside the video."""
     changes = {}
-    if video.step is not None and float(video.step) == float(video.diameter):
-        changes["step"] = None
-    if video.colours is not None and tuple(map(tuple, video.colours)) == tuple(DEFAULT_COLOURS[: video.balls]):
-        changes["colours"] = None
-    return dataclasses.replace(video, **changes) if changes else video
+    v = state.video
+    if state.frame is not None and (state.frame == default_frame(v) or not 0 <= state.frame <= v.frames - 2):
+        changes["frame"] = None
+    if state.stride is not None and state.stride == default_stride(v):
+        changes["stride"] = None
+    if not 0 <= state.ball < v.balls:
+        changes["ball"] = 0
+    return dataclasses.replace(state, **changes) if changes else state
 
 
 def replace(state: ViewState, **changes) -> ViewState:
-    """``dataclasses.replace`` that keeps frame and ball inside a changed video."""
-    new = dataclasses.replace(state, **changes)
-    if new.frame is not None and new.frame > new.video.frames - 2:
-        new = dataclasses.replace(new, frame=None)
-    if new.ball >= new.video.balls:
-        new = dataclasses.replace(new, ball=0)
-    return new
+    """``dataclasses.replace``, kept canonical (frame and ball inside a changed video)."""
+    return canonical(dataclasses.replace(state, **changes))
 
 
-__all__ = ["BASELINES", "Item", "ViewState", "default_item", "from_query", "normalise_video", "replace", "to_query"]
+__all__ = [
+    "BASELINES",
+    "HIDE_FLAGS",
+    "Item",
+    "ViewState",
+    "canonical",
+    "clamp_video",
+    "default_frame",
+    "default_item",
+    "default_stride",
+    "default_view",
+    "from_query",
+    "heatmap_strides",
+    "replace",
+    "to_query",
+]

@@ -7,20 +7,24 @@ Pages import this module and stay layout-only; everything they compute comes fro
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import streamlit as st
 
+from rpm_engine.config import QUICK_VIDEO
 from rpm_engine.data import Video, VideoConfig, generate_video
 from rpm_engine.evaluate import Heatmap, conditional_prior
+from rpm_engine.reproduce import QUICK_EPOCHS
 from rpm_engine.store import Run, RunStore, default_root
 from rpm_service.jobs import JobRunner
 from rpm_service.limits import Limits
 
 from . import media
-from .catalog import SHIPPED_ROOT, Catalog, l2_summary, open_store
-from .state import ViewState, from_query, replace, to_query
+from .catalog import SHIPPED_ROOT, Catalog, l2_summary
+from .state import MAX_CANDIDATES, ViewState, from_query, replace, to_query
 
 log = logging.getLogger(__name__)
 
@@ -42,42 +46,75 @@ NAV = {
 
 
 # -- configuration and shared resources ---------------------------------------------------------------------------
+# What a server with broken limits still allows: the default view and the shipped runs, no training, no expressions.
+CLOSED = dict(frames=QUICK_VIDEO.frames, size=QUICK_VIDEO.size, balls=QUICK_VIDEO.balls, epochs=QUICK_EPOCHS, seeds=1)
+
+
+def _limits_stamp() -> tuple:
+    """What the limits depend on: the RPM_* environment and the secrets file's modification time."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("RPM_")))
+    try:
+        mtime = Path(".streamlit/secrets.toml").stat().st_mtime_ns
+    except OSError:
+        mtime = None
+    return env, mtime
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _load_limits(stamp: tuple) -> tuple[Limits, str | None]:
+    load = getattr(Limits, "load", None)  # fails closed on a bad secrets.toml
+    try:
+        return (load() if load is not None else Limits.from_env(secrets=_secrets_limits())), None
+    except ValueError as exc:
+        msg = str(exc).splitlines()[0][:300]
+        log.error("limits misconfigured: %s", msg)
+        return Limits(**CLOSED, allow_expressions=False), msg
+
+
 def _secrets_limits() -> dict:
     try:
         return dict(st.secrets.get("limits", {}))
-    except Exception:  # no secrets.toml at all, or one that does not parse: env vars and defaults still apply
+    except Exception:  # noqa: BLE001 - only for an older Limits without load(): env vars and defaults still apply
         return {}
 
 
+def limits_error() -> str | None:
+    """Why this server's limits could not be read (training is then switched off), or None."""
+    return _load_limits(_limits_stamp())[1]
+
+
 def limits() -> Limits:
-    """The hosted-demo limits: env vars over ``[limits]`` in .streamlit/secrets.toml over the defaults. A limit that
-    does not parse stops the app with a message for whoever deployed it (running without the limit would be worse)."""
-    try:
-        return Limits.from_env(secrets=_secrets_limits())
-    except ValueError as exc:
-        st.error(
-            f"This server's limits are misconfigured: {exc}. See docs/APP.md, 'Set the limits'.",
-            icon=":material/settings:",
-        )
-        st.stop()
+    """The hosted-demo limits: env vars over ``[limits]`` in .streamlit/secrets.toml over the defaults. When they do
+    not parse, the closed limits (the default video, no training): pages still show the shipped results."""
+    return _load_limits(_limits_stamp())[0]
 
 
 @st.cache_resource(show_spinner=False)
 def _runner(root: str, lim: Limits) -> JobRunner:
-    return JobRunner(RunStore(root), lim, also=[open_store(SHIPPED_ROOT, read_only=True)])
+    return JobRunner(RunStore(root), lim, also=[RunStore(SHIPPED_ROOT, read_only=True)])
 
 
-def runner() -> JobRunner:
-    """The one job runner of this server process, shared by every browser session (per store root and limits)."""
+def runner() -> JobRunner | None:
+    """The one job runner of this server process, shared by every browser session; None (and a message on the page)
+    when the limits are misconfigured: training stops rather than running without limits."""
+    err = limits_error()
+    if err is not None:
+        st.error(
+            f"Training is switched off on this server: its limits are misconfigured ({err}). Shipped results still "
+            "show. Whoever runs the server: see docs/APP.md, 'Set the limits'.",
+            icon=":material/settings:",
+        )
+        return None
     return _runner(str(default_root()), limits())
 
 
 @st.cache_resource(show_spinner=False)
 def _catalog(root: str) -> Catalog:
-    return Catalog([("yours", RunStore(root)), ("shipped", open_store(SHIPPED_ROOT, read_only=True))])
+    return Catalog([("yours", RunStore(root)), ("shipped", RunStore(SHIPPED_ROOT, read_only=True))])
 
 
 def catalog() -> Catalog:
+    """Your runs and the shipped ones (one per process; its listing is cached until a store changes)."""
     return _catalog(str(default_root()))
 
 
@@ -93,8 +130,8 @@ def read_url() -> dict[str, list[str]]:
     return {k: st.query_params.get_all(k) for k in st.query_params.keys()}
 
 
-def view() -> ViewState:
-    """The session's view state; read from the URL once, on the session's first run."""
+def view_state() -> ViewState:
+    """The session's view state (``st.session_state["view"]``); read from the URL once, on the session's first run."""
     ss = st.session_state
     if "view" not in ss:
         state, notices = from_query(read_url(), limits())
@@ -104,14 +141,14 @@ def view() -> ViewState:
 
 def set_view(**changes) -> ViewState:
     """Change the view state; the URL follows at once (a later st.stop() cannot leave it stale)."""
-    st.session_state["view"] = replace(view(), **changes)
+    st.session_state["view"] = replace(view_state(), **changes)
     write_url()
     return st.session_state["view"]
 
 
 def write_url() -> None:
     """Put the shared state back into the URL (Streamlit clears the query string when the page changes)."""
-    q = to_query(view())
+    q = to_query(view_state(), limits())
     if read_url() != {k: (v if isinstance(v, list) else [v]) for k, v in q.items()}:
         st.query_params.from_dict(q)
 
@@ -145,44 +182,35 @@ def npz(config: VideoConfig) -> bytes:
     return media.npz_bytes(video(config))
 
 
-class _Missing(LookupError):
-    pass
-
-
 @st.cache_data(max_entries=6, show_spinner=False)
 def centres_csv(config: VideoConfig) -> str:
     return media.centres_csv(video(config))
 
 
+class _Missing(LookupError):
+    pass
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _run(key: str) -> Run:
+def _stored_run(key: str) -> Run:
     r = catalog().load(key)
     if r is None:
         raise _Missing(key)  # exceptions are not cached: a run trained a moment later is found next time
     return r
 
 
-def run(key: str) -> Run | None:
+def stored_run(key: str) -> Run | None:
     """A stored run by key (from your store or the shipped examples); None if it is not there."""
     try:
-        return _run(key)
+        return _stored_run(key)
     except _Missing:
         return None
-
-
-MAX_CANDIDATES = 4096  # rendered and encoded frames per heatmap: a 64x64 grid, about a second on a CPU
-
-
-def heatmap_strides(min_size: int, max_size: int) -> list[int]:
-    """Grid spacings offered for heatmaps: at most MAX_CANDIDATES candidates, at least 4 points across."""
-    ok = [s for s in (1, 2, 4, 8, 16, 32) if (max_size / s) ** 2 <= MAX_CANDIDATES and s <= max(1, min_size // 4)]
-    return ok or [max(1, max_size // 64)]
 
 
 @st.cache_data(max_entries=64, show_spinner="Computing P(z′|z) over the candidate positions…")
 def heatmap(key: str, frame: int, ball: int, stride: int) -> Heatmap:
     """Fig. 1D/E for a stored run: render every candidate next frame, encode it, softmax over log f."""
-    r = run(key)
+    r = stored_run(key)
     if (r.config.video.size / stride) ** 2 > MAX_CANDIDATES:  # a URL can ask for anything: keep the server responsive
         raise ValueError(f"a {stride} px grid on {r.config.video.size} px frames is too fine; use a coarser grid")
     return conditional_prior(r.encoder(), r.coupling(), video(r.config.video), frame, ball, stride)
@@ -190,7 +218,7 @@ def heatmap(key: str, frame: int, ball: int, stride: int) -> Heatmap:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def decoded(key: str):
-    r = run(key)
+    r = stored_run(key)
     return r.decoded(video(r.config.video))
 
 
@@ -241,13 +269,36 @@ def video_caption(cfg: VideoConfig) -> str:
     )
 
 
+# What each classroom flag hides (?controls_hide=1 ...): Streamlit's own element classes, never user text.
+HIDE_CSS = {
+    "controls": ".stMultiSelect, .stNumberInput, .stSelectbox, .stRadio, .stToggle, .stButton, .stColorPicker, "
+    ".stTextInput, .stTextArea, .stDownloadButton, .stCheckbox, .stPageLink",
+    "sliders": ".stSlider",
+    "sidebar": '[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"]',
+    "text": '[data-testid="stCaptionContainer"], [data-testid="stExpander"], [data-testid="stAlert"]',
+}
+
+
+def hidden(what: str) -> bool:
+    """True when this session's link hides ``what`` (a name from ``state.HIDE_FLAGS``)."""
+    return view_state().hidden(what)
+
+
+def classroom_css(state: ViewState) -> None:
+    """Hide what the link's ``*_hide`` flags name, so a projected page shows just the figures (constant CSS only)."""
+    rules = [HIDE_CSS[name] for name in sorted(state.hide) if name in HIDE_CSS]
+    if rules:
+        st.html("<style>" + "".join(f"{r} {{display: none !important;}}" for r in rules) + "</style>")
+
+
 def page_setup(page: str) -> ViewState:
     """Every page starts here: page config, the view state (from the URL on a session's first run), the navigation,
     and the shared state written back into the URL (Streamlit clears the query string when the page changes)."""
     label, icon = NAV[page]
     st.set_page_config(page_title=f"{label} · RPM Explorer", page_icon=":material/blur_on:", layout="wide")
-    state = view()
+    state = view_state()
     write_url()
+    classroom_css(state)
     sidebar()
     show_notices()
     return state
@@ -260,6 +311,9 @@ def sidebar() -> None:
         for page, (label, icon) in NAV.items():
             st.page_link(PAGES[page], label=label, icon=icon)
         st.divider()
+        if limits_error() is not None:
+            st.caption("**Training is switched off:** this server's limits are misconfigured.")
+            return
         st.caption(
             "**This server's limits**  \n"
             f"≤ {lim.frames} frames · ≤ {lim.size} px · ≤ {lim.balls} balls  \n"

@@ -1,4 +1,5 @@
-"""The explorer's pure parts: view state <-> URL, hosted-demo limits, the latent-space prior preview, the catalogue."""
+"""The explorer's pure parts: view state <-> URL (examples; the properties are in test_state_properties.py), one run
+key for the default quick video, hosted-demo limits, the latent-space prior preview, the catalogue."""
 
 import dataclasses
 
@@ -6,9 +7,19 @@ import numpy as np
 import pytest
 
 from explorer import priors
-from explorer.catalog import SHIPPED_ROOT, Catalog, group_key, l2_summary, open_store
-from explorer.state import Item, ViewState, default_frame, from_query, to_query
+from explorer.catalog import SHIPPED_ROOT, Catalog, group_key, l2_summary
+from explorer.state import (
+    MAX_CANDIDATES,
+    Item,
+    ViewState,
+    default_frame,
+    default_view,
+    from_query,
+    heatmap_strides,
+    to_query,
+)
 from rpm_engine import VideoConfig, generate_video, make_coupling
+from rpm_engine.store import RunStore
 from rpm_engine.train import RunConfig
 from rpm_service.limits import Limits
 
@@ -41,10 +52,13 @@ def test_a_full_state_round_trips_through_the_url():
         runs=("a" * 24, "b" * 24),
         frame=10,
         ball=1,
-        stride=3,
+        stride=4,
+        log_y=False,
+        hide=frozenset({"controls", "sidebar"}),
     )
     q = to_query(state)
     assert q["c"][2] == "-sum(abs(z - zp)) / theta;theta=3" and q["run"] == ["a" * 24, "b" * 24]
+    assert q["log"] == "0" and q["controls_hide"] == "1" and q["sidebar_hide"] == "1" and q["diam"] == "6"
     back, notices = from_query(q)
     assert notices == [] and back == state
 
@@ -53,11 +67,15 @@ def test_a_full_state_round_trips_through_the_url():
     "params, fragment",
     [
         ({"frames": "lots"}, "frames"),
-        ({"size": "4"}, "video in the URL was not used"),
+        ({"size": "4"}, "size"),
+        ({"diam": "40"}, "video in the URL was not used"),
         ({"c": "-sum(abs(z - zp) / theta"}, "column"),
         ({"c": "os.system('x')"}, "was ignored"),
         ({"frame": "999"}, "outside"),
-        ({"ball": "-1"}, "outside"),
+        ({"ball": "-1"}, "was ignored"),
+        ({"stride": "3"}, "grids offered"),
+        ({"log": "maybe"}, "1 or 0"),
+        ({"controls_hide": "x" * 500}, "…"),
         ({"run": "../../etc/passwd"}, "not a run key"),
         ({"colours": "red,green,blue"}, "colours"),
         ({"epochs": "100000"}, "outside"),
@@ -73,9 +91,47 @@ def test_bad_url_values_fall_back_with_a_notice(params, fragment):
 
 def test_the_url_cannot_exceed_the_servers_limits():
     state, notices = from_query({"frames": "5000"}, Limits(frames=500))
-    assert state.video == ViewState().video and "limit" in notices[0]
+    assert state.video.frames == 500 and "limits" in notices[0]
     state, notices = from_query({"c": "-sum(abs(z - zp)) / theta"}, Limits(allow_expressions=False))
     assert state.items == () and "switched off" in notices[0]
+
+
+def test_precision_survives_the_url():
+    state = ViewState(prior=Item.of("rbf", theta=0.123456789), video=VideoConfig(frames=128, size=64, diameter=8.25))
+    back, notices = from_query(to_query(state))
+    assert back == state and notices == []
+
+
+def test_defaults_are_clamped_to_the_servers_limits():
+    lim = Limits(frames=64, size=32, epochs=5)
+    d = default_view(lim)
+    assert (d.video.frames, d.video.size, d.epochs) == (64, 32, 5) and d.video.diameter == 4
+    lim.check_run(d.items[0].run_config(d.video, d.epochs, 0))  # the defaults train on this server
+    state, notices = from_query({}, lim)
+    assert state == d and notices == [] and to_query(d, lim) == {}
+
+
+def test_one_run_key_for_the_default_quick_video_from_url_widgets_cli_and_library():
+    """Issue 9.5: the URL's default view, the Data page's widget values (floats from number inputs), the CLI and
+    the library's recipe name one run, so pressing "Generate video" with the defaults opens the shipped runs."""
+    from rpm_engine.cli import build_parser, train_config
+    from rpm_engine.config import QUICK_VIDEO
+    from rpm_engine.reproduce import QUICK_EPOCHS, QUICK_INIT, method_config
+
+    view, _ = from_query({})
+    url_key = view.items[0].run_config(view.video, view.epochs, 0).key()
+    widgets = {f: float(getattr(QUICK_VIDEO, f)) for f in ("frames", "size", "diameter", "noise_deg")}
+    widget_video = VideoConfig(**{k: int(v) if k in ("frames", "size") else v for k, v in widgets.items()})
+    widget_key = view.items[0].run_config(widget_video, view.epochs, 0).key()
+    spelled, notices = from_query({"frames": "128.0", "size": "64", "diam": "8.0", "step": "8"})
+    assert notices == [] and spelled == view
+    argv = ["train", "--coupling", "rbf", "--param", f"theta={QUICK_INIT['rbf']['theta']}", "--frames", "128"]
+    argv += ["--size", "64", "--diameter", "8", "--epochs", str(QUICK_EPOCHS), "--seed", "0"]
+    cli_key = train_config(build_parser().parse_args(argv)).key()
+    lib_key = method_config("rbf", QUICK_VIDEO, 0, QUICK_EPOCHS, QUICK_INIT).key()
+    assert url_key == widget_key == cli_key == lib_key
+    shipped = Catalog([("shipped", RunStore(SHIPPED_ROOT, read_only=True))]).shipped_fig1()
+    assert url_key in {e.key for e in shipped["rbf"]}, "the default view opens the shipped RBF run"
 
 
 def test_limits_come_from_env_over_secrets_over_defaults():
@@ -122,7 +178,7 @@ def test_param_specs_give_sliders_for_every_parameter():
 
 
 def test_shipped_runs_form_the_fig1_comparison():
-    cat = Catalog([("shipped", open_store(SHIPPED_ROOT, read_only=True))])
+    cat = Catalog([("shipped", RunStore(SHIPPED_ROOT, read_only=True))])
     fig1 = cat.shipped_fig1()
     assert set(fig1) == {"supervised", "rbf", "linear", "untrained"}, "regenerate assets/store (docs/APP.md)"
     seeds = fig1["rbf"]
@@ -138,8 +194,6 @@ def test_default_frame_is_held_out():
 
 
 def test_heatmap_grids_stay_affordable():
-    from explorer.ui import MAX_CANDIDATES, heatmap_strides
-
     assert heatmap_strides(64, 64) == [1, 2, 4, 8, 16]
     assert heatmap_strides(256, 256) == [4, 8, 16, 32]  # the paper's frames: no 1 or 2 px grids
     assert all((256 / s) ** 2 <= MAX_CANDIDATES for s in heatmap_strides(32, 256))

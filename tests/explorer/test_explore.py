@@ -1,0 +1,148 @@
+"""The Explore page's view model: sweeps as the page defines them, their URL, waves within a visitor's share of the
+queue, and the results (groups over seeds, leaderboard, curves, references, the figure)."""
+
+import time
+
+import pytest
+
+from explorer import explore as ex
+from explorer.catalog import Entry
+from explorer.state import default_item
+from rpm_engine.config import QUICK_VIDEO, RunConfig, VideoConfig
+from rpm_engine.reproduce import QUICK_INIT
+from rpm_engine.store import RunStore
+from rpm_service.jobs import JobRunner
+from rpm_service.limits import Limits
+
+TINY = VideoConfig(frames=24, size=32, diameter=6)
+
+
+def test_family_rows_and_the_url_round_trip():
+    rows = (ex.FamilyRow("rbf", "theta", "log:0.01:1:5"), ex.FamilyRow("dot(z, zp) / tau", "tau", "0.1,1"))
+    state = ex.ExploreState(rows, "4", 12, ("rbf",))
+    q = ex.explore_to_query(state)
+    assert q["xf"] == ["rbf;theta=log:0.01:1:5", "dot(z, zp) / tau;tau=0.1,1"] and q["xseeds"] == "4"
+    back, notices = ex.explore_from_query(q, Limits())
+    assert back == state and notices == []
+    assert ex.explore_to_query(ex.ExploreState()) == {}
+
+
+def test_a_bad_link_gives_notices_and_the_defaults():
+    q = {"xf": ["rbf;nope=1", "rbf;theta"], "xseeds": "3-1", "xepochs": "100000"}
+    state, notices = ex.explore_from_query(q, Limits())
+    assert state == ex.ExploreState() and len(notices) == 4
+    assert ex.explore_from_query({"xseeds": "12"}, Limits(seeds=10))[0].seeds == "0-2"
+
+
+def test_seeds_can_be_one_chosen_seed():
+    lim = Limits()
+    assert ex.parse_seeds("0-2", lim) == (0, 1, 2)
+    assert ex.parse_seeds("0, 3", lim) == (0, 3)
+    assert ex.parse_seeds("4", lim) == (4,)
+    for bad in ("", "a", "2-1", "-1", "10"):
+        with pytest.raises(ValueError, match="seeds"):
+            ex.parse_seeds(bad, lim)
+
+
+def test_the_quick_rbf_sweep_is_15_points_and_its_runs_are_the_train_pages():
+    state = ex.ExploreState((ex.FamilyRow("rbf", "theta", "0.01,0.03,0.1,0.3,1"),), "0-2", 30)
+    sweep = ex.build_sweep(state, QUICK_VIDEO, Limits())
+    assert len(sweep.points()) == 15 and len(ex.plan(sweep)) == 21  # + supervised and untrained over 3 seeds
+    keys = {c.key() for c in ex.plan(sweep)}
+    assert default_item("rbf").run_config(QUICK_VIDEO, 30, 1).key() in keys  # θ₀ = 0.1, seed 1: the Train page's run
+    by_epochs = ex.build_sweep(
+        ex.ExploreState((ex.FamilyRow("rbf", "epochs", "10,30"),), "0", 30), QUICK_VIDEO, Limits()
+    )
+    assert {dict(c.coupling.init)["theta"] for c in by_epochs.points()} == {QUICK_INIT["rbf"]["theta"]}
+    assert sorted(c.train.epochs for c in by_epochs.points()) == [10, 30]
+
+
+@pytest.mark.parametrize(
+    "state, match",
+    [
+        (ex.ExploreState((ex.FamilyRow("rbf", "theta", ""),)), "give values"),
+        (ex.ExploreState((ex.FamilyRow("rbf", "theta", "0.1,-1"),)), "positive"),
+        (ex.ExploreState((ex.FamilyRow("rbf", "tau", "1"),)), "no parameter"),
+        (ex.ExploreState(seeds="0-20"), "seeds"),
+        (ex.ExploreState(epochs=500), "epochs"),
+        (ex.ExploreState(()), "at least one family"),
+    ],
+)
+def test_bad_sweeps_are_one_line_messages(state, match):
+    with pytest.raises(ValueError, match=match):
+        ex.build_sweep(state, TINY, Limits())
+
+
+def test_a_sweep_over_the_limits_is_refused():
+    with pytest.raises(ValueError, match="frames"):
+        ex.build_sweep(ex.ExploreState(), QUICK_VIDEO, Limits(frames=64))
+    big = ex.ExploreState((ex.FamilyRow("rbf", "theta", "log:0.01:10:50"),), "0-9")
+    with pytest.raises(ValueError, match="limit"):
+        ex.build_sweep(big, TINY, Limits(queue=4))
+
+
+def test_waves_fill_the_share_and_no_more():
+    cfgs = list(range(7))
+    assert ex.next_wave(cfgs, 0, 3) == ([0, 1, 2], [3, 4, 5, 6])
+    assert ex.next_wave(cfgs, 2, 3) == ([0], [1, 2, 3, 4, 5, 6])
+    assert ex.next_wave(cfgs, 5, 3) == ([], cfgs)
+    assert [ex.poll_interval(i) for i in (0, 2, 3, 6, 9, 30)] == [1, 1, 2, 4, 8, 8]
+
+
+def test_a_sweep_runs_through_the_job_runner_in_waves(tmp_path):
+    lim = Limits(per_client=2)
+    runner = JobRunner(RunStore(tmp_path / "store"), lim, device="cpu")
+    try:
+        state = ex.ExploreState((ex.FamilyRow("rbf", "theta", "0.1,1"),), "0-1", 1)
+        sweep = ex.build_sweep(state, TINY, lim)
+        run = ex.SweepRun.start(sweep, stored=[])
+        assert run.total == 8
+        deadline = time.time() + 120
+        while not run.finished(runner) and time.time() < deadline:
+            run.step(runner, "me", ex.wave_size(lim))
+            assert sum(not v.finished for v in runner.views(run.jobs)) <= 2  # never more than this visitor's share
+            time.sleep(0.05)
+        assert run.finished(runner) and run.counts(runner)["done"] == 8
+        again = ex.SweepRun.start(sweep, stored=[r["key"] for r in runner.store.list_runs()])
+        assert again.total == 0  # everything stored: nothing to train, the plot is complete at once
+    finally:
+        runner.shutdown()
+
+
+def entry(coupling: str | None, l2: float, seed: int, video=TINY, method="infonce", **init) -> Entry:
+    cfg = RunConfig.of(coupling, video=video, method=method, epochs=1, seed=seed, **init)
+    return Entry(cfg.key(), cfg, {"l2_mean": l2}, "yours", 0.0)
+
+
+def test_groups_leaderboard_curves_and_references():
+    entries = [
+        entry("rbf", 1.0, 0, theta=0.1), entry("rbf", 1.2, 1, theta=0.1), entry("rbf", 3.0, 0, theta=1.0),
+        entry("linear", 9.0, 0, w_init=1e-3), entry(None, 0.5, 0, method="supervised"),
+        entry(None, 5.0, 0, method="untrained"), entry("rbf", 0.1, 0, video=QUICK_VIDEO, theta=0.1),
+    ]  # fmt: skip
+    gs = ex.groups(entries, TINY)
+    assert [g.family for g in gs] == ["supervised", "rbf", "rbf", "untrained", "linear"]  # best first; other video out
+    assert gs[1].seeds == (0, 1) and gs[1].summary["mean"] == pytest.approx(1.1)
+    rows = ex.leaderboard(gs)
+    assert rows[1]["ci95_lo_px"] < 1.1 < rows[1]["ci95_hi_px"] and rows[2]["ci95_lo_px"] is None  # one seed: no CI
+    assert [r["family"] for r in ex.leaderboard(gs, ["linear"])] == ["linear"]
+    assert ex.best_keys(gs, 4) == (gs[1].keys[0], gs[2].keys[0], gs[4].keys[0])  # trained priors only, one per config
+    assert "configuration" in ex.to_csv(rows).splitlines()[0] and '"leaderboard"' in ex.to_json(rows, TINY)
+
+    state = ex.ExploreState((ex.FamilyRow("rbf", "theta", "0.1,1,10"),), "0-1", 1)
+    sweep = ex.build_sweep(state, TINY, Limits())
+    (curve,) = ex.curves(sweep, state.families, gs)
+    assert curve.x == (0.1, 1.0, 10.0) and curve.l2 == ((1.0, 1.2), (3.0,), ())
+    assert ex.progress([curve], 2) == (3, 6)
+    refs = ex.references(sweep, gs, 20.0)
+    assert refs == {"supervised": 0.5, "untrained": 5.0, "mean": 20.0}
+    fig = ex.l2_figure([curve], refs)
+    assert fig.layout.xaxis.type == "log" and len(fig.layout.shapes) == 3
+    dots = [t for t in fig.data if t.mode == "markers"]
+    assert len({t.marker.color for t in dots}) == len(dots) == 2  # two θ values: two colours
+
+
+def test_colours_are_distinct_per_configuration():
+    labels = [f"rbf (theta={t})" for t in (0.01, 0.1, 1, 10)] + ["linear"]
+    cols = ex.colours(labels)
+    assert len(set(cols.values())) == 5

@@ -1,14 +1,22 @@
-"""The job runner: training off the caller's thread, shared by every client of one process (e.g. every browser
+"""The job runner: training in worker processes, shared by every client of one server process (e.g. every browser
 session of a Streamlit server).
 
-- ``submit(config, client)`` checks the hosted-demo limits (``ValueError`` if over), then returns a ``Job``:
-  already ``done`` when the run is in the store (it opens at once), else queued. A request identical to a queued or
-  running job (same run key) joins that job instead of starting another.
-- At most ``limits.jobs`` jobs train at once (that many worker threads); at most ``limits.queue`` wait.
-- ``cancel(job_id, client)`` detaches one client; the job itself stops only when no client is left waiting for it,
-  so one visitor's cancel never throws away another's run. A cancelled or failed job writes nothing to the store
-  (the store only ever moves finished runs into place).
-- After a run is trained the store is pruned to ``limits.store_mb`` (oldest runs first).
+The server's interpreter only keeps the books; the work (generating the video, training, evaluating, saving,
+pruning) runs in ``limits.jobs`` worker processes started with "spawn", each with ``cores // jobs`` torch threads.
+Progress comes back over a pipe. So a training never holds the server's GIL, and a page stays responsive while jobs
+run (training in threads of the server starved it: health checks took 7-10 s and pages stayed blank for minutes).
+
+- ``submit(config, client)`` / ``submit_many(configs, client)`` check the hosted-demo limits (``ValueError`` if
+  over), then return jobs: ``done`` at once when the run is in a store (it opens at once), joined when an identical
+  run (same key) is queued or running, else queued. A request is all or nothing: if it does not fit (the server
+  holds ``limits.capacity`` runs, one visitor ``limits.per_client``) nothing is submitted or joined.
+- ``cancel(job_id, client)`` detaches one client; the job stops only when nobody else waits for it. A stopped job is
+  marked cancelled at once and is never joined again (a new request starts a fresh job); its worker is told to stop
+  (it checks between steps and frames) and is terminated if it has not stopped after ``cancel_grace`` seconds.
+- A job running longer than ``limits.job_seconds`` is stopped the same way and fails with a message.
+- Nothing half-written is ever served: a worker writes a run in the store's tmp/ and renames it into place; a
+  killed worker leaves at most a tmp entry, which the store removes later. Queued jobs live in this process only:
+  if the server is killed they are gone (a visitor asks again; finished runs open from the store).
 
 No Streamlit here: the app keeps one ``JobRunner`` in ``st.cache_resource``; tests and notebooks use it directly.
 """
@@ -17,13 +25,17 @@ from __future__ import annotations
 
 import collections
 import logging
+import multiprocessing as mp
+import os
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait as wait_any
 
 from rpm_engine.data import Video, VideoConfig, generate_video
-from rpm_engine.store import Run, RunStore
+from rpm_engine.store import CorruptRun, Run, RunStore, StoreError
 from rpm_engine.train import Cancelled, Progress, RunConfig, TrainingError, resolve_device
 
 from .limits import Limits
@@ -47,7 +59,6 @@ class Job:
     error: str | None = None
     from_store: bool = False  # opened from the store: nothing was trained
     clients: set = field(default_factory=set)
-    cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
     created: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
@@ -82,8 +93,107 @@ class JobView:
         return self.state in FINISHED
 
 
+# -- the worker process ---------------------------------------------------------------------------------------------
+def train_job(
+    config: RunConfig,
+    store: RunStore,
+    *,
+    videos: collections.OrderedDict,
+    device: str,
+    progress: Callable[[Progress], None],
+    cancel: Callable[[], bool],
+) -> Run:
+    """The work of one job in a worker: the stored run, else generate the video (kept for the next seeds) and train."""
+    try:
+        run = store.load(config.key())
+        if run is not None:
+            return run
+    except CorruptRun:
+        pass  # get_or_train rebuilds it
+    video = videos.get(config.video)
+    if video is None:
+        video = generate_video(config.video, cancel=cancel)
+        videos[config.video] = video
+        while len(videos) > 2:
+            videos.popitem(last=False)
+    return store.get_or_train(config, video=video, device=device, callback=progress, cancel=cancel)
+
+
+def _first_line(exc: BaseException) -> str:
+    s = str(exc).strip()
+    return s.splitlines()[0][:500] if s else type(exc).__name__
+
+
+def _worker_main(conn, cancel_event, threads: int, work, store_root: str, max_tasks: int) -> None:
+    """A worker process: take (job id, config, device, store bytes) tasks from ``conn``, send events back.
+
+    Stops when told (None), when the server's end of the pipe closes, or when the server process is gone (checked
+    with every cancel check, so a killed server never leaves trainings running).
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+    parent = os.getppid()
+    store = RunStore(store_root)
+    videos: collections.OrderedDict[VideoConfig, Video] = collections.OrderedDict()
+
+    def stop() -> bool:
+        return cancel_event.is_set() or os.getppid() != parent
+
+    for _ in range(max_tasks):
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        job_id, config, device, store_bytes = task
+
+        def progress(p: Progress, job_id=job_id) -> None:
+            conn.send(("progress", job_id, p))
+
+        try:
+            run = work(config, store, videos=videos, device=device, progress=progress, cancel=stop)
+            msg = ("done", job_id, bool(run.cached))
+        except Cancelled:
+            msg = ("cancelled", job_id, "cancelled")
+        except (TrainingError, ValueError, StoreError) as exc:
+            msg = ("failed", job_id, _first_line(exc))
+        except Exception as exc:  # noqa: BLE001 - one bad job must not kill the worker
+            log.exception("job %s failed", job_id)
+            msg = ("failed", job_id, f"{type(exc).__name__}: {_first_line(exc)}")
+        try:
+            conn.send(msg)
+        except OSError:
+            return
+        if msg[0] == "done" and not msg[2]:
+            try:
+                store.prune(store_bytes)
+            except Exception:  # noqa: BLE001 - pruning is housekeeping: never fail a job over it
+                log.exception("pruning the run store failed")
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: object
+    conn: object
+    cancel: object  # an mp.Event the work checks
+    job: Job | None = None
+    stop_by: float | None = None  # set while stopping: terminate if still busy then
+
+    @property
+    def idle(self) -> bool:
+        return self.job is None and self.process.is_alive()
+
+
+# -- the runner -----------------------------------------------------------------------------------------------------
 class JobRunner:
-    """A bounded pool of training threads over one ``RunStore``; thread-safe."""
+    """A bounded pool of training processes over one ``RunStore``; thread-safe.
+
+    ``work`` replaces ``train_job`` (a picklable function with its signature: tests, other backends);
+    ``cancel_grace`` is how long a worker may take to stop before it is terminated; a worker is replaced after
+    ``max_tasks`` jobs (memory hygiene).
+    """
 
     def __init__(
         self,
@@ -92,77 +202,89 @@ class JobRunner:
         device: str = "auto",
         history: int = 500,
         also: list[RunStore] | tuple = (),
+        *,
+        work: Callable = train_job,
+        cancel_grace: float = 1.0,
+        max_tasks: int = 50,
     ):
         self.store = store or RunStore()
         self.also = tuple(also)  # read-only stores searched too (e.g. runs shipped with the app): found = opened
         self.limits = limits or Limits()
         self.device = resolve_device(device).type  # raises ValueError for a device that is not there
+        self.cancel_grace = cancel_grace
+        self._work, self._max_tasks = work, max_tasks
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        self.threads = max(1, cores // self.limits.jobs)
+        self._ctx = mp.get_context("spawn")
         self._cond = threading.Condition()
         self._queue: collections.deque[Job] = collections.deque()
-        self._active: dict[str, Job] = {}  # run key -> queued or running job
+        self._active: dict[str, Job] = {}  # run key -> queued or running job (joinable)
         self._jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()  # id -> job, bounded
         self._history = history
-        self._videos: collections.OrderedDict[VideoConfig, Video] = collections.OrderedDict()
-        self._videos_lock = threading.Lock()
         self._stopping = False
         self.counters = collections.Counter(jobs=0, trained=0, opened=0, shared=0, failed=0, cancelled=0)
-        self._workers = [
-            threading.Thread(target=self._work, name=f"rpm-job-{i}", daemon=True) for i in range(self.limits.jobs)
-        ]
-        for w in self._workers:
-            w.start()
+        self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
+        self._workers = [self._spawn() for _ in range(self.limits.jobs)]
+        self._supervisor = threading.Thread(target=self._supervise, name="rpm-jobs", daemon=True)
+        self._supervisor.start()
 
     # -- requests ------------------------------------------------------------------------------------------------
     def submit(self, config: RunConfig, client: str = "") -> Job:
         """A job for ``config``: done at once if stored, else queued (or joined if an identical job is under way)."""
-        if not isinstance(config, RunConfig):
-            raise TypeError(f"submit expects a RunConfig, got {type(config).__name__}")
-        self.limits.check_run(config)
-        key = config.key()
+        return self.submit_many([config], client)[0]
+
+    def submit_many(self, configs: Iterable[RunConfig], client: str = "") -> list[Job]:
+        """Several runs at once (couplings x seeds), all or nothing: one job per config, in order."""
+        configs = list(configs)
+        for c in configs:
+            if not isinstance(c, RunConfig):
+                raise TypeError(f"submit expects a RunConfig, got {type(c).__name__}")
+        self.limits.check_batch(configs)
+        wanted = {c.key(): c for c in configs}
         with self._cond:
-            if self._stopping:
-                raise RuntimeError("the job runner is shut down")
-            job = self._active.get(key)
-            if job is not None:
-                job.clients.add(client)
-                self.counters["shared"] += 1
-                return job
-        run = self._load(key)  # outside the lock: reading a run takes milliseconds, but other callers need not wait
+            self._refuse_if_stopping()
+            to_open = [k for k in wanted if k not in self._active]
+        stored = {k: self._load(k) for k in to_open}  # outside the lock: reading runs takes milliseconds
         with self._cond:
-            job = self._active.get(key)  # someone may have queued it meanwhile
-            if job is not None:
-                job.clients.add(client)
-                self.counters["shared"] += 1
-                return job
-            if run is not None:
-                job = Job(
-                    uuid.uuid4().hex[:8],
-                    key,
-                    config,
-                    DONE,
-                    run=run,
-                    from_store=True,
-                    clients={client},
-                    finished=time.time(),
+            self._refuse_if_stopping()
+            joins = {k: self._active[k] for k in wanted if k in self._active}
+            opens = {k: stored[k] for k in wanted if k not in joins and stored.get(k) is not None}
+            new = [k for k in wanted if k not in joins and k not in opens]
+            pending = len(self._queue) + sum(1 for j in self._active.values() if j.state == RUNNING)
+            if new and pending + len(new) > self.limits.capacity:
+                raise ValueError(
+                    f"the training queue is full: {pending} runs are waiting or training and this server holds "
+                    f"{self.limits.capacity}; try again shortly"
                 )
+            held = {j.key for j in self._active.values() if client in j.clients}
+            after = held | set(joins) | set(new)
+            if len(after) > self.limits.per_client:
+                raise ValueError(
+                    f"at most {self.limits.per_client} run(s) per visitor may wait or train at once on this server "
+                    f"(you have {len(held)}, this asks for {len(after) - len(held)} more); wait for them to finish "
+                    "or cancel some"
+                )
+            jobs = {}
+            for k, job in joins.items():
+                job.clients.add(client)
+                self.counters["shared"] += 1
+                jobs[k] = job
+            for k, run in opens.items():
+                job = Job(_new_id(), k, wanted[k], DONE, run=run, from_store=True, clients={client})
+                job.finished = time.time()
                 self.counters["opened"] += 1
                 self._remember(job)
-                return job
-            if len(self._queue) >= self.limits.queue:
-                raise ValueError(f"the training queue is full ({self.limits.queue} jobs waiting); try again shortly")
-            job = Job(uuid.uuid4().hex[:8], key, config, clients={client})
-            self._active[key] = job
-            self._queue.append(job)
-            self.counters["jobs"] += 1
-            self._remember(job)
-            self._cond.notify()
-            return job
-
-    def submit_many(self, configs, client: str = "") -> list[Job]:
-        """Several runs at once (couplings x seeds), checked as one request first so none is half-submitted."""
-        configs = list(configs)
-        self.limits.check_batch(configs)
-        return [self.submit(c, client) for c in configs]
+                jobs[k] = job
+            for k in new:
+                job = Job(_new_id(), k, wanted[k], clients={client})
+                self._active[k] = job
+                self._queue.append(job)
+                self.counters["jobs"] += 1
+                self._remember(job)
+                jobs[k] = job
+        if new:
+            self._wake()
+        return [jobs[c.key()] for c in configs]
 
     def cancel(self, job_id: str, client: str | None = None) -> bool:
         """Detach ``client`` (all clients if None); stop the job if nobody else waits. True if the job stops."""
@@ -180,33 +302,37 @@ class JobRunner:
                 self._queue.remove(job)
                 self._finish(job, CANCELLED, error="cancelled before it started")
             else:
-                job.cancel_event.set()  # the trainer checks it between steps; the worker marks it cancelled
-            return True
+                self._stop(job, CANCELLED, "cancelled")
+        self._wake()
+        return True
 
     # -- reading -------------------------------------------------------------------------------------------------
-    def get(self, job_id: str) -> Job | None:
-        with self._cond:
-            return self._jobs.get(job_id)
-
     def view(self, job_id: str) -> JobView | None:
         with self._cond:
             job = self._jobs.get(job_id)
             return None if job is None else self._view(job)
 
-    def views(self, job_ids) -> list[JobView]:
+    def views(self, job_ids: Iterable[str]) -> list[JobView]:
         with self._cond:
             return [self._view(self._jobs[i]) for i in job_ids if i in self._jobs]
 
     def stats(self) -> dict:
         with self._cond:
-            running = sum(1 for j in self._active.values() if j.state == RUNNING)
             return {
                 **self.counters,
-                "running": running,
+                "running": sum(1 for j in self._active.values() if j.state == RUNNING),
                 "queued": len(self._queue),
+                "stopping": sum(1 for w in self._workers if w.stop_by is not None),
                 "workers": len(self._workers),
+                "capacity": self.limits.capacity,
+                "per_client": self.limits.per_client,
                 "device": self.device,
             }
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes' ids (an operator's ``top``; tests check a worker was or was not replaced)."""
+        with self._cond:
+            return [w.process.pid for w in self._workers]
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobView:
         """Block until the job is finished (or ``timeout`` seconds pass); returns its view."""
@@ -221,20 +347,37 @@ class JobRunner:
                     return self._view(job)
                 self._cond.wait(timeout=0.2 if left is None else min(left, 0.2))
 
-    def shutdown(self, timeout: float = 30.0) -> None:
-        """Cancel everything and stop the workers (tests; a server simply exits)."""
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Cancel everything and stop the worker processes (tests; a server simply exits and its workers with it)."""
         with self._cond:
+            if self._stopping:
+                return
             self._stopping = True
             for job in list(self._queue):
                 self._finish(job, CANCELLED, error="the server is shutting down")
             self._queue.clear()
-            for job in self._active.values():
-                job.cancel_event.set()
-            self._cond.notify_all()
+            for job in list(self._active.values()):
+                self._finish(job, CANCELLED, error="the server is shutting down")
+            for w in self._workers:
+                w.cancel.set()
+        self._wake()
+        self._supervisor.join(timeout)
         for w in self._workers:
-            w.join(timeout)
+            try:
+                w.conn.send(None)
+            except OSError:
+                pass
+        deadline = time.monotonic() + min(timeout, self.cancel_grace + 1.0)
+        for w in self._workers:
+            w.process.join(max(0.0, deadline - time.monotonic()))
+            _end(w.process)
+            w.conn.close()
 
-    # -- internals -----------------------------------------------------------------------------------------------
+    # -- internals: bookkeeping (under self._cond) ----------------------------------------------------------------
+    def _refuse_if_stopping(self) -> None:
+        if self._stopping:
+            raise RuntimeError("the job runner is shut down")
+
     def _view(self, job: Job) -> JobView:
         p = job.progress
         position = None
@@ -281,75 +424,165 @@ class JobRunner:
 
     def _finish(self, job: Job, state: str, run: Run | None = None, error: str | None = None) -> None:
         job.state, job.run, job.error, job.finished = state, run, error, time.time()
-        self._active.pop(job.key, None)
+        if self._active.get(job.key) is job:
+            del self._active[job.key]
         if state == FAILED:
             self.counters["failed"] += 1
         elif state == CANCELLED:
             self.counters["cancelled"] += 1
         self._cond.notify_all()
 
+    def _stop(self, job: Job, state: str, error: str) -> None:
+        """Finish a running job now (never joined again) and tell its worker to stop; terminated if it lingers."""
+        self._finish(job, state, error=error)
+        for w in self._workers:
+            if w.job is job and w.stop_by is None:
+                w.cancel.set()
+                w.stop_by = time.monotonic() + self.cancel_grace
+
     def _load(self, key: str) -> Run | None:
         for store in (self.store, *self.also):
             try:
                 run = store.load(key)
-            except Exception as exc:  # CorruptRun and friends: the worker's get_or_train rebuilds it
+            except Exception as exc:  # noqa: BLE001 - CorruptRun and friends: the worker's get_or_train rebuilds it
                 log.warning("stored run %s is unreadable (%s); it will be trained again", key, exc)
                 continue
             if run is not None:
                 return run
         return None
 
-    def _video(self, config: VideoConfig) -> Video:
-        with self._videos_lock:
-            video = self._videos.get(config)
-            if video is None:
-                video = generate_video(config)
-                self._videos[config] = video
-                while len(self._videos) > 4:
-                    self._videos.popitem(last=False)
-            return video
+    # -- internals: the worker processes ------------------------------------------------------------------------
+    def _spawn(self) -> _Worker:
+        here, there = self._ctx.Pipe(duplex=True)
+        cancel = self._ctx.Event()
+        args = (there, cancel, self.threads, self._work, str(self.store.root), self._max_tasks)
+        process = self._ctx.Process(target=_worker_main, args=args, name="rpm-job-worker", daemon=True)
+        process.start()
+        there.close()
+        return _Worker(process, here, cancel)
 
-    def _work(self) -> None:
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(None)
+        except OSError:
+            pass
+
+    def _supervise(self) -> None:
+        """The runner's one thread: start queued jobs, relay events, enforce budgets, replace dead workers."""
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait()
                 if self._stopping:
                     return
-                job = self._queue.popleft()
-                job.state, job.started = RUNNING, time.time()
-                self._cond.notify_all()
+                self._dispatch()
+                lingering = self._enforce(time.monotonic())
+                by_conn = {w.conn: w for w in self._workers}
+                by_sentinel = {w.process.sentinel: w for w in self._workers}
+            for process in lingering:  # outside the lock: terminating may take a moment
+                _end(process)
+            ready = wait_any([self._wake_r, *by_conn, *by_sentinel], timeout=0.25)
+            for r in sorted(ready, key=lambda r: r in by_sentinel):  # a worker's last words before its death
+                if r is self._wake_r:
+                    while self._wake_r.poll():
+                        self._wake_r.recv()
+                elif r in by_conn:
+                    self._receive(by_conn[r])
+                else:
+                    self._replace(by_sentinel[r])
 
-            def on_progress(p: Progress, job=job) -> None:
-                job.progress = p  # one attribute store: readers see the old or the new event, never half of one
-
-            state, run, error = DONE, None, None
+    def _dispatch(self) -> None:
+        for w in self._workers:
+            if not self._queue:
+                return
+            if not w.idle or w.stop_by is not None:
+                continue
+            job = self._queue.popleft()
+            w.cancel.clear()
             try:
-                run = self.store.get_or_train(
-                    job.config,
-                    video=self._video(job.config.video),
-                    device=self.device,
-                    callback=on_progress,
-                    cancel=job.cancel_event,
-                )
-            except Cancelled:
-                state, error = CANCELLED, "cancelled"
-            except (TrainingError, ValueError) as exc:
-                state, error = FAILED, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            except Exception as exc:  # never let one bad job kill the worker thread
-                log.exception("job %s (%s) failed", job.id, job.label)
-                state, error = FAILED, f"{type(exc).__name__}: {exc}"
-            with self._cond:
-                if run is not None:
-                    self.counters["trained" if not run.cached else "opened"] += 1
-                self._finish(job, state, run, error)
-            if run is not None and not run.cached:
-                self._prune()
+                w.conn.send((job.id, job.config, self.device, self.limits.store_bytes))
+            except OSError:  # the worker just died: the job goes back to the front, the sentinel replaces it
+                self._queue.appendleft(job)
+                continue
+            w.job, job.state, job.started = job, RUNNING, time.time()
+            self._cond.notify_all()
 
-    def _prune(self) -> None:
+    def _enforce(self, now: float) -> list:
+        """Stop jobs over their time budget; returns the processes of workers that did not stop in time."""
+        lingering = []
+        for w in self._workers:
+            job = w.job
+            if job is None:
+                continue
+            if w.stop_by is not None and now > w.stop_by:
+                log.warning("job %s did not stop within %.1f s: terminating its worker", job.id, self.cancel_grace)
+                w.job = None  # nothing more is expected from it; the sentinel brings a new worker
+                lingering.append(w.process)
+            elif job.state == RUNNING and job.started and time.time() - job.started > self.limits.job_seconds:
+                self._stop(
+                    job,
+                    FAILED,
+                    f"stopped after {self.limits.job_seconds} s, this server's limit per run; nothing was stored",
+                )
+        return lingering
+
+    def _receive(self, w: _Worker) -> bool:
+        """Handle one message from a worker; False when its pipe is closed (it died: its sentinel fires too)."""
         try:
-            removed = self.store.prune(self.limits.store_bytes)
-            if removed:
-                log.info("pruned %d old run(s) to keep the store under %d MB", len(removed), self.limits.store_mb)
-        except Exception:  # pruning is housekeeping: never fail a job over it
-            log.exception("pruning the run store failed")
+            msg = w.conn.recv()
+        except (EOFError, OSError):
+            return False
+        kind, job_id = msg[0], msg[1]
+        job = w.job
+        if job is None or job.id != job_id:
+            return True  # a late word from a job already given up on
+        if kind == "progress":
+            if job.state == RUNNING:
+                job.progress = msg[2]  # one attribute store: readers see the old or the new event, never half
+            return True
+        run = self._load(job.key) if kind == "done" else None  # outside the lock: milliseconds
+        with self._cond:
+            w.job, w.stop_by = None, None
+            if job.state in FINISHED:  # cancelled or over budget meanwhile: it stays so
+                self._cond.notify_all()
+                return True
+            if kind == "done" and run is not None:
+                self.counters["opened" if msg[2] else "trained"] += 1
+                self._finish(job, DONE, run)
+            elif kind == "done":
+                self._finish(job, FAILED, error="the finished run could not be read back from the store")
+            elif kind == "cancelled":
+                self._finish(job, CANCELLED, error=msg[2])
+            else:
+                self._finish(job, FAILED, error=msg[2])
+        return True
+
+    def _replace(self, w: _Worker) -> None:
+        """A worker process ended (killed, crashed, terminated after a cancel, or retired): start another."""
+        while w.conn.poll() and self._receive(w):  # what it said before it ended (e.g. its last job's result)
+            pass
+        w.process.join(0.1)
+        with self._cond:
+            if w not in self._workers or self._stopping:
+                return
+            job, w.job, w.stop_by = w.job, None, None
+            if job is not None and job.state not in FINISHED:
+                code = w.process.exitcode
+                self._finish(job, FAILED, error=f"the training process stopped unexpectedly (exit code {code})")
+        fresh = self._spawn()  # outside the lock: starting a process takes a moment
+        with self._cond:
+            w.conn.close()
+            self._workers[self._workers.index(w)] = fresh
+            self._cond.notify_all()
+
+
+def _end(process, grace: float = 0.5) -> None:
+    """Terminate a worker process (SIGTERM, then SIGKILL)."""
+    if process.is_alive():
+        process.terminate()
+        process.join(grace)
+    if process.is_alive():
+        process.kill()
+        process.join(grace)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:8]

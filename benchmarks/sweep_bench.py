@@ -64,7 +64,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--workers", type=int, default=2, help="Ray workers (1 CPU, 1 torch thread each)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads of the local backend (%(default)s)")
+    p.add_argument("--threads", default="2,1", help="torch threads of the local backend, one row each (%(default)s)")
     p.add_argument("--skip-ray", action="store_true")
     a = p.parse_args()
 
@@ -75,22 +75,26 @@ def main() -> None:
     print(
         f"sweep: {sweep.describe()}; {n} points, {a.epochs} epochs each\n"
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-        f"{time.strftime('%Y-%m-%d %H:%M')}",
+        f"{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f} (other work slows every row)",
         flush=True,
     )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        torch.set_num_threads(a.threads)
         run_sweep(make_sweep(video_cfg, 1, 1), "local", RunStore(f"{tmp}/warm"), video=video)  # kernels loaded
-        store = RunStore(f"{tmp}/local")
-        t0 = time.perf_counter()
-        res = run_sweep(sweep, "local", store, video=video)
-        rows.append(figures(f"local (1 process, {a.threads} threads)", res, time.perf_counter() - t0, 1))
-        t0 = time.perf_counter()
-        again = run_sweep(sweep, "local", store, video=video)
-        resume_s = time.perf_counter() - t0
-        assert again.trained == 0
-        local_l2 = {q.key: q.l2_mean for q in res.points}
+        resume_s = None
+        for threads in [int(t) for t in a.threads.split(",")]:
+            torch.set_num_threads(threads)
+            store = RunStore(f"{tmp}/local{threads}")
+            t0 = time.perf_counter()
+            res = run_sweep(sweep, "local", store, video=video)
+            rows.append(figures(f"local (1 process, {threads} thread(s))", res, time.perf_counter() - t0, 1))
+            print(f"  {rows[-1]['backend']}: {rows[-1]['wall_s']:.1f} s, load {os.getloadavg()[0]:.1f}", flush=True)
+            if resume_s is None:
+                t0 = time.perf_counter()
+                again = run_sweep(sweep, "local", store, video=video)
+                resume_s = time.perf_counter() - t0
+                assert again.trained == 0
+            local_l2 = {q.key: q.l2_mean for q in res.points}
 
         ray_start = None
         if not a.skip_ray:
@@ -107,6 +111,7 @@ def main() -> None:
             t0 = time.perf_counter()
             res_ray = run_sweep(sweep, backend, RunStore(f"{tmp}/ray"), video=video)
             rows.append(figures(f"ray ({a.workers} workers x 1 thread)", res_ray, time.perf_counter() - t0, a.workers))
+            print(f"  {rows[-1]['backend']}: {rows[-1]['wall_s']:.1f} s, load {os.getloadavg()[0]:.1f}", flush=True)
             diff = max(abs(q.l2_mean - local_l2[q.key]) for q in res_ray.points)
             ray.shutdown()
 
@@ -123,8 +128,8 @@ def main() -> None:
     if ray_start is not None:
         print(f"ray start-up (ray.init, 2 CPUs, this machine): {ray_start:.1f} s; warm-up of the workers not timed")
         print(f"largest |L2 ray - L2 local| over the same keys: {diff:.2e} px")
-        speedup = rows[0]["wall_s"] / rows[1]["wall_s"]
-        print(f"ray / local speed-up: {speedup:.2f}x")
+        for r in rows[:-1]:
+            print(f"ray speed-up over {r['backend']}: {r['wall_s'] / rows[-1]['wall_s']:.2f}x")
     print(
         "overhead/pt: local = (wall - train)/points; ray = (workers x wall - train)/points. "
         "median pt: median over points of (point wall - its train_seconds) as its backend saw it.",

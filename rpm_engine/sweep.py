@@ -434,21 +434,30 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, device: str = "auto"):
+    def __init__(self, device: str = "auto", threads: int | None = None):
         self.device = device
+        self.threads = threads  # torch threads while the sweep runs (None: leave torch's setting alone)
 
     def run(self, configs: list[RunConfig], video: Video, store: RunStore, cancel=None) -> Iterator[Outcome]:
-        for cfg in configs:
-            if _is_cancelled(cancel):
-                raise Cancelled("sweep cancelled")
-            yield Outcome(cfg, False, running=1)
-            t0 = time.perf_counter()
-            try:
-                run = store.get_or_train(cfg, video=video, device=self.device, cancel=cancel)
-            except TrainingError as exc:
-                yield Outcome(cfg, True, error=_first_line(exc), wall_seconds=time.perf_counter() - t0)
-                continue
-            yield Outcome(cfg, True, run=run, wall_seconds=time.perf_counter() - t0)
+        import torch
+
+        before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            for cfg in configs:
+                if _is_cancelled(cancel):
+                    raise Cancelled("sweep cancelled")
+                yield Outcome(cfg, False, running=1)
+                t0 = time.perf_counter()
+                try:
+                    run = store.get_or_train(cfg, video=video, device=self.device, cancel=cancel)
+                except TrainingError as exc:
+                    yield Outcome(cfg, True, error=_first_line(exc), wall_seconds=time.perf_counter() - t0)
+                    continue
+                yield Outcome(cfg, True, run=run, wall_seconds=time.perf_counter() - t0)
+        finally:
+            torch.set_num_threads(before)
 
 
 def _first_line(exc: BaseException) -> str:

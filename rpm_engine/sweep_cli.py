@@ -100,6 +100,12 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
         help="Ray cluster: auto (the running cluster) or HOST:PORT; default $RPM_RAY_ADDRESS, else a local "
         "Ray on this machine",
     )
+    s.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="local: torch threads per run (default: torch's); ray: CPUs (= torch threads) per task (default 1)",
+    )
     s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     s.add_argument("--json", required=True, metavar="PATH", help="write points, ranking and references here")
     s.add_argument("--csv", metavar="PATH", help="also write one row per run here")
@@ -144,11 +150,13 @@ def sweep_from_args(a) -> Sweep:
 def _backend(a):
     from .sweep import make_backend
 
+    if a.threads is not None and a.threads < 1:
+        raise SweepInputError(f"--threads must be at least 1, got {a.threads}")
     if a.backend == "local":
-        return make_backend("local", device=a.device)
+        return make_backend("local", device=a.device, threads=a.threads)
     if importlib.util.find_spec("ray") is None:
         raise SweepInputError(RAY_HINT)
-    return make_backend("ray", address=a.address, device=a.device)
+    return make_backend("ray", address=a.address, device=a.device, num_cpus=a.threads or 1)
 
 
 def _write_atomic(path: str, text: str) -> None:

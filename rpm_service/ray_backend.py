@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -102,7 +103,7 @@ class RayBackend:
 
         if ray.is_initialized():
             return ray
-        kwargs = {"ignore_reinit_error": True, "log_to_driver": False}
+        kwargs = {"ignore_reinit_error": True, "log_to_driver": False, "logging_level": logging.ERROR}
         if self.runtime_env:
             kwargs["runtime_env"] = self.runtime_env
         try:

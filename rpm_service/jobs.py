@@ -27,8 +27,10 @@ import collections
 import logging
 import multiprocessing as mp
 import os
+import sys
 import threading
 import time
+import types
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -457,7 +459,7 @@ class JobRunner:
         cancel = self._ctx.Event()
         args = (there, cancel, self.threads, self._work, str(self.store.root), self._max_tasks)
         process = self._ctx.Process(target=_worker_main, args=args, name="rpm-job-worker", daemon=True)
-        process.start()
+        _start_without_main(process)
         there.close()
         return _Worker(process, here, cancel)
 
@@ -572,6 +574,26 @@ class JobRunner:
             w.conn.close()
             self._workers[self._workers.index(w)] = fresh
             self._cond.notify_all()
+
+
+_SPAWN_LOCK = threading.Lock()
+
+
+def _start_without_main(process) -> None:
+    """Start a spawned process without re-running the parent's ``__main__`` in it.
+
+    "spawn" normally imports the parent's main script in the child; under ``streamlit run`` that script is the app
+    page, which would run (and start its own runner) in every worker. The worker needs nothing from ``__main__``
+    (its target and ``work`` live in importable modules), so the main module is hidden while the process starts.
+    """
+    with _SPAWN_LOCK:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__mp_main__")
+        try:
+            process.start()
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
 
 
 def _end(process, grace: float = 0.5) -> None:

@@ -105,6 +105,44 @@ def simulate(config: VideoConfig, cancel=None) -> tuple[np.ndarray, np.ndarray, 
     return centres, directions, redraws, stuck
 
 
+def draw_discs(
+    out: np.ndarray, centres: np.ndarray, diameter: float, colours, origin: np.ndarray | None = None
+) -> None:
+    """Paint discs into ``out`` (N, H, W, 3) uint8 in place: ball k of image i centred at ``centres[i, k]`` (x, y) px.
+
+    ``origin`` (N, 2) integer (col, row) says which frame pixel is the canvas's top-left (None: (0, 0), the whole
+    frame), so a crop is drawn with the same pixel centres, and hence the same pixels, as the whole frame (SPEC §1:
+    a pixel takes a ball's colour when its centre lies in the disc; later balls on top).
+    """
+    centres = np.asarray(centres, dtype=np.float64)
+    n, k_balls, _ = centres.shape
+    h, w = out.shape[1:3]
+    origin = np.zeros((n, 2), dtype=int) if origin is None else np.asarray(origin, dtype=int)
+    r2 = (diameter / 2) ** 2
+    box = (math.ceil(diameter) + 3) ** 2  # pixels in a disc's bounding box
+    if h * w <= 4 * box:  # a crop around a disc (heatmap patches): test every pixel, all images at once
+        for i in range(0, n, 1024):
+            sl = slice(i, i + 1024)
+            xs = (origin[sl, 0, None] + np.arange(w))[:, None, :] + 0.5  # (n, 1, W) frame pixel centres
+            ys = (origin[sl, 1, None] + np.arange(h))[:, :, None] + 0.5  # (n, H, 1)
+            for k in range(k_balls):
+                x, y = centres[sl, k, 0, None, None], centres[sl, k, 1, None, None]
+                out[sl][(xs - x) ** 2 + (ys - y) ** 2 <= r2] = np.asarray(colours[k], dtype=np.uint8)
+        return
+    for k in range(k_balls):
+        colour = np.asarray(colours[k], dtype=np.uint8)
+        x, y = centres[:, k, 0], centres[:, k, 1]
+        lo_c = np.clip(np.floor(x - diameter / 2).astype(int) - origin[:, 0], 0, w)  # canvas columns of the box
+        hi_c = np.clip(np.ceil(x + diameter / 2).astype(int) + 1 - origin[:, 0], 0, w)
+        lo_r = np.clip(np.floor(y - diameter / 2).astype(int) - origin[:, 1], 0, h)
+        hi_r = np.clip(np.ceil(y + diameter / 2).astype(int) + 1 - origin[:, 1], 0, h)
+        for i in range(n):  # only the bounding box of each disc is touched
+            ys = (origin[i, 1] + np.arange(lo_r[i], hi_r[i]))[:, None] + 0.5  # frame pixel centres
+            xs = (origin[i, 0] + np.arange(lo_c[i], hi_c[i]))[None, :] + 0.5
+            inside = (xs - x[i]) ** 2 + (ys - y[i]) ** 2 <= r2
+            out[i, lo_r[i] : hi_r[i], lo_c[i] : hi_c[i]][inside] = colour
+
+
 def render_frames(
     centres: np.ndarray,
     size: int,
@@ -114,22 +152,9 @@ def render_frames(
 ) -> np.ndarray:
     """Draw (N, K, 2) centres as (N, size, size, 3) uint8 frames; also renders heatmap candidates."""
     centres = np.asarray(centres, dtype=np.float64)
-    n, k_balls, _ = centres.shape
-    out = np.empty((n, size, size, 3), dtype=np.uint8)
+    out = np.empty((len(centres), size, size, 3), dtype=np.uint8)
     out[:] = np.asarray(background, dtype=np.uint8)
-    r2 = (diameter / 2) ** 2
-    pix = np.arange(size) + 0.5  # pixel centres
-    for k in range(k_balls):
-        colour = np.asarray(colours[k], dtype=np.uint8)
-        x, y = centres[:, k, 0], centres[:, k, 1]
-        lo_c = np.clip(np.floor(x - diameter / 2).astype(int), 0, size)
-        hi_c = np.clip(np.ceil(x + diameter / 2).astype(int) + 1, 0, size)
-        lo_r = np.clip(np.floor(y - diameter / 2).astype(int), 0, size)
-        hi_r = np.clip(np.ceil(y + diameter / 2).astype(int) + 1, 0, size)
-        for i in range(n):  # only the bounding box of each disc is touched
-            ys, xs = pix[lo_r[i] : hi_r[i], None], pix[None, lo_c[i] : hi_c[i]]
-            inside = (xs - x[i]) ** 2 + (ys - y[i]) ** 2 <= r2
-            out[i, lo_r[i] : hi_r[i], lo_c[i] : hi_c[i]][inside] = colour
+    draw_discs(out, centres, diameter, colours)
     return out
 
 
@@ -169,6 +194,7 @@ __all__ = [
     "Cancelled",
     "Video",
     "VideoConfig",
+    "draw_discs",
     "generate_video",
     "is_cancelled",
     "render_frames",

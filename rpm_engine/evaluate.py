@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .config import held_out_split
-from .data import Video, render_frames
+from .data import Video, draw_discs, render_frames
 
 # Two-sided 95 % Student-t quantiles for n - 1 degrees of freedom (n = number of seeds).
 _T95 = {
@@ -215,7 +215,7 @@ def _local_ok(encoder) -> bool:
 
 
 def _render_patches(cand: np.ndarray, ball: int, config, margin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Patches of the candidate frames around ball ``ball``, drawn exactly as ``render_frames`` draws whole frames.
+    """Patches of the candidate frames around ball ``ball``, drawn by ``render_frames``'s own ``draw_discs``.
 
     cand (N, K, 2) centres -> patches (N, P, P, 3) uint8 (zero outside the frame: the conv's zero padding),
     their top-left pixel (N, 2) as (col, row), and inside (N, P, P) bool (the pixel lies in the frame).
@@ -227,14 +227,10 @@ def _render_patches(cand: np.ndarray, ball: int, config, margin: int) -> tuple[n
     cols = lo[:, 0, None] + np.arange(p)  # (N, P) frame column of each patch column
     rows = lo[:, 1, None] + np.arange(p)  # (N, P)
     inside = ((cols >= 0) & (cols < size))[:, None, :] & ((rows >= 0) & (rows < size))[:, :, None]  # (N, P, P)
-    out = np.zeros((len(cand), p, p, 3), dtype=np.uint8)
-    out[inside] = np.asarray(config.background, dtype=np.uint8)
-    px, py = cols + 0.5, rows + 0.5  # pixel centres (SPEC §1)
-    r2 = (d / 2) ** 2
-    for k, colour in enumerate(config.ball_colours):  # same order as render_frames: later balls on top
-        dx2 = (px - cand[:, k, 0, None]) ** 2  # (N, P)
-        dy2 = (py - cand[:, k, 1, None]) ** 2
-        out[(dx2[:, None, :] + dy2[:, :, None] <= r2) & inside] = np.asarray(colour, dtype=np.uint8)
+    out = np.empty((len(cand), p, p, 3), dtype=np.uint8)
+    out[:] = np.asarray(config.background, dtype=np.uint8)
+    draw_discs(out, cand, d, config.ball_colours, origin=lo)
+    out[~inside] = 0
     return out, lo, inside
 
 

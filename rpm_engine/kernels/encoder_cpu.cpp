@@ -274,6 +274,95 @@ void bn_stats(const std::vector<double>& s, const std::vector<double>& ss, int64
   }
 }
 
+// Backward of sigmoid + centre of mass for one image's map: g = dL/ds * s (1 - s) with s = sigmoid(y * a + sh) and
+// dL/ds = (gzx (x - zx) + gzy (y - zy)) / mass from com cb = (mass, sum s x, sum s y); g into `out` (rows of W);
+// tg, tgy receive the sums of g and g * yhat (yhat = (y - mu) * is) for the BN backward.
+void sigmoid_com_backward(const float* y2, float* out, const double* cb, double gzx, double gzy, const Geo& g, float a,
+                          float sh, float mu, float is, double& tg, double& tgy) {
+  v8 xs0;
+  for (int l = 0; l < 8; ++l) xs0[l] = l + 0.5f;
+  const double m = std::max(cb[0], 1e-12), zx = cb[1] / m, zy = cb[2] / m;
+  const float bx = static_cast<float>(gzx / m);
+  const float cx = static_cast<float>(-gzx * zx / m);
+  const double gy = gzy / m;
+  tg = 0;
+  tgy = 0;
+  for (int64_t i = 0; i < g.H; ++i) {
+    const float* r = y2 + i * g.W;
+    float* o = out + i * g.W;
+    const float c0 = cx + static_cast<float>(gy * ((i + 0.5) - zy));
+    v8 ag{}, agy{};
+    int64_t j = 0;
+    for (; j + 8 <= g.W; j += 8) {
+      const v8 y = ld(r + j);
+      const v8 s = vsigmoid(y * a + sh);
+      const v8 gv = (bx * (xs0 + static_cast<float>(j)) + c0) * s * (1.0f - s);
+      st(o + j, gv);
+      ag += gv;
+      agy += gv * ((y - mu) * is);
+    }
+    float fg = hsum(ag), fgy = hsum(agy);
+    for (; j < g.W; ++j) {
+      const float s = 1.0f / (1.0f + std::exp(-(r[j] * a + sh)));
+      const float gv = (bx * (j + 0.5f) + c0) * s * (1.0f - s);
+      o[j] = gv;
+      fg += gv;
+      fgy += gv * ((r[j] - mu) * is);
+    }
+    tg += fg;
+    tgy += fgy;
+  }
+}
+
+// BatchNorm backward of one image's channel: d = ga (g - mean(g) - yhat mean(g yhat)) with yhat = (y - mu) * is,
+// from the rows of g (dL/d bn output) and y (bn input) into a padded plane; returns the sum of d (the bias grad).
+double bn_backward_plane(const float* grad, const float* y, float* plane, const Geo& g, float ga, float mg, float mgy,
+                         float mu, float is) {
+  const v8 vga = bc(ga), vmg = bc(mg), vmgy = bc(mgy), vmu = bc(mu), vis = bc(is);
+  v8 acc{};
+  double tail = 0;
+  for (int64_t i = 0; i < g.H; ++i) {
+    const float* gr = grad + i * g.W;
+    const float* yr = y + i * g.W;
+    float* d = g.at(plane, 0, i);
+    int64_t j = 0;
+    for (; j + 8 <= g.W; j += 8) {
+      const v8 v = vga * (ld(gr + j) - vmg - (ld(yr + j) - vmu) * vis * vmgy);
+      st(d + j, v);
+      acc += v;
+    }
+    for (; j < g.W; ++j) {
+      d[j] = ga * (gr[j] - mg - (yr[j] - mu) * is * mgy);
+      tail += d[j];
+    }
+  }
+  return tail + hsum(acc);
+}
+
+// Per-channel BatchNorm gradient statistics from per-image sums of g and g * yhat (image order, double):
+// dgamma = sum g yhat, dbeta = sum g, and (float) mean g, mean g yhat and gamma * invstd for bn_backward_plane.
+void bn_grad_stats(const std::vector<double>& sg, const std::vector<double>& sgy, int64_t B, int C, double n,
+                   const std::vector<float>& gamma, const double* invstd, torch::Tensor& dgamma, torch::Tensor& dbeta,
+                   std::vector<float>& mg, std::vector<float>& mgy, std::vector<float>& ga) {
+  dgamma = torch::zeros({C}, torch::kDouble);
+  dbeta = torch::zeros({C}, torch::kDouble);
+  mg.resize(C);
+  mgy.resize(C);
+  ga.resize(C);
+  for (int c = 0; c < C; ++c) {
+    double a = 0, e = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      a += sg[b * C + c];
+      e += sgy[b * C + c];
+    }
+    dbeta.data_ptr<double>()[c] = a;
+    dgamma.data_ptr<double>()[c] = e;
+    mg[c] = static_cast<float>(a / n);
+    mgy[c] = static_cast<float>(e / n);
+    ga[c] = static_cast<float>(gamma[c] * invstd[c]);
+  }
+}
+
 }  // namespace
 
 // Training-mode forward (BatchNorm with batch statistics). Writes y1 (B, 6, H, W) and y2 (B, K, H, W), which the
@@ -415,61 +504,15 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
   // ds = (gx (x - zx) + gy (y - zy)) / mass. Per-image sums of g and g * yhat2 (for the BN backward).
   std::vector<double> sg2(B * K, 0.0), sgy2(B * K, 0.0);
   at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
-    v8 xs0;
-    for (int l = 0; l < 8; ++l) xs0[l] = l + 0.5f;
-    for (int64_t b = lo; b < hi; ++b) {
-      for (int k = 0; k < K; ++k) {
-        const double* cb = C + (b * K + k) * 3;
-        const double m = std::max(cb[0], 1e-12), zx = cb[1] / m, zy = cb[2] / m;
-        const float bx = static_cast<float>(GZ[b * 2 * K + 2 * k] / m);
-        const float cx = static_cast<float>(-GZ[b * 2 * K + 2 * k] * zx / m);
-        const double gy = GZ[b * 2 * K + 2 * k + 1] / m;
-        const float a = sc2[k], sh = sh2[k], mu = m2[k], is = is2[k];
-        double tg = 0, tgy = 0;
-        for (int64_t i = 0; i < g.H; ++i) {
-          const float* r = Y2 + ((b * K + k) * g.H + i) * g.W;
-          float* o = GB2 + ((b * K + k) * g.H + i) * g.W;
-          const float c0 = cx + static_cast<float>(gy * ((i + 0.5) - zy));
-          v8 ag{}, agy{};
-          int64_t j = 0;
-          for (; j + 8 <= g.W; j += 8) {
-            const v8 y = ld(r + j);
-            const v8 s = vsigmoid(y * a + sh);
-            const v8 gv = (bx * (xs0 + static_cast<float>(j)) + c0) * s * (1.0f - s);
-            st(o + j, gv);
-            ag += gv;
-            agy += gv * ((y - mu) * is);
-          }
-          float fg = hsum(ag), fgy = hsum(agy);
-          for (; j < g.W; ++j) {
-            const float s = 1.0f / (1.0f + std::exp(-(r[j] * a + sh)));
-            const float gv = (bx * (j + 0.5f) + c0) * s * (1.0f - s);
-            o[j] = gv;
-            fg += gv;
-            fgy += gv * ((r[j] - mu) * is);
-          }
-          tg += fg;
-          tgy += fgy;
-        }
-        sg2[b * K + k] = tg;
-        sgy2[b * K + k] = tgy;
-      }
-    }
+    for (int64_t b = lo; b < hi; ++b)
+      for (int k = 0; k < K; ++k)
+        sigmoid_com_backward(Y2 + (b * K + k) * HW, GB2 + (b * K + k) * HW, C + (b * K + k) * 3, GZ[b * 2 * K + 2 * k],
+                             GZ[b * 2 * K + 2 * k + 1], g, sc2[k], sh2[k], m2[k], is2[k], sg2[b * K + k],
+                             sgy2[b * K + k]);
   });
-  auto dg2 = torch::zeros({K}, torch::kDouble), dbe2 = torch::zeros({K}, torch::kDouble);
-  std::vector<float> mg2(K), mgy2(K), ga2(K);
-  for (int k = 0; k < K; ++k) {
-    double a = 0, c = 0;
-    for (int64_t b = 0; b < B; ++b) {
-      a += sg2[b * K + k];
-      c += sgy2[b * K + k];
-    }
-    dbe2.data_ptr<double>()[k] = a;
-    dg2.data_ptr<double>()[k] = c;
-    mg2[k] = static_cast<float>(a / n);
-    mgy2[k] = static_cast<float>(c / n);
-    ga2[k] = static_cast<float>(G2[k] * st2[2 * K + k]);
-  }
+  torch::Tensor dg2, dbe2;
+  std::vector<float> mg2, mgy2, ga2;
+  bn_grad_stats(sg2, sgy2, B, K, n, G2, st2 + 2 * K, dg2, dbe2, mg2, mgy2, ga2);
   // Transposed, flipped conv2 weights: dh = conv(dy2, wt) with wt[c][k][di][dj] = w2[k][c][2 - di][2 - dj].
   std::vector<float> WT(HID * K * 9);
   for (int c = 0; c < HID; ++c)
@@ -484,26 +527,9 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
     float* Bp = A + HID * g.plane;
     float* rows = A + 2 * HID * g.plane;
     for (int64_t b = lo; b < hi; ++b) {
-      for (int k = 0; k < K; ++k) {
-        const v8 mg = bc(mg2[k]), mgy = bc(mgy2[k]), mu = bc(m2[k]), is = bc(is2[k]), ga = bc(ga2[k]);
-        v8 acc{};
-        for (int64_t i = 0; i < g.H; ++i) {
-          const float* gr = GB2 + ((b * K + k) * g.H + i) * g.W;
-          const float* yr = Y2 + ((b * K + k) * g.H + i) * g.W;
-          float* d = g.at(Bp, k, i);
-          int64_t j = 0;
-          for (; j + 8 <= g.W; j += 8) {
-            const v8 v = ga * (ld(gr + j) - mg - (ld(yr + j) - mu) * is * mgy);
-            st(d + j, v);
-            acc += v;
-          }
-          for (; j < g.W; ++j) {
-            d[j] = ga2[k] * (gr[j] - mg2[k] - (yr[j] - m2[k]) * is2[k] * mgy2[k]);
-            db2p[b * K + k] += d[j];
-          }
-        }
-        db2p[b * K + k] += hsum(acc);
-      }
+      for (int k = 0; k < K; ++k)
+        db2p[b * K + k] = bn_backward_plane(GB2 + (b * K + k) * HW, Y2 + (b * K + k) * HW, Bp + k * g.plane, g,
+                                            ga2[k], mg2[k], mgy2[k], m2[k], is2[k]);
       make_h(Y1 + b * HID * HW, sc1.data(), sh1.data(), g, A);
       wgrad_all(Bp, A, K, HID, g, dw2p.data() + b * K * HID * 9);
       for (int64_t i = 0; i < g.H; ++i) {
@@ -535,20 +561,9 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
       }
     }
   });
-  auto dg1 = torch::zeros({HID}, torch::kDouble), dbe1 = torch::zeros({HID}, torch::kDouble);
-  std::vector<float> mg1(HID), mgy1(HID), ga1(HID);
-  for (int c = 0; c < HID; ++c) {
-    double a = 0, e = 0;
-    for (int64_t b = 0; b < B; ++b) {
-      a += sg1[b * HID + c];
-      e += sgy1[b * HID + c];
-    }
-    dbe1.data_ptr<double>()[c] = a;
-    dg1.data_ptr<double>()[c] = e;
-    mg1[c] = static_cast<float>(a / n);
-    mgy1[c] = static_cast<float>(e / n);
-    ga1[c] = static_cast<float>(G1[c] * st1[2 * HID + c]);
-  }
+  torch::Tensor dg1, dbe1;
+  std::vector<float> mg1, mgy1, ga1;
+  bn_grad_stats(sg1, sgy1, B, HID, n, G1, st1 + 2 * HID, dg1, dbe1, mg1, mgy1, ga1);
 
   // Pass B3: dy1 = BN1 backward (scratch B), x reloaded (scratch A); dW1 += dy1 (x) x.
   std::vector<double> dw1p(B * HID * 3 * 9, 0.0), db1p(B * HID, 0.0);
@@ -556,26 +571,9 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
     float* A = scr + at::get_thread_num() * per;
     float* Bp = A + HID * g.plane;
     for (int64_t b = lo; b < hi; ++b) {
-      for (int c = 0; c < HID; ++c) {
-        const v8 mg = bc(mg1[c]), mgy = bc(mgy1[c]), mu = bc(m1[c]), is = bc(is1[c]), ga = bc(ga1[c]);
-        v8 acc{};
-        for (int64_t i = 0; i < g.H; ++i) {
-          const float* gr = GB1 + ((b * HID + c) * g.H + i) * g.W;
-          const float* yr = Y1 + ((b * HID + c) * g.H + i) * g.W;
-          float* d = g.at(Bp, c, i);
-          int64_t j = 0;
-          for (; j + 8 <= g.W; j += 8) {
-            const v8 v = ga * (ld(gr + j) - mg - (ld(yr + j) - mu) * is * mgy);
-            st(d + j, v);
-            acc += v;
-          }
-          for (; j < g.W; ++j) {
-            d[j] = ga1[c] * (gr[j] - mg1[c] - (yr[j] - m1[c]) * is1[c] * mgy1[c]);
-            db1p[b * HID + c] += d[j];
-          }
-        }
-        db1p[b * HID + c] += hsum(acc);
-      }
+      for (int c = 0; c < HID; ++c)
+        db1p[b * HID + c] = bn_backward_plane(GB1 + (b * HID + c) * HW, Y1 + (b * HID + c) * HW, Bp + c * g.plane,
+                                              g, ga1[c], mg1[c], mgy1[c], m1[c], is1[c]);
       load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, A);
       wgrad_all(Bp, A, HID, 3, g, dw1p.data() + b * HID * 3 * 9);
     }

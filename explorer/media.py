@@ -45,7 +45,7 @@ def widget_args(f: Field, lim: Limits) -> dict:
         "help": f"{f.help[0].upper()}{f.help[1:]}; between {f.kind(lo):g} and {f.kind(hi):g}.",
     }
     if f.optional:
-        args["placeholder"] = "one diameter" if f.name == "step" else "default"
+        args["placeholder"] = "= diameter" if f.name == "step" else "default"
     return args
 
 

@@ -73,14 +73,13 @@ with left:
     st.image(
         ui.gif(cfg, overlay),
         caption="Animated GIF (12 frames per second" + (", first 300 frames)" if cfg.frames > 300 else ")"),
-        width=360,
+        width="stretch",
     )
 with right:
     st.subheader("Step through frames")
     lo, hi, value = media.frame_slider(cfg, view.frame)
-    if st.session_state.get("data_frame", value) > hi:  # a shorter video was just generated
-        st.session_state["data_frame"] = value
-    ui.bind("data_frame", value)
+    if st.session_state.get("data_frame_of") != cfg:  # a new video: its slider is a new widget, set its value
+        st.session_state["data_frame"], st.session_state["data_frame_of"] = value, cfg
     t = st.slider(
         "Frame",
         lo,

@@ -3,22 +3,25 @@ runs shipped in assets/store. The other steps are in pages/ (Data · Priors · T
 
 import streamlit as st
 
-from explorer import charts, ui
+from explorer import charts, home, ui
 from explorer.catalog import FIG1_METHODS
 from explorer.state import default_frame, default_stride
+from rpm_engine.evaluate import mean_predictor_l2
 
-REGENERATE = "python -m rpm_engine reproduce --quick --seeds 3 --cache assets/store --out artifacts/shipped"
-METHOD_LABELS = {"supervised": "supervised", "rbf": "RBF", "linear": "linear", "untrained": "untrained"}
+REGENERATE = "python -m rpm_engine reproduce --quick --seeds 5 --cache assets/store --out artifacts/shipped"
+METHOD_LABELS = home.METHOD_LABELS
 
-
-ui.page_setup("home")
+view = ui.page_setup("home")
+ui.warm_kernels(say=False)  # the first visit starts the fused kernels' build in the background
+text = not ui.hidden("text")
 st.title("RPM Explorer")
 st.markdown(
     "#### How the choice of prior shapes what contrastive learning learns\n"
     "Aitchison & Ganev (TMLR 2024) show that the InfoNCE objective is, up to a constant, the evidence lower bound "
     "(ELBO) of a *recognition-parameterised model* (RPM). The critic f(z, z′) of InfoNCE is then not just a "
     "score: it is a **prior** over how the latent moves from one frame to the next. Choose it badly and the "
-    "encoder learns the wrong thing, however long you train."
+    "encoder learns the wrong thing: in the paper's recipe (App. D, 30 epochs) the linear critic's encoder "
+    "does not recover the positions."
 )
 left, right = st.columns(2, gap="large")
 with left:
@@ -30,8 +33,9 @@ with left:
     st.markdown(r"and $I_N = \log N - \mathcal{L} \le \log N$ is its bound on the mutual information.")
 with right:
     st.markdown(
-        "**Read as an RPM** (eq. 21), the same critic is a prior over the next latent, and −InfoNCE is the "
-        "model's ELBO up to a constant:"
+        "**Read as an RPM** (eq. 21), the same critic is a prior over the next latent; with infinitely many "
+        "negatives −InfoNCE equals the model's ELBO up to a constant (eqs. 23–25), and a batch of N pairs gives a "
+        "finite-N bound on it:"
     )
     st.latex(r"P(z' \mid z) = \frac{R(z')\, f(z, z')}{\int R(z'')\, f(z, z'')\, dz''}")
     st.markdown(r"with $R$ the marginal of the latents; in this app's previews $R$ is uniform.")
@@ -41,7 +45,8 @@ with a:
     st.latex(r"\text{linear (eq. 8)}:\quad \log f = z^\top W z'")
     st.caption(
         "P(z′|z) ∝ exp(zᵀWz′) grows without bound along Wᵀz: it favours large coordinates wherever the "
-        "ball is. Training cannot fix a prior that is wrong."
+        "ball is. With App. D's 30 epochs of SGD the encoder it trains does not recover the positions (other "
+        "learning rates can do better on single runs)."
     )
 with b:
     st.latex(r"\text{RBF (eq. 27)}:\quad \log f = -\frac{\lVert z - z'\rVert^2}{2\theta^2}")
@@ -49,6 +54,16 @@ with b:
         "A Gaussian around z with a learned length-scale θ: the next position is near the current one, "
         "which is what we know about moving balls."
     )
+if not ui.hidden("controls"):
+    st.markdown("**A three-step tour** (each step one click)")
+    fig1_keys = ui.catalog().shipped_fig1()
+    if {"rbf", "linear"} <= set(fig1_keys):
+        for col, (title, url, what) in zip(
+            st.columns(3), home.tour(fig1_keys["rbf"][0].key, fig1_keys["linear"][0].key)
+        ):
+            with col.container(border=True):
+                st.markdown(f"**[{title}]({url})**")
+                st.caption(what)
 st.markdown("**The flow of the app**")
 cols = st.columns(4)
 steps = [
@@ -78,15 +93,15 @@ steps = [
         "Decoded against true centres, held-out errors over seeds, the learned priors and loss curves, side by side.",
     ),
 ]
-for col, (page, label, icon, text) in zip(cols, steps):
+for col, (page, label, icon, blurb) in zip(cols, steps):
     with col.container(border=True):
         st.page_link(ui.PAGES[page], label=f"**{label}**", icon=icon)
-        st.caption(text)
+        st.caption(blurb)
 
 st.divider()
-st.subheader("The paper's Fig. 1, from small runs shipped with the app")
+st.subheader("The paper's Fig. 1 (with an untrained control added), from small runs shipped with the app")
 fig1 = ui.catalog().shipped_fig1()
-if not {"rbf", "linear"} <= set(fig1) or any(ui.run(runs[0].key) is None for runs in fig1.values()):
+if not {"rbf", "linear"} <= set(fig1) or any(ui.stored_run(runs[0].key) is None for runs in fig1.values()):
     # Missing, or unreadable by this version of the engine (a run's key includes the engine's schema version).
     st.info(
         f"The shipped example runs are missing or were made by another version of the engine. Recreate them with "
@@ -98,30 +113,19 @@ first = next(iter(fig1.values()))[0]
 vcfg = first.config.video
 video = ui.video(vcfg)
 frame, ball, stride = default_frame(vcfg), 0, default_stride(vcfg)
-rows = []
-for m in FIG1_METHODS:
-    if m in fig1:
-        s = ui.catalog_summary(tuple(e.key for e in fig1[m]), vcfg.balls)
-        rows.append(
-            {
-                "label": METHOD_LABELS[m],
-                "colour": charts.method_colour(m),
-                "summary": s["overall"],
-                "per_seed": s["overall_per_seed"],
-            }
-        )
+summaries = {m: ui.catalog_summary(tuple(e.key for e in fig1[m]), vcfg.balls) for m in fig1}
+rows = home.summary_rows(fig1, summaries, charts.method_colour)
+reference = mean_predictor_l2(video, first.config.train.train_frac)
 c1, c2, c3 = st.columns([1, 1, 1])
 with c1:
-    ui.chart(charts.method_bars(rows, title="C · Held-out error of a linear read-out"), "home_bars", "fig1c_l2")
-    st.caption(
-        "Mean distance between decoded and true centres on held-out frames (log scale; lower is better). "
-        "Bars: mean over seeds, whiskers: 95 % interval, dots: single seeds. Here: "
-        + ", ".join(f"{r['label']} {r['summary']['mean']:.1f} px" for r in rows)
-        + "."
-    )
+    bars = charts.method_bars(rows, title="C · Held-out error of a linear read-out", reference=reference)
+    ui.chart(bars, "home_bars", "fig1c_l2")
+    if text:
+        st.caption(home.bar_caption(rows, reference))
+maps = {}
 for col, m, letter in ((c2, "rbf", "D"), (c3, "linear", "E")):
     with col:
-        hm = ui.heatmap(fig1[m][0].key, frame, ball, stride)
+        hm = maps[m] = ui.heatmap(fig1[m][0].key, frame, ball, stride)
         ui.chart(
             charts.prior_heatmap(
                 video,
@@ -133,11 +137,8 @@ for col, m, letter in ((c2, "rbf", "D"), (c3, "linear", "E")):
             f"home_heatmap_{m}",
             f"fig1{letter.lower()}_{m}",
         )
-st.caption(
-    f"D/E: where the trained model expects the {charts.ball_name(vcfg, ball)} ball (○, frame {frame}) in the next "
-    f"frame (× truth), over N candidate positions; the colour runs from 0 through 1/N (no preference) to "
-    f"≥ 4/N. The ball really moves {vcfg.step_px:g} px per frame: a sensible prior puts its mass near ×."
-)
+if text:
+    st.caption(home.prior_caption(maps["rbf"], maps.get("linear"), vcfg.step_px, charts.ball_name(vcfg, ball)))
 decoded = {
     METHOD_LABELS[m]: (ui.decoded(fig1[m][0].key), charts.method_colour(m), "solid") for m in FIG1_METHODS if m in fig1
 }
@@ -157,9 +158,15 @@ n_seeds = max(len(v) for v in fig1.values())
 with st.expander("How these runs were made"):
     st.markdown(
         f"{len(fig1)} methods × {n_seeds} seeds at the *quick* scale ({ui.video_caption(vcfg)}), "
-        f"{first.config.train.epochs} epochs of SGD (App. D's recipe), trained on a laptop CPU by one command "
+        f"{first.config.train.epochs} epochs of SGD, trained on a laptop CPU by one command "
         f"that also regenerates them after an engine change:"
     )
+    clr = fig1["rbf"][0].config.train.coupling_lr
+    if clr is not None:
+        st.markdown(
+            f"One deviation from App. D: the coupling's parameters (RBF: log θ) learn at rate {clr:g} instead of "
+            f"{fig1['rbf'][0].config.train.lr:g}; App. D's exact recipe is `--coupling-lr` left out."
+        )
     st.code(REGENERATE, language="bash")
     st.markdown(
         "The runs live in `assets/store/` (a few hundred KB); nothing is trained when this page opens. "

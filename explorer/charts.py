@@ -300,7 +300,8 @@ def centres_over_time(
             col=1,
             hovertemplate="frame %{x}: %{y:.1f} px<extra>true</extra>",
         )
-        for label, (dec, colour, dash) in decoded.items():
+        for raw_label, (dec, colour, dash) in decoded.items():
+            label = safe(raw_label)
             fig.add_scatter(
                 x=t,
                 y=dec[:, ball, name],
@@ -332,7 +333,12 @@ def centres_over_time(
 
 
 def l2_bars(
-    groups: list[dict], ball_names: list[str], log_y: bool = False, height: int = 400, title: str | None = None
+    groups: list[dict],
+    ball_names: list[str],
+    log_y: bool = False,
+    height: int = 400,
+    title: str | None = None,
+    reference: float | None = None,
 ) -> go.Figure:
     """Held-out mean L2 error per ball (and over all balls), one bar per run group, 95 % intervals over seeds.
 
@@ -351,12 +357,13 @@ def l2_bars(
         fig.add_bar(
             x=cats,
             y=means,
-            name=f"{g['label']} ({n} seed{'s' if n != 1 else ''})",
+            name=f"{safe(g['label'])} ({n} seed{'s' if n != 1 else ''})",
             marker_color=g["colour"],
             marker_line=dict(color="black", width=0.5),
             error_y=dict(type="data", array=up, arrayminus=down, visible=n > 1, thickness=1.5, width=5),
-            hovertemplate="%{x}: %{y:.2f} px<extra>" + g["label"] + "</extra>",
+            hovertemplate="%{x}: %{y:.2f} px<extra>" + safe(g["label"]) + "</extra>",
         )
+    _reference_line(fig, reference)
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_yaxes(
         title_text="held-out mean L2 error (px)",
@@ -367,11 +374,32 @@ def l2_bars(
     return _layout(fig, title or "Linear read-out error on held-out frames (95 % interval over seeds)", height)
 
 
-def method_bars(rows: list[dict], log_y: bool = True, height: int = 380, title: str | None = None) -> go.Figure:
-    """Fig. 1C: one bar per method (mean over seeds, 95 % interval) with every seed as a dot.
+def safe(text: str) -> str:
+    """User text (a run's label) for Plotly, whose titles, names and hover texts read a subset of HTML: escaped."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _reference_line(fig: go.Figure, reference: float | None) -> None:
+    """The predict-the-mean error (``evaluate.mean_predictor_l2``): what no information at all gives."""
+    if reference is not None and _finite(reference):
+        fig.add_hline(
+            y=reference,
+            line=dict(color="#555", dash="dot"),
+            annotation_text=f"predict the mean: {reference:.1f} px",
+            annotation_position="top left",
+            annotation_font=dict(size=11, color="#555"),
+        )
+
+
+def method_bars(
+    rows: list[dict], log_y: bool = True, height: int = 380, title: str | None = None, reference: float | None = None
+) -> go.Figure:
+    """Fig. 1C: one bar per method (mean over seeds, 95 % interval) with every seed as a dot; ``reference``: the
+    predict-the-mean error as a dotted line.
 
     Each row: {label, colour, summary (seeds_summary dict), per_seed: [values]}."""
     fig = go.Figure()
+    _reference_line(fig, reference)
     for r in rows:
         s = r["summary"]
         up = [(s["hi"] - s["mean"]) if _finite(s["hi"]) else 0]
@@ -416,10 +444,10 @@ def curves(runs: list[dict], batch_size: int = 30, height: int = 380, title: str
                 x=ep,
                 y=[h[field] for h in r["history"]],
                 mode="lines+markers",
-                name=r["label"],
+                name=safe(r["label"]),
                 line=dict(color=r["colour"], dash=r.get("dash", "solid")),
                 marker=dict(size=4),
-                legendgroup=r["label"],
+                legendgroup=safe(r["label"]),
                 showlegend=col == 1,
                 row=1,
                 col=col,

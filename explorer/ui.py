@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -116,6 +117,28 @@ def _catalog(root: str) -> Catalog:
 def catalog() -> Catalog:
     """Your runs and the shipped ones (one per process; its listing is cached until a store changes)."""
     return _catalog(str(default_root()))
+
+
+@st.cache_resource(show_spinner=False)
+def _kernel_build() -> threading.Thread:
+    def build() -> None:
+        from rpm_engine import fast
+
+        fast.extension()  # compiles once per machine into TORCH_EXTENSIONS_DIR; later loads take a second
+
+    t = threading.Thread(target=build, name="rpm-kernel-build", daemon=True)
+    t.start()
+    return t
+
+
+def warm_kernels(say: bool = True) -> None:
+    """Build the fused CPU kernels in the background, once per server process (the first visit starts it); while
+    they compile, ``say`` so on the page (the first run waits for them)."""
+    if _kernel_build().is_alive() and say:
+        st.caption(
+            ":material/build: Compiling the fused CPU kernels for this server (once, about a minute on 2 cores): a "
+            "run started now waits for them."
+        )
 
 
 def client_id() -> str:

@@ -1,15 +1,58 @@
-"""AppTest: the Home page shows the idea and the Fig. 1 comparison from the shipped runs, without training."""
+"""AppTest: the Home page shows the idea and the Fig. 1 comparison from the shipped runs, without training; every
+number in its captions comes from the stored runs."""
+
+import re
+
+import numpy as np
+
+from explorer import home
+from explorer.catalog import SHIPPED_ROOT, Catalog
+from explorer.state import default_stride
+from rpm_engine.config import default_frame
+from rpm_engine.data import generate_video
+from rpm_engine.evaluate import conditional_prior, mean_predictor_l2
+from rpm_engine.store import RunStore
+
+CONSTANTS = {"0", "1", "4", "95", "23", "25", "27", "30"}  # 0·1/N·≥4/N, 95 % intervals, eqs. 23–25 and 27, App. D
+
+
+def measured_numbers() -> set[str]:
+    """Every number the captions may print, computed here from the shipped runs (not from the page's code)."""
+    fig1 = Catalog([("shipped", RunStore(SHIPPED_ROOT, read_only=True))]).shipped_fig1()
+    vcfg = fig1["rbf"][0].config.video
+    video = generate_video(vcfg)
+    out = {str(len(fig1["rbf"])), f"{vcfg.step_px:g}", f"{vcfg.step_px / 2:g}", str(default_frame(vcfg))}
+    for runs in fig1.values():
+        out.add(f"{np.mean([e.metrics['l2_mean'] for e in runs]):.2f}")
+    out.add(f"{mean_predictor_l2(video, fig1['rbf'][0].config.train.train_frac):.1f}")
+    stride = default_stride(vcfg)
+    for m in ("rbf", "linear"):
+        run = RunStore(SHIPPED_ROOT, read_only=True).load(fig1[m][0].key)
+        hm = conditional_prior(run.encoder(), run.coupling(), video, default_frame(vcfg), 0, stride)
+        near_now = home.mass_within(hm, hm.current, vcfg.step_px)
+        out |= {f"{100 * near_now:.0f}", f"{100 * (1 - near_now):.0f}"}
+        out.add(f"{100 * home.mass_within(hm, hm.true_next, vcfg.step_px / 2):.0f}")
+    return out
 
 
 def test_home_renders_fig1_from_shipped_runs(app):
     at = app()
     assert at.title[0].value == "RPM Explorer"
     assert len(at.get("latex")) >= 4
-    charts = at.get("plotly_chart")
-    assert len(charts) == 4  # C bars, D and E heatmaps, B centres over time
+    assert len(at.get("plotly_chart")) == 4  # C bars, D and E heatmaps, B centres over time
     assert any("reproduce --quick" in c.value for c in at.code)
     assert not at.warning and not at.error
     assert "training job" not in str(at.caption)  # nothing was trained to draw it
+
+
+def test_every_number_in_the_captions_comes_from_the_shipped_runs(app):
+    at = app()
+    captions = [c.value for c in at.caption if c.value.startswith(("Mean distance", "D/E"))]
+    assert len(captions) >= 2, "the C and D/E captions"
+    allowed = measured_numbers() | CONSTANTS
+    for text in captions:
+        for number in re.findall(r"\d+(?:\.\d+)?", text):
+            assert number in allowed, f"{number!r} in a Home caption is not computed from the shipped runs: {text}"
 
 
 def test_a_bad_link_gives_notices_not_errors(app):
@@ -19,7 +62,17 @@ def test_a_bad_link_gives_notices_not_errors(app):
     assert not at.exception
 
 
-def test_a_misconfigured_limit_is_a_message(app, monkeypatch):
+def test_a_misconfigured_limit_stops_training_but_not_the_pages(app, monkeypatch):
     monkeypatch.setenv("RPM_MAX_JOBS", "two")
     at = app("pages/3_train.py")
-    assert at.error and "RPM_MAX_JOBS" in at.error[0].value
+    assert at.error and "RPM_MAX_JOBS" in at.error[0].value and "switched off" in at.error[0].value
+    assert at.button(key="train_start").disabled
+    home_page = app()
+    assert len(home_page.get("plotly_chart")) == 4  # the shipped results still show
+
+
+def test_a_classroom_link_hides_the_controls(app):
+    at = app(query={"controls_hide": "1", "sidebar_hide": "1", "text_hide": "1"})
+    css = " ".join(h.proto.body for h in at.get("html"))
+    assert ".stMultiSelect" in css and "stSidebar" in css and "stCaptionContainer" in css
+    assert at.session_state["view"].hide == frozenset({"controls", "sidebar", "text"})

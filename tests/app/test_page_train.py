@@ -55,4 +55,4 @@ def test_cancel_stores_nothing_and_url_limits_are_friendly(app, monkeypatch, tmp
     # The limit also holds for links: a URL asking for more epochs than the server allows gets a notice.
     home = app(None, {**TINY_QUERY, "epochs": "50"})
     assert any("epochs" in w.value for w in home.warning)
-    assert home.session_state["view"].epochs == 30
+    assert home.session_state["view"].epochs == 20  # the default (30) clamped to the server's limit

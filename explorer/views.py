@@ -1,0 +1,222 @@
+"""View models of the Train and Compare pages: what each page shows, computed here and unit-tested; the pages only lay
+it out. User text (run labels come from typed expressions) is escaped for Markdown and never becomes HTML.
+No Streamlit here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+
+from rpm_service.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING
+
+from . import charts
+from .catalog import Entry, group_key
+
+# -- text ------------------------------------------------------------------------------------------------------------
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&])")
+
+
+def md_escape(text: str) -> str:
+    """``text`` shown literally by ``st.markdown``: every Markdown, HTML and Streamlit (``:icon:``, ``:red[..]``)
+    special character backslash-escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def n_of(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+# -- Train -----------------------------------------------------------------------------------------------------------
+STATE_ICON = {
+    QUEUED: ":material/hourglass_top:",
+    RUNNING: ":orange[:material/directions_run:]",
+    DONE: ":green[:material/check_circle:]",
+    FAILED: ":red[:material/error:]",
+    CANCELLED: ":gray[:material/cancel:]",
+}
+BASELINE_HELP = {
+    "supervised": "supervised — the encoder trained on the true centres (the best a read-out can do)",
+    "untrained": "untrained — a random encoder (what the architecture alone gives)",
+}
+
+
+def mi_text(mi: float | None) -> str:
+    """I_N as a student can read it; a negative value is explained (I_N = log N − loss is a lower bound, eq. 23–25:
+    below zero the critic still ranks the true next frame below a random one)."""
+    if mi is None or mi != mi:
+        return ""
+    if mi < 0:
+        return f"I_N {mi:.1f} nats (below 0: the critic still prefers wrong pairs; the bound is loose)"
+    return f"I_N {mi:.2f} nats"
+
+
+def describe(v, l2: float | None = None) -> str:
+    """One line about a job (``rpm_service.jobs.JobView``); ``l2``: the finished run's held-out error, px."""
+    device = "GPU" if v.device == "cuda" else "CPU"
+    if v.state == QUEUED:
+        return f"waiting: number {v.position} in the queue" if v.position else "waiting"
+    if v.state == RUNNING:
+        bits = [f"epoch {v.epoch}/{v.epochs}" if v.epoch else f"first of {v.epochs} epochs under way"]
+        if v.loss is not None:
+            bits += [f"loss {v.loss:.3f}", mi_text(v.mi)]
+        if v.eta_s is not None:
+            bits.append(f"about {v.eta_s:.0f} s left")
+        bits.append(f"on {device}")
+        return " · ".join(b for b in bits if b)
+    held_out = f" · held-out error **{l2:.2f} px**" if l2 is not None and math.isfinite(l2) else ""
+    if v.state == DONE:
+        if v.from_store:
+            return "opened from the store (trained earlier)" + held_out
+        took = f" in {v.elapsed_s:.1f} s" if v.elapsed_s is not None else ""
+        loss = f" · final loss {v.loss:.3f}" if v.loss is not None and v.loss == v.loss else ""
+        mi = mi_text(v.mi)
+        return f"trained{took} on {device}{held_out}{loss}" + (f" · {mi}" if mi else "")
+    if v.state == FAILED:
+        return f"failed: {md_escape(str(v.error)[:200])}"
+    return "cancelled: nothing was stored"
+
+
+def job_line(v, l2: float | None = None) -> str:
+    """The Markdown of a job row: state icon, the run's label (escaped: it may be a typed expression), its state."""
+    return f"{STATE_ICON[v.state]} **{md_escape(v.label)}** — {describe(v, l2)}"
+
+
+def runner_line(stats: dict) -> str:
+    return (
+        f"Job runner shared by every visitor of this server: **{n_of(stats['jobs'], 'training job')} so far**, "
+        f"{n_of(stats['trained'], 'run')} trained, {n_of(stats['shared'], 'identical request')} joined a job, "
+        f"{n_of(stats['opened'], 'run')} opened from the store · now {stats['running']} running and "
+        f"{stats['queued']} queued (at most {stats['workers']} at once) · device "
+        f"{'GPU' if stats.get('device') == 'cuda' else 'CPU'}"
+    )
+
+
+CANCEL_HELP = (
+    "Stops the job unless another visitor is waiting for the same run; then it trains on for them and you just stop "
+    "watching."
+)
+
+
+def batch_text(n_items: int, seeds: int) -> str:
+    return f"**{n_of(n_items * seeds, 'run')}**: {n_items} × {n_of(seeds, 'seed')}"
+
+
+REFRESH_STEPS = ((5, 1.0), (15, 2.0))  # (quiet polls below this, interval s); then REFRESH_MAX
+REFRESH_MAX = 5.0
+
+
+def refresh_interval(views, quiet_polls: int) -> float | None:
+    """Seconds between refreshes of the job list: None when none of this session's jobs is unfinished; 1 s while
+    they change, backing off to 2 s and then 5 s after ``quiet_polls`` refreshes that changed nothing."""
+    if not any(not v.finished for v in views):
+        return None
+    for below, seconds in REFRESH_STEPS:
+        if quiet_polls < below:
+            return seconds
+    return REFRESH_MAX
+
+
+def jobs_signature(views) -> tuple:
+    """What a refresh would show differently: each job's state, epoch and queue position."""
+    return tuple((v.id, v.state, v.epoch, v.position) for v in views)
+
+
+def compare_keys(done, shipped_keys: list[str], by_key: dict[str, Entry], limit: int = 4) -> list[str]:
+    """Runs for "Compare these runs": one per configuration (the lowest seed of each; never a run twice), up to
+    ``limit``; a single configuration is paired with the shipped examples (RBF, then linear) that differ from it."""
+    chosen, groups = [], set()
+    for key in dict.fromkeys(v.key for v in done):
+        entry = by_key.get(key)
+        g = group_key(entry.config) if entry is not None else key
+        if g in groups:
+            continue
+        groups.add(g)
+        chosen.append(key)
+    for key in shipped_keys:
+        if len(chosen) >= 2:
+            break
+        entry = by_key.get(key)
+        g = group_key(entry.config) if entry is not None else key
+        if g not in groups:
+            groups.add(g)
+            chosen.append(key)
+    return chosen[:limit]
+
+
+# -- Compare ---------------------------------------------------------------------------------------------------------
+def styles(entries: list[Entry]) -> dict[str, tuple[str, str]]:
+    """(colour, dash) per run: one colour per coupling; a second run of the same coupling gets a dashed line."""
+    out, used = {}, {}
+    for e in entries:
+        colour = charts.method_colour(e.config)
+        out[e.key] = (colour, charts.DASHES[used.get(colour, 0) % len(charts.DASHES)])
+        used[colour] = used.get(colour, 0) + 1
+    return out
+
+
+def labels(entries: list[Entry]) -> dict[str, str]:
+    """A distinct plain-text label per run ('rbf (theta=0.1) · seed 0 · shipped', with the key when two agree)."""
+    out = {}
+    for e in entries:
+        lab = e.label + (" · shipped" if e.source == "shipped" else "")
+        out[e.key] = lab if lab not in out.values() else f"{lab} [{e.key[:6]}]"
+    return out
+
+
+def length_scale_text(metrics: dict, step_px: float) -> str | None:
+    """The learned prior's length-scale in true pixels (θ over the read-out's gain; issue 10 §1) against the true
+    step, or None when the run has no θ or predates the gain."""
+    theta_px = metrics.get("theta_effective_px")
+    if not isinstance(theta_px, (int, float)) or not math.isfinite(theta_px):
+        return None
+    return f"θ ≈ {theta_px:.1f} px in the picture (the ball steps {step_px:g} px)"
+
+
+def run_summary(e: Entry, metrics: dict) -> list[tuple[str, str]]:
+    """(name, value) rows for one run's card: held-out error, I_N, learned parameters, the length-scale."""
+    rows = [("held-out L2", f"{metrics['l2_mean']:.2f} px")]
+    if e.config.train.method == "infonce":
+        mi = metrics.get("final_mi")
+        if isinstance(mi, (int, float)) and math.isfinite(mi):
+            rows.append(("final I_N", f"{mi:.2f} nats"))
+        learned = ", ".join(f"{k} = {v:.3g}" for k, v in (metrics.get("coupling_values") or {}).items())
+        if learned:
+            rows.append(("learned", learned))
+        scale = length_scale_text(metrics, e.config.video.step_px)
+        if scale:
+            rows.append(("length-scale", scale))
+    rows.append(("trained", f"{e.config.train.epochs} epochs, seed {e.seed}"))
+    return rows
+
+
+def metrics_csv(rows: list[dict]) -> str:
+    """The metrics table as CSV (columns: every key of every row, in first-seen order)."""
+    buf = io.StringIO()
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def metrics_json(rows: list[dict], frame: int, ball: int) -> str:
+    """The metrics table as strict JSON (no NaN), with the frame and ball shown."""
+    return json.dumps({"runs": rows, "frame": int(frame), "ball": int(ball)}, indent=2, allow_nan=False)
+
+
+def mi_caption(items: list[tuple[str, dict]]) -> str:
+    """The learning-curve caption: what I_N is, and the compared runs' own I_N and held-out error (never typed)."""
+    text = (
+        "I_N = log N − loss is InfoNCE's lower bound on the mutual information between consecutive latents (eq. 23–25 "
+        "hold for the infinite-sample objective; a batch's loss is a finite-N bound); it never exceeds log N, and "
+        "can be negative while a critic still prefers wrong pairs."
+    )
+    here = [
+        f"{label}: {m['final_mi']:.2f} nats, {m['l2_mean']:.2f} px"
+        for label, m in items
+        if isinstance(m.get("final_mi"), (int, float)) and math.isfinite(m["final_mi"])
+    ]
+    return text + (" Here (final I_N, held-out error): " + "; ".join(here) + "." if here else "")

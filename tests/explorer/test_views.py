@@ -1,0 +1,67 @@
+"""The Train and Compare view models: job lines, refresh back-off, the runs "Compare these runs" picks, labels and
+exports; user text escaped for Markdown."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from explorer import views
+from explorer.catalog import SHIPPED_ROOT, Catalog
+from rpm_engine.store import RunStore
+from rpm_service.jobs import DONE, QUEUED, RUNNING
+
+
+def job(state=DONE, **kw):
+    base = dict(id="j1", key="k1", label="rbf · seed 0", state=state, position=None, epoch=0, epochs=30, loss=None,
+                mi=None, elapsed_s=None, eta_s=None, device="cpu", error=None, from_store=False, clients=1)  # fmt: skip
+    base.update(kw)
+    return SimpleNamespace(**base, finished=state not in (QUEUED, RUNNING))
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    cat = Catalog([("shipped", RunStore(SHIPPED_ROOT, read_only=True))])
+    return cat, cat.shipped_fig1()
+
+
+def test_markdown_escape_leaves_no_tag_or_directive():
+    text = views.md_escape("<img src=x> **b** :red[x] [l](http://e)")
+    assert "<" not in text.replace("\\<", "") and ":red[" not in text and "](" not in text
+
+
+def test_job_lines_say_what_a_student_can_read():
+    line = views.job_line(job(RUNNING, label="<b>x</b>", epoch=3, loss=3.9, mi=-38.51))
+    assert "\\<b\\>" in line and "below 0" in line and "epoch 3/30" in line
+    done = views.describe(job(DONE, elapsed_s=1.5, loss=0.5, mi=2.9), l2=1.234)
+    assert "held-out error **1.23 px**" in done and "I_N 2.90 nats" in done
+
+
+def test_refresh_backs_off_when_nothing_changes_and_stops_when_done():
+    running = [job(RUNNING)]
+    assert [views.refresh_interval(running, q) for q in (0, 4, 5, 14, 15, 100)] == [1.0, 1.0, 2.0, 2.0, 5.0, 5.0]
+    assert views.refresh_interval([job(DONE)], 0) is None and views.refresh_interval([], 0) is None
+
+
+def test_compare_picks_one_run_per_configuration_never_a_run_twice(shipped):
+    cat, fig1 = shipped
+    by_key = {e.key: e for e in cat.entries()}
+    rbf, lin = fig1["rbf"], fig1["linear"]
+    done = [job(key=e.key) for e in rbf] + [job(key=lin[0].key), job(key=lin[1].key), job(key=rbf[0].key)]
+    assert views.compare_keys(done, [rbf[0].key, lin[0].key], by_key) == [rbf[0].key, lin[0].key]
+    single = views.compare_keys([job(key=rbf[1].key)], [rbf[0].key, lin[0].key], by_key)
+    assert single == [rbf[1].key, lin[0].key]  # paired with a different configuration, not with itself
+
+
+def test_labels_styles_and_exports(shipped):
+    cat, fig1 = shipped
+    sel = [fig1["rbf"][0], fig1["rbf"][1], fig1["linear"][0]]
+    labels, styles = views.labels(sel), views.styles(sel)
+    assert len(set(labels.values())) == 3 and all("shipped" in v for v in labels.values())
+    assert styles[sel[0].key][0] == styles[sel[1].key][0] and styles[sel[0].key][1] != styles[sel[1].key][1]
+    rows = [{"key": "a", "l2": 1.0}, {"key": "b", "extra": 2}]
+    assert views.metrics_csv(rows).splitlines()[0] == "key,l2,extra"
+    assert json.loads(views.metrics_json(rows, 3, 1))["frame"] == 3
+    summary = dict(views.run_summary(sel[0], {**sel[0].metrics, "theta_effective_px": 9.4}))
+    assert summary["held-out L2"].endswith("px") and "9.4 px" in summary["length-scale"]
+    assert "Here" in views.mi_caption([(labels[e.key], e.metrics) for e in sel])

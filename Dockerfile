@@ -1,7 +1,8 @@
 # RPM Explorer for a class: the Streamlit app on CPU torch, the shipped example runs, hosted-demo limits, a health check.
 #   docker build -t rpm-explorer .
-#   docker run -p 8501:8501 -v rpm-runs:/data rpm-explorer            # then open http://localhost:8501
-# Limits are environment variables (see docs/APP.md, "Hosting for a class"); override any with -e RPM_MAX_...=N.
+#   docker run -d --name rpm-explorer --restart unless-stopped -p 8501:8501 -v rpm-data:/data rpm-explorer
+# then open http://localhost:8501. Limits are environment variables (docs/APP.md, "Hosting for a class"); override any
+# with -e RPM_MAX_...=N. The volume keeps the run store and the compiled kernels across containers.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# CPU-only torch first (a few hundred MB instead of the multi-GB CUDA build); requirements.txt's range then accepts it.
+# CPU-only torch first (~865 MB installed, instead of the multi-GB CUDA build); requirements.txt's range then accepts it.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 COPY requirements.txt .
 # g++ builds the fused CPU encoder kernels (rpm_engine/fast.py); without it the engine falls back to stock PyTorch.
@@ -20,6 +21,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends g++ && rm -rf /
 
 # The app: engine, UI helpers, pages, Streamlit settings and the shipped runs (assets/store, a few hundred KB).
 COPY rpm_engine/ rpm_engine/
+COPY rpm_service/ rpm_service/
 COPY explorer/ explorer/
 COPY pages/ pages/
 COPY app.py ./
@@ -30,10 +32,14 @@ COPY assets/ assets/
 RUN useradd --create-home --uid 1000 rpm \
     && mkdir -p /data/runs assets/store/tmp assets/store/locks \
     && chown -R rpm /data assets/store/tmp assets/store/locks
-ENV TORCH_EXTENSIONS_DIR=/app/.torch_extensions
-# Build the kernels once into the image (rebuilt at first use if the host's CPU differs from the build machine's).
-RUN mkdir -p "$TORCH_EXTENSIONS_DIR" && python -c "from rpm_engine import fast; print('fused kernels:', fast.extension() is not None)" \
-    && chown -R rpm "$TORCH_EXTENSIONS_DIR"
+# The fused kernels are compiled with -march=native, one build per CPU kind (rpm_engine/fast.py names each build by a
+# hash of the CPU). They live on the /data volume: built here for the build machine's CPU (a new named volume starts
+# with the image's /data), and built once more into the volume, not into each container's layer, on a host with
+# another CPU; the app starts that build in the background at its first visit. A failed compile fails the build.
+ENV TORCH_EXTENSIONS_DIR=/data/torch_extensions
+RUN mkdir -p "$TORCH_EXTENSIONS_DIR" \
+    && python -c "import sys; from rpm_engine import fast; ok = fast.extension() is not None; print('fused kernels built:', ok); sys.exit(0 if ok else 1)" \
+    && chown -R rpm /data
 USER rpm
 
 # Hosted-demo limits, enforced by the job runner (not only by the widgets). A class of ~30 on a few CPU cores:

@@ -87,14 +87,23 @@ for col, e in zip(st.columns(len(sel), gap="small"), sel):  # row 2: decoded aga
             videos[e.key], ui.decoded(e.key), int(frame), height=340, title=f"Frame {frame}"
         )
         ui.chart(fig, f"cmp_frame_{e.key}", f"decoded_{e.key[:6]}_f{frame}")
-for i, (col, e) in enumerate(zip(st.columns(len(sel), gap="small"), sel)):  # row 3: the learned priors
+with_prior = [e.key for e in sel if e.config.coupling is not None]
+for col, e in zip(st.columns(len(sel), gap="small"), sel):  # row 3: the learned priors
     with col:
         if e.config.coupling is None:
             st.info(f"The {e.method} baseline has no coupling, so it implies no prior P(z′|z).", icon=":material/info:")
             continue
         hm = ui.friendly(ui.heatmap, e.key, int(frame), int(ball), int(stride), what="The heatmap")
         if hm is not None:
-            fig = charts.prior_heatmap(videos[e.key], hm, height=360, title=f"P(z′|z), N = {hm.n}", legend=i == 0)
+            last = e.key == with_prior[-1]  # one colour bar and one legend for the row: the scale is shared
+            fig = charts.prior_heatmap(
+                videos[e.key],
+                hm,
+                height=360,
+                title=f"P(z′|z), N = {hm.n}",
+                show_scale=last,
+                legend=e.key == with_prior[0],
+            )
             ui.chart(fig, f"cmp_heatmap_{e.key}", f"prior_{e.key[:6]}_f{frame}")
 if text:
     st.caption(

@@ -12,7 +12,9 @@ def test_a_tiny_sweep_fills_in_and_opens_in_compare(server, context):
     heading(page, "Explore")
     expect(page.get_by_text("8 to train")).to_be_visible()
     page.get_by_role("button", name="Run the sweep").click()
-    expect(page.get_by_text("4 of 4 points stored")).to_be_visible(timeout=240_000)
+    expect(page.get_by_text("4 of 4 points stored")).to_be_visible(
+        timeout=600_000
+    )  # 8 runs; minutes on a loaded 2-core box
     settle(page)
     no_exception(page)
     expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible()

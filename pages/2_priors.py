@@ -7,7 +7,7 @@ from explorer.state import Item, ViewState
 from rpm_engine.expressions import ExpressionError
 
 view = ui.page_setup("priors")
-lim = ui.limits()
+lim, ss = ui.limits(), st.session_state
 cfg = lim.clamp_video(view.video)
 
 st.title("Priors · what a coupling believes about the next step")
@@ -77,7 +77,8 @@ with params_box:
     values = {}
     for p in specs:
         key = f"prior_p_{kind}_{p.name}"
-        ui.bind(key, priors.slider_value(p, given.get(p.name)))
+        if key not in ss or ss.get(f"{key}_of") != (spec, p.options):  # a new widget: give it its value
+            ss[key], ss[f"{key}_of"] = priors.slider_value(p, given.get(p.name)), (spec, p.options)
         if p.positive:
             values[p.name] = st.select_slider(p.label, p.options, key=key, format_func="{:g}".format, help=p.help)
         else:
@@ -100,11 +101,11 @@ with plot:
     ui.chart(charts.prior_heatmap(video, hm, height=520, title=title), "prior_chart", "prior_preview")
     s = priors.summary(hm, cfg.step_px)
     a, b, c = st.columns(3)
-    a.metric("Within one step of ○", f"{s['mass_near_now']:.0%}", help="Where the ball can be next: it moves one "
+    a.metric("Near ○ (1 step)", f"{s['mass_near_now']:.0%}", help="Where the ball can be next: it moves one "
              f"step. A prior with no preference: {s['uniform_near_now']:.0%}.")  # fmt: skip
-    b.metric("Within half a step of ×", f"{s['mass_near_true']:.0%}", help="Near where the ball really goes. No "
+    b.metric("Near × (½ step)", f"{s['mass_near_true']:.0%}", help="Near where the ball really goes. No "
              f"preference: {s['uniform_near_true']:.0%}.")  # fmt: skip
-    c.metric("Peak is off × by", f"{s['argmax_distance_px']:.1f} px", help="Most likely next position vs the true one.")
+    c.metric("Peak off ×", f"{s['argmax_distance_px']:.1f} px", help="Most likely next position vs the true one.")
     st.caption(
         f"N = {hm.n} candidate positions for the {charts.ball_name(cfg, hm.ball)} ball (grey: left out, the ball would "
         "leave the frame or overlap another); colour from 0 through 1/N (no preference) to ≥ 4/N. "

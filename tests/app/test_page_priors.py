@@ -23,8 +23,8 @@ def test_defaults_preview_theta_one_step_and_show_rbf_beats_linear(app):
     assert "within one step" in at.caption[-1].value.lower() or any("within one step" in c.value for c in at.caption)
     at.selectbox(key="prior_kind").select("linear").run()
     lin = metrics(at)
-    assert pct(rbf["Within one step of ○"]) > pct(lin["Within one step of ○"])
-    assert pct(rbf["Within half a step of ×"]) >= pct(lin["Within half a step of ×"])
+    assert pct(rbf["Near ○ (1 step)"]) > pct(lin["Near ○ (1 step)"])
+    assert pct(rbf["Near × (½ step)"]) >= pct(lin["Near × (½ step)"])
     assert "prior" not in at.query_params or "theta" not in str(at.query_params["prior"])
 
 
@@ -85,6 +85,7 @@ def test_a_broken_expression_keeps_the_frame_and_the_grid(app):
     assert (at.session_state["view"].frame, at.session_state["view"].stride) == (50, 4)
     at.text_input(key="prior_expr").input("-sum(abs(z - zp)) / theta").run()
     assert not at.error and len(at.get("plotly_chart")) == 1
+    assert at.select_slider(key="prior_p_custom_theta").value == 8.0  # back at one step, not at the slider's end
     assert at.slider(key="prior_frame").value == 50 and at.select_slider(key="prior_stride").value == 4
 
 

@@ -12,7 +12,7 @@ def test_priors_expression_preview_and_broken_text(server, context):
     heading(page, "Priors")
     chart = page.locator(".js-plotly-plot").first
     expect(chart).to_be_visible()
-    expect(page.get_by_text("Within one step of ○", exact=True)).to_be_visible()
+    expect(page.get_by_text("Near ○ (1 step)", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Add rbf (theta=0.1) to the training list")).to_be_visible()
     shot(page, "priors")
     page.get_by_role("combobox", name="Coupling").click()

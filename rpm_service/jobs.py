@@ -152,7 +152,10 @@ def _worker_main(conn, cancel_event, threads: int, work, store_root: str, max_ta
         job_id, config, device, store_bytes = task
 
         def progress(p: Progress, job_id=job_id) -> None:
-            conn.send(("progress", job_id, p))
+            try:
+                conn.send(("progress", job_id, p))
+            except OSError:  # the server is gone: stop the work (nothing is stored)
+                raise Cancelled("the server is gone") from None
 
         try:
             run = work(config, store, videos=videos, device=device, progress=progress, cancel=stop)
@@ -565,7 +568,7 @@ class JobRunner:
         with self._cond:
             if w not in self._workers or self._stopping:
                 return
-            job, w.job, w.stop_by = w.job, None, None
+            job, w.job = w.job, None  # stop_by stays: it counts as stopping until its successor is in place
             if job is not None and job.state not in FINISHED:
                 code = w.process.exitcode
                 self._finish(job, FAILED, error=f"the training process stopped unexpectedly (exit code {code})")

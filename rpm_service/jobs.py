@@ -126,29 +126,41 @@ def _first_line(exc: BaseException) -> str:
     return s.splitlines()[0][:500] if s else type(exc).__name__
 
 
-def _worker_main(conn, cancel_event, threads: int, work, store_root: str, max_tasks: int) -> None:
+def _worker_main(conn, threads: int, work, store_root: str, max_tasks: int) -> None:
     """A worker process: take (job id, config, device, store bytes) tasks from ``conn``, send events back.
 
-    Stops when told (None), when the server's end of the pipe closes, or when the server process is gone (checked
-    with every cancel check, so a killed server never leaves trainings running).
+    While a job runs, the work's cancel checks look at the pipe (one ``poll``): a ("cancel", id) message or None
+    stops it, and so does a closed pipe, so a killed server never leaves trainings running. Exits on None.
     """
     import torch
 
     torch.set_num_threads(threads)
-    parent = os.getppid()
     store = RunStore(store_root)
     videos: collections.OrderedDict[VideoConfig, Video] = collections.OrderedDict()
+    flags = {"cancel": False, "exit": False}
 
     def stop() -> bool:
-        return cancel_event.is_set() or os.getppid() != parent
+        if not flags["cancel"]:
+            try:
+                while conn.poll():
+                    msg = conn.recv()
+                    flags["cancel"] = True  # ("cancel", id) or None (shut down): nothing else comes while busy
+                    flags["exit"] = flags["exit"] or msg is None
+            except (EOFError, OSError):  # the server is gone
+                flags["cancel"] = flags["exit"] = True
+        return flags["cancel"]
 
-    for _ in range(max_tasks):
+    done = 0
+    while done < max_tasks and not flags["exit"]:
         try:
             task = conn.recv()
         except (EOFError, OSError):
             return
         if task is None:
             return
+        if task[0] == "cancel":  # for a job that finished before the word arrived
+            continue
+        flags["cancel"], done = False, done + 1
         job_id, config, device, store_bytes = task
 
         def progress(p: Progress, job_id=job_id) -> None:
@@ -182,8 +194,8 @@ def _worker_main(conn, cancel_event, threads: int, work, store_root: str, max_ta
 class _Worker:
     process: object
     conn: object
-    cancel: object  # an mp.Event the work checks
     job: Job | None = None
+    told: bool = False  # the stop word was sent for the current job
     stop_by: float | None = None  # set while stopping: terminate if still busy then
 
     @property
@@ -363,11 +375,9 @@ class JobRunner:
             self._queue.clear()
             for job in list(self._active.values()):
                 self._finish(job, CANCELLED, error="the server is shutting down")
-            for w in self._workers:
-                w.cancel.set()
         self._wake()
         self._supervisor.join(timeout)
-        for w in self._workers:
+        for w in self._workers:  # the supervisor is gone: this thread is the only sender now
             try:
                 w.conn.send(None)
             except OSError:
@@ -442,8 +452,8 @@ class JobRunner:
         self._finish(job, state, error=error)
         for w in self._workers:
             if w.job is job and w.stop_by is None:
-                w.cancel.set()
-                w.stop_by = time.monotonic() + self.cancel_grace
+                w.stop_by = time.monotonic() + self.cancel_grace  # the supervisor sends the word (one sender)
+                w.told = False
 
     def _load(self, key: str) -> Run | None:
         for store in (self.store, *self.also):
@@ -459,12 +469,11 @@ class JobRunner:
     # -- internals: the worker processes ------------------------------------------------------------------------
     def _spawn(self) -> _Worker:
         here, there = self._ctx.Pipe(duplex=True)
-        cancel = self._ctx.Event()
-        args = (there, cancel, self.threads, self._work, str(self.store.root), self._max_tasks)
+        args = (there, self.threads, self._work, str(self.store.root), self._max_tasks)
         process = self._ctx.Process(target=_worker_main, args=args, name="rpm-job-worker", daemon=True)
         _start_without_main(process)
         there.close()
-        return _Worker(process, here, cancel)
+        return _Worker(process, here)
 
     def _wake(self) -> None:
         try:
@@ -480,6 +489,7 @@ class JobRunner:
                     return
                 self._dispatch()
                 lingering = self._enforce(time.monotonic())
+                self._tell()
                 by_conn = {w.conn: w for w in self._workers}
                 by_sentinel = {w.process.sentinel: w for w in self._workers}
             for process in lingering:  # outside the lock: terminating may take a moment
@@ -501,7 +511,6 @@ class JobRunner:
             if not w.idle or w.stop_by is not None:
                 continue
             job = self._queue.popleft()
-            w.cancel.clear()
             try:
                 w.conn.send((job.id, job.config, self.device, self.limits.store_bytes))
             except OSError:  # the worker just died: the job goes back to the front, the sentinel replaces it
@@ -509,6 +518,16 @@ class JobRunner:
                 continue
             w.job, job.state, job.started = job, RUNNING, time.time()
             self._cond.notify_all()
+
+    def _tell(self) -> None:
+        """Send the stop word to workers whose job was cancelled or ran over its budget (only this thread sends)."""
+        for w in self._workers:
+            if w.stop_by is not None and not w.told and w.job is not None:
+                w.told = True
+                try:
+                    w.conn.send(("cancel", w.job.id))
+                except OSError:
+                    pass  # it died: its sentinel brings a new one
 
     def _enforce(self, now: float) -> list:
         """Stop jobs over their time budget; returns the processes of workers that did not stop in time."""

@@ -28,7 +28,7 @@ from .evaluate import Heatmap, conditional_prior, decode, fit_decoder, l2_errors
 from .expressions import ExpressionError, parse_expression
 from .objective import infonce_bound, infonce_loss
 from .run import Run
-from .store import CorruptRun, RunStore, default_root
+from .store import CorruptRun, RunStore, StoreError, default_root
 from .train import Cancelled, Progress, TrainingError, resolve_device, train
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "Run",
     "RunConfig",
     "RunStore",
+    "StoreError",
     "TrainConfig",
     "TrainingError",
     "Video",

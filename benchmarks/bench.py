@@ -170,7 +170,11 @@ def first_paint() -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="reduced scale: 128 frames, 64 px, diameter 8")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"reduced scale: {QUICK_VIDEO.frames} frames, {QUICK_VIDEO.size} px, diameter {QUICK_VIDEO.diameter:g}",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=None, help="epochs for both (default: 30 quick, 2 paper)")
     ap.add_argument("--steps", type=int, default=None, help="stop the baseline after N steps (speed only, no L2)")

@@ -38,6 +38,7 @@ class Setting:
 
 SETTINGS = (
     Setting("a", 128, note="today's quick scale: 128 frames, θ₀ = 0.1, App. D lr 0.005 for all"),
+    Setting("a5", 128, coupling_lr=0.5, note="128 frames, log θ at lr 0.5, θ₀ = 0.1"),
     Setting("b", 512, note="512 frames, App. D recipe"),
     Setting("c", 512, coupling_lr=0.5, note="512 frames, log θ at lr 0.5, θ₀ = 0.1"),
     Setting("c8", 512, theta=8.0, coupling_lr=0.5, note="512 frames, log θ at lr 0.5, θ₀ = 8 (one step)"),

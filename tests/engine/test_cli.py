@@ -101,5 +101,20 @@ def test_reproduce_json_shape(tmp_path, monkeypatch):
     assert set(data["methods"]) == {"supervised", "rbf", "linear", "untrained"}
     for m in data["methods"].values():
         assert len(m["l2_per_seed"]) == 2 and len(m["l2_ci95"]) == 2 and m["l2_mean"] > 0
+    assert data["references"]["predict_mean"] > 0 and data["references"]["step_px"] == 6.0
+    assert data["config"]["train"] == rep.QUICK_TRAIN
+    assert all(t is None or t > 0 for t in data["methods"]["rbf"]["theta_effective_px_per_seed"])
     for name in ("l2_bars.png", "centres.png", "heatmap_rbf.png", "heatmap_linear.png"):
         assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_paper_recipe_is_app_d_at_the_quick_scale():
+    from rpm_engine import reproduce as rep
+
+    video, epochs, init, train = rep.recipe(quick=True, paper_recipe=True)
+    assert video == rep.QUICK_VIDEO and train == {} and epochs == rep.QUICK_EPOCHS
+    app_d = rep.method_config("rbf", video, 0, epochs, init, train)
+    assert app_d.train.coupling_lr is None and app_d.train.lr == 0.005
+    quick = rep.method_config("rbf", *rep.recipe(quick=True)[:1], 0, epochs, init, rep.QUICK_TRAIN)
+    assert quick.train.coupling_lr == rep.QUICK_TRAIN.get("rbf", {}).get("coupling_lr")
+    assert rep.recipe(quick=False) == (rep.PAPER_VIDEO, rep.PAPER_EPOCHS, rep.PAPER_INIT, {})

@@ -1,9 +1,10 @@
-"""Time from `streamlit run app.py` to the Home page's Fig. 1 comparison painted in headless Chromium.
+"""Home's first chart against a trivial Streamlit page with three small Plotly charts, measured in one run.
 
     python benchmarks/first_paint.py [--repeats 3]
 
-Prints: seconds until the server answers its health check, and seconds from opening the page until the shipped
-comparison's charts are drawn (first visit of a fresh server, then warm visits). Needs /usr/bin/chromium.
+Starts two fresh servers (``streamlit run app.py`` and a throw-away three-chart page), opens each in headless
+Chromium and prints the seconds from opening the page to its first Plotly chart drawn: the first visit of the fresh
+server, then warm visits, and Home's ratio to the trivial page (issue 10 §4's goal: ≤ 1.3×). Needs /usr/bin/chromium.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,15 +21,47 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]  # fmt: skip
+TRIVIAL = """import plotly.graph_objects as go
+import streamlit as st
+
+st.title("Three small charts")
+for i, col in enumerate(st.columns(3)):
+    col.plotly_chart(go.Figure(go.Bar(x=["a", "b", "c"], y=[1 + i, 2, 3])), key=f"c{i}")
+"""
+
+
+def serve(script: str, cwd: Path) -> tuple[subprocess.Popen, str, float]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "RPM_ENGINE_CACHE": tempfile.mkdtemp()}
+    t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true", "--server.address",
+           "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    while True:
+        try:
+            if urllib.request.urlopen(url + "_stcore/health", timeout=1).status == 200:
+                return proc, url, time.perf_counter() - t0
+        except OSError:
+            time.sleep(0.05)
+
+
+def paint_times(browser, url: str, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = ctx.new_page()
+        t = time.perf_counter()
+        page.goto(url)
+        page.locator(".js-plotly-plot").first.wait_for(state="visible", timeout=120_000)
+        out.append(time.perf_counter() - t)
+        ctx.close()
+    return out
 
 
 def main() -> None:
@@ -36,59 +70,25 @@ def main() -> None:
     a = p.parse_args()
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "RPM_ENGINE_CACHE": tempfile.mkdtemp()}
-    t0 = time.perf_counter()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while True:
+    tmp = Path(tempfile.mkdtemp(prefix="first_paint_"))
+    (tmp / "trivial.py").write_text(TRIVIAL)
+    results = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        for name, script, cwd in (("trivial page", str(tmp / "trivial.py"), tmp), ("Home", "app.py", ROOT)):
+            proc, url, ready = serve(script, cwd)
             try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
-        ready = time.perf_counter() - t0
-        print(f"server answers its health check      {ready:.2f} s after start")
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-            for i in range(a.repeats):
-                page = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
-                t = time.perf_counter()
-                page.goto(f"http://127.0.0.1:{port}/")
-                page.locator(".js-plotly-plot").nth(2).wait_for(state="attached", timeout=60_000)  # C, D and E
-                paint = time.perf_counter() - t
-                label = "first visit" if i == 0 else "warm visit"
-                print(
-                    f"Home Fig. 1 painted ({label:<11})        {paint:.2f} s after opening the page"
-                    + (f"  ({time.perf_counter() - t0:.2f} s after server start)" if i == 0 else "")
-                )
-                page.context.close()
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(10)
+                results[name] = (ready, paint_times(browser, url, a.repeats))
+            finally:
+                proc.terminate()
+                proc.wait(15)
+        browser.close()
+    for name, (ready, times) in results.items():
+        warm = f", warm visits median {statistics.median(times[1:]):.2f} s" if len(times) > 1 else ""
+        print(f"{name:12s}: health check {ready:.2f} s after start; first chart {times[0]:.2f} s (first visit){warm}")
+    (_, t), (_, h) = results["trivial page"], results["Home"]
+    print(f"Home / trivial, first visit: {h[0] / t[0]:.2f}x" + (
+        f"; warm: {statistics.median(h[1:]) / statistics.median(t[1:]):.2f}x" if len(h) > 1 else "") + " (goal <= 1.3x)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ TRAIN_FIELDS: tuple[Field, ...] = (
     Field("seed", "Seed", "initialisation and batch order", int, 0, 2**31 - 1, limit="seeds"),
     Field(
         "coupling_lr", "Coupling learning rate",
-        "plain SGD on the coupling's parameters (e.g. log θ); empty: the learning rate, as App. D", float, 1e-6, 10.0,
+        "plain SGD on the coupling's parameters (e.g. log θ); none: the learning rate, as App. D", float, 1e-6, 10.0,
         query="clr", flag="--coupling-lr", optional=True,
     ),
 )  # fmt: skip

@@ -31,7 +31,7 @@ def _add_fields(g, fields, defaults, skip=()) -> None:
         if f.name in skip:
             continue
         default = defaults.get(f.name)
-        shown = "one diameter" if f.optional and default is None else "%(default)s"
+        shown = ("one diameter" if f.name == "step" else "none") if f.optional and default is None else "%(default)s"
         g.add_argument(
             f.cli,
             dest=f.name if f not in TRAIN_FIELDS else f"train_{f.name}",
@@ -147,6 +147,7 @@ def cmd_train(a) -> int:
 def cmd_reproduce(a) -> int:
     result = rep.reproduce(
         quick=a.quick,
+        paper_recipe=a.paper_recipe,
         seeds=a.seeds,
         out=Path(a.out),
         device=a.device,
@@ -201,7 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick",
         action="store_true",
         help=f"reduced scale ({rep.QUICK_VIDEO.frames} frames of "
-        f"{rep.QUICK_VIDEO.size} px) that finishes in minutes on 2 CPU cores",
+        f"{rep.QUICK_VIDEO.size} px, θ learned at its own learning rate) that finishes in minutes on 2 CPU cores",
+    )
+    r.add_argument(
+        "--paper-recipe",
+        action="store_true",
+        help="train with App. D's exact recipe (one learning rate for everything), e.g. at the quick scale",
     )
     r.add_argument("--seeds", type=int, default=3, help="training seeds per method (%(default)s)")
     r.add_argument("--epochs", type=int, default=None, help="override the epochs of every method")

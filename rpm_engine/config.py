@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 
 from .couplings import CouplingSpec
@@ -135,7 +136,7 @@ def _rgb(value, where: str) -> tuple[int, int, int]:
         t = tuple(value)
     except TypeError:
         raise ValueError(f"{where}: bad RGB triple {_short(value)}") from None
-    if len(t) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v == int(v) for v in t):
+    if len(t) != 3 or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and v == int(v) for v in t):
         raise ValueError(f"{where}: bad RGB triple {_short(value)}")
     if not all(0 <= v <= 255 for v in t):
         raise ValueError(f"{where}: bad RGB triple {_short(value)} (each value 0 to 255)")

@@ -87,8 +87,15 @@ async def exceptions(page) -> int:
     return await page.locator('[data-testid="stException"]').count()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc), to tell the server's share from the browser's."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def session(browser, url: str, query: dict, result: dict) -> None:
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx.set_default_timeout(TIMEOUT_MS)
     try:
         result["home"] = await open_home(ctx, url)
         page, result["train"] = await open_train(ctx, url, query)
@@ -136,9 +143,9 @@ async def main(n: int, baseline: int) -> int:
                 await ctx.close()
             queries = [SHARED if i % 2 == 0 else {**TINY, "vseed": str(1000 + i)} for i in range(n)]
             results = [{} for _ in range(n)]
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), cpu_seconds(proc.pid)
             await asyncio.gather(*(session(browser, url, q, r) for q, r in zip(queries, results)))
-            wall = time.perf_counter() - t0
+            wall, server_cpu = time.perf_counter() - t0, cpu_seconds(proc.pid) - cpu0
             ctx = await browser.new_context()
             page, _ = await open_train(ctx, url, TINY)
             text = await page.locator(".st-key-train_runner_stats").inner_text()
@@ -173,6 +180,8 @@ async def main(n: int, baseline: int) -> int:
         print(
             f"job wait after pressing Train: p50 {pct(waits, 0.5):.1f} s, p95 {pct(waits, 0.95):.1f} s; wall {wall:.0f} s"
         )
+    print(f"server process CPU during the load: {server_cpu:.0f} s over {wall:.0f} s wall ({server_cpu / wall:.0%} of one "
+          f"core; {os.cpu_count()} cores shared with the browser and the training workers)")  # fmt: skip
     return 0 if len(ok) == n and jobs == distinct else 1
 
 

@@ -26,7 +26,7 @@ from rpm_engine.config import (
     default_frame,
 )
 from rpm_engine.couplings import PRESETS, CouplingSpec, canonical_name, make_coupling
-from rpm_engine.reproduce import QUICK_EPOCHS, QUICK_INIT
+from rpm_engine.reproduce import QUICK_EPOCHS, QUICK_INIT, QUICK_TRAIN
 from rpm_service.limits import Limits
 
 BASELINES = ("supervised", "untrained")
@@ -39,8 +39,11 @@ ECHO = 40  # characters of a bad value a notice may repeat
 HIDE_FLAGS = ("controls", "sliders", "sidebar", "text")  # classroom link: ?controls_hide=1&sidebar_hide=1
 MAX_CANDIDATES = 4096  # rendered and encoded frames per heatmap: a 64x64 grid, about a second on a CPU
 
-# Where a coupling's parameters start when nobody said otherwise (reproduce.QUICK_INIT: the shipped runs' recipe).
+# Where a coupling's parameters start when nobody said otherwise, and the training fields the app adds per coupling:
+# the shipped runs' quick recipe (reproduce.QUICK_INIT / QUICK_TRAIN: RBF's log θ learns at its own rate, a stated
+# deviation from App. D), so the app's defaults name the shipped runs.
 DEFAULT_INIT = {name: dict(init) for name, init in QUICK_INIT.items()}
+DEFAULT_TRAIN = {name: dict(extra) for name, extra in QUICK_TRAIN.items()}
 
 
 def short(value: object, n: int = ECHO) -> str:
@@ -105,7 +108,8 @@ class Item:
     def run_config(self, video: VideoConfig, epochs: int, seed: int) -> RunConfig:
         if self.coupling is None:
             return RunConfig.of(None, video=video, method=self.method, epochs=epochs, seed=seed)
-        return RunConfig(video, self.coupling, TrainConfig(epochs=epochs, seed=seed))
+        extra = DEFAULT_TRAIN.get(self.coupling.spec, {})
+        return RunConfig(video, self.coupling, TrainConfig(epochs=epochs, seed=seed, **extra))
 
 
 def default_item(spec: str) -> Item:

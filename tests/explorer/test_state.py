@@ -116,19 +116,21 @@ def test_one_run_key_for_the_default_quick_video_from_url_widgets_cli_and_librar
     the library's recipe name one run, so pressing "Generate video" with the defaults opens the shipped runs."""
     from rpm_engine.cli import build_parser, train_config
     from rpm_engine.config import QUICK_VIDEO
-    from rpm_engine.reproduce import QUICK_EPOCHS, QUICK_INIT, method_config
+    from rpm_engine.reproduce import QUICK_EPOCHS, QUICK_INIT, QUICK_TRAIN, method_config
 
     view, _ = from_query({})
     url_key = view.items[0].run_config(view.video, view.epochs, 0).key()
     widgets = {f: float(getattr(QUICK_VIDEO, f)) for f in ("frames", "size", "diameter", "noise_deg")}
     widget_video = VideoConfig(**{k: int(v) if k in ("frames", "size") else v for k, v in widgets.items()})
     widget_key = view.items[0].run_config(widget_video, view.epochs, 0).key()
-    spelled, notices = from_query({"frames": "128.0", "size": "64", "diam": "8.0", "step": "8"})
+    frames, size, diam = str(QUICK_VIDEO.frames), str(QUICK_VIDEO.size), f"{QUICK_VIDEO.diameter:g}"
+    spelled, notices = from_query({"frames": frames + ".0", "size": size, "diam": diam + ".0", "step": diam})
     assert notices == [] and spelled == view
-    argv = ["train", "--coupling", "rbf", "--param", f"theta={QUICK_INIT['rbf']['theta']}", "--frames", "128"]
-    argv += ["--size", "64", "--diameter", "8", "--epochs", str(QUICK_EPOCHS), "--seed", "0"]
+    argv = ["train", "--coupling", "rbf", "--param", f"theta={QUICK_INIT['rbf']['theta']}", "--frames", frames]
+    argv += ["--size", size, "--diameter", diam, "--epochs", str(QUICK_EPOCHS), "--seed", "0"]
+    argv += [x for k, v in QUICK_TRAIN["rbf"].items() for x in ("--" + k.replace("_", "-"), str(v))]
     cli_key = train_config(build_parser().parse_args(argv)).key()
-    lib_key = method_config("rbf", QUICK_VIDEO, 0, QUICK_EPOCHS, QUICK_INIT).key()
+    lib_key = method_config("rbf", QUICK_VIDEO, 0, QUICK_EPOCHS, QUICK_INIT, QUICK_TRAIN).key()
     assert url_key == widget_key == cli_key == lib_key
     shipped = Catalog([("shipped", RunStore(SHIPPED_ROOT, read_only=True))]).shipped_fig1()
     assert url_key in {e.key for e in shipped["rbf"]}, "the default view opens the shipped RBF run"

@@ -165,7 +165,10 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (``error: --frames: must be between ...``) and exit code 2."""
 
     def error(self, message: str):
-        self.exit(2, f"error: {message.splitlines()[0]}\n")
+        line = message.splitlines()[0]
+        if "--coupling: expected one argument" in line:  # argparse reads '-sum(...)' as a flag
+            line += "; an expression that starts with '-' is written --coupling='-sum(abs(z - zp)) / theta'"
+        self.exit(2, f"error: {line}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -118,3 +118,11 @@ def test_paper_recipe_is_app_d_at_the_quick_scale():
     quick = rep.method_config("rbf", *rep.recipe(quick=True)[:1], 0, epochs, init, rep.QUICK_TRAIN)
     assert quick.train.coupling_lr == rep.QUICK_TRAIN.get("rbf", {}).get("coupling_lr")
     assert rep.recipe(quick=False) == (rep.PAPER_VIDEO, rep.PAPER_EPOCHS, rep.PAPER_INIT, {})
+
+
+def test_an_expression_starting_with_minus_is_explained_and_accepted_with_equals(tmp_path):
+    r = run_cli("train", "--coupling", "-sum(abs(z-zp))/theta", *VIDEO, "--quiet", env_cache=tmp_path)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "--coupling='-sum" in lines[0]
+    r = run_cli("train", "--coupling=-sum(abs(z-zp))/theta", *VIDEO, "--epochs", "1", "--quiet", env_cache=tmp_path)
+    assert r.returncode == 0, r.stderr

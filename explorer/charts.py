@@ -363,7 +363,7 @@ def l2_bars(
             error_y=dict(type="data", array=up, arrayminus=down, visible=n > 1, thickness=1.5, width=5),
             hovertemplate="%{x}: %{y:.2f} px<extra>" + safe(g["label"]) + "</extra>",
         )
-    _reference_line(fig, reference)
+    _reference_line(fig, reference, log_y)
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_yaxes(
         title_text="held-out mean L2 error (px)",
@@ -379,16 +379,23 @@ def safe(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _reference_line(fig: go.Figure, reference: float | None) -> None:
-    """The predict-the-mean error (``evaluate.mean_predictor_l2``): what no information at all gives."""
-    if reference is not None and _finite(reference):
-        fig.add_hline(
-            y=reference,
-            line=dict(color="#555", dash="dot"),
-            annotation_text=f"predict the mean: {reference:.1f} px",
-            annotation_position="top left",
-            annotation_font=dict(size=11, color="#555"),
-        )
+def _reference_line(fig: go.Figure, reference: float | None, log_y: bool) -> None:
+    """The predict-the-mean error (``evaluate.mean_predictor_l2``): what no information at all gives. (On a log axis
+    a shape takes the value itself but an annotation its log10.)"""
+    if reference is None or not _finite(reference) or reference <= 0:
+        return
+    fig.add_hline(y=reference, line=dict(color="#555", dash="dot"))
+    fig.add_annotation(
+        x=0,
+        xref="paper",
+        xanchor="left",
+        y=math.log10(reference) if log_y else reference,
+        yref="y",
+        yanchor="bottom",
+        text=f"predict the mean: {reference:.1f} px",
+        showarrow=False,
+        font=dict(size=11, color="#555"),
+    )
 
 
 def method_bars(
@@ -399,7 +406,7 @@ def method_bars(
 
     Each row: {label, colour, summary (seeds_summary dict), per_seed: [values]}."""
     fig = go.Figure()
-    _reference_line(fig, reference)
+    _reference_line(fig, reference, log_y)
     for r in rows:
         s = r["summary"]
         up = [(s["hi"] - s["mean"]) if _finite(s["hi"]) else 0]

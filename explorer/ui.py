@@ -36,6 +36,7 @@ PAGES = {
     "priors": "pages/2_priors.py",
     "train": "pages/3_train.py",
     "compare": "pages/4_compare.py",
+    "explore": "pages/5_explore.py",
 }
 NAV = {
     "home": ("Home", ":material/home:"),
@@ -43,6 +44,7 @@ NAV = {
     "priors": ("Priors", ":material/explore:"),
     "train": ("Train", ":material/model_training:"),
     "compare": ("Compare", ":material/compare:"),
+    "explore": ("Explore", ":material/query_stats:"),
 }
 
 

@@ -12,14 +12,7 @@ from rpm_engine.evaluate import mean_predictor_l2
 ss, lim = st.session_state, ui.limits()
 if "explore" not in ss:  # read before the shared view rewrites the URL
     ss["explore"], ss["explore_notices"] = ex.explore_from_query(ui.read_url(), lim)
-if "explore" in ui.NAV:
-    view = ui.page_setup("explore")
-else:  # until the page is registered in ui.PAGES / ui.NAV: what page_setup does
-    st.set_page_config(page_title="Explore · RPM Explorer", page_icon=":material/blur_on:", layout="wide")
-    view = ui.view_state()
-    ui.write_url()
-    ui.sidebar()
-    ui.show_notices()
+view = ui.page_setup("explore")
 state, runner, client = ss["explore"], ui.runner(), ui.client_id()
 for n in ss.pop("explore_notices", []):
     st.warning(n, icon=":material/link:")

@@ -4,7 +4,7 @@ the default video's run keys."""
 import pytest
 
 from explorer import media
-from rpm_engine.config import QUICK_VIDEO, VIDEO_FIELDS, RunConfig, VideoConfig
+from rpm_engine.config import QUICK_VIDEO, VIDEO_FIELDS, RunConfig, VideoConfig, default_frame
 from rpm_service.limits import Limits
 
 KEYS = [f"data_{f.url}" for f in VIDEO_FIELDS]
@@ -48,7 +48,7 @@ def test_data_page_widgets_and_generate(app):
         assert at.number_input(key=key) is not None
     assert at.number_input(key="data_step").value is None  # one diameter
     assert at.color_picker(key="data_colour_0") is not None and at.color_picker(key="data_bg") is not None
-    assert at.slider(key="data_frame").value == 113  # held out, 90 % into the default 128 frames
+    assert at.slider(key="data_frame").value == default_frame(QUICK_VIDEO)  # held out, 90 % into the default video
     at.number_input(key="data_frames").set_value(24)
     at.number_input(key="data_size").set_value(32)
     at.number_input(key="data_diam").set_value(6.0)

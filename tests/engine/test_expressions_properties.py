@@ -12,25 +12,18 @@ marker and run only with ``HYPOTHESIS_PROFILE=long``:
 """
 
 import math
-import os
 import re
 import time
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import CI, LONG, PROFILE, long_only  # noqa: E402,F401 - shared profiles
 
 from rpm_engine.couplings import CouplingSpec, make_coupling
 from rpm_engine.expressions import MAX_DEPTH, ExpressionError, parse_expression
-
-_COMMON = {"deadline": None, "database": None, "suppress_health_check": list(HealthCheck), "print_blob": True}
-settings.register_profile("ci", max_examples=200, **_COMMON)
-settings.register_profile("long", max_examples=10_000, **_COMMON)
-PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
-CI, LONG = settings.get_profile("ci"), settings.get_profile("long")
-long_only = pytest.mark.skipif(PROFILE != "long", reason="set HYPOTHESIS_PROFILE=long to run 10,000 examples a test")
 
 D = 6
 SECONDS = 2.0

@@ -8,21 +8,13 @@ marker and run only with ``HYPOTHESIS_PROFILE=long``:
     HYPOTHESIS_PROFILE=long python -m pytest tests/explorer/test_state_properties.py -m long -q
 """
 
-import os
-
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import CI, LONG, PROFILE, long_only  # noqa: E402,F401 - shared profiles
 
 from explorer.state import ECHO, KEY_RE, MAX_RUNS, QUERY_NAMES, from_query, heatmap_strides, to_query
 from rpm_service.limits import Limits
-
-_COMMON = {"deadline": None, "database": None, "suppress_health_check": list(HealthCheck), "print_blob": True}
-settings.register_profile("ci", max_examples=200, **_COMMON)
-settings.register_profile("long", max_examples=10_000, **_COMMON)
-PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
-CI, LONG = settings.get_profile("ci"), settings.get_profile("long")
-long_only = pytest.mark.skipif(PROFILE != "long", reason="set HYPOTHESIS_PROFILE=long to run 10,000 examples a test")
 
 LIMITS = [
     Limits(),

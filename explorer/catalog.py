@@ -17,7 +17,7 @@ import numpy as np
 
 from explorer.charts import method_name
 from rpm_engine.evaluate import seeds_summary
-from rpm_engine.store import CorruptRun, Run, RunStore
+from rpm_engine.store import Run, RunStore, load_first
 from rpm_engine.train import RunConfig
 
 log = logging.getLogger(__name__)
@@ -109,15 +109,7 @@ class Catalog:
 
     def load(self, key: str) -> Run | None:
         """The run, or None if no store has it (or it is unreadable: that is logged, and training rebuilds it)."""
-        for _, store in self.stores:
-            try:
-                run = store.load(key)
-            except CorruptRun as exc:
-                log.warning("%s", exc)
-                continue
-            if run is not None:
-                return run
-        return None
+        return load_first([store for _, store in self.stores], key)
 
     def siblings(self, config: RunConfig, entries: list[Entry] | None = None) -> list[Entry]:
         """Every stored run of the same configuration except the seed, sorted by seed (one per seed)."""

@@ -527,3 +527,20 @@ def _write(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+def load_first(stores, key: str) -> Run | None:
+    """The run ``key`` from the first of ``stores`` that holds a readable copy; None if none does.
+
+    An unreadable copy is logged and skipped (training rebuilds it). The one way the app and the job runner open a
+    run from several stores (the visitor's store, then the shipped examples).
+    """
+    for store in stores:
+        try:
+            run = store.load(key)
+        except (CorruptRun, OSError) as exc:
+            log.warning("stored run %s is unreadable (%s); it will be trained again", key, exc)
+            continue
+        if run is not None:
+            return run
+    return None

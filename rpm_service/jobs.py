@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_any
 
 from rpm_engine.data import Video, VideoConfig, generate_video
-from rpm_engine.store import CorruptRun, Run, RunStore, StoreError
+from rpm_engine.store import CorruptRun, Run, RunStore, StoreError, load_first
 from rpm_engine.train import Cancelled, Progress, RunConfig, TrainingError, resolve_device
 
 from .limits import Limits
@@ -456,15 +456,7 @@ class JobRunner:
                 w.told = False
 
     def _load(self, key: str) -> Run | None:
-        for store in (self.store, *self.also):
-            try:
-                run = store.load(key)
-            except Exception as exc:  # noqa: BLE001 - CorruptRun and friends: the worker's get_or_train rebuilds it
-                log.warning("stored run %s is unreadable (%s); it will be trained again", key, exc)
-                continue
-            if run is not None:
-                return run
-        return None
+        return load_first((self.store, *self.also), key)
 
     # -- internals: the worker processes ------------------------------------------------------------------------
     def _spawn(self) -> _Worker:

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from tiny import TINY_QUERY  # noqa: F401 - re-exported for the tests
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -16,9 +17,6 @@ def tmp_cache(tmp_path, monkeypatch):
         if name.startswith("RPM_MAX_") or name == "RPM_ALLOW_EXPRESSIONS":
             monkeypatch.delenv(name)
     return root
-
-
-TINY_QUERY = {"frames": "24", "size": "32", "diam": "6", "c": "rbf;theta=1", "epochs": "2"}  # trains in ~1 s
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ comparison; asking again opens the stored run at once."""
 
 import time
 
-from conftest import TINY_QUERY
+from tiny import TINY_QUERY
 
 
 def run_until(at, done, timeout=90.0):

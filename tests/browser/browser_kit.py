@@ -9,6 +9,7 @@ import urllib.parse
 from pathlib import Path
 
 from playwright.sync_api import expect
+from tiny import TINY_QUERY  # noqa: F401 - re-exported for the tests
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -22,7 +23,7 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TINY_QUERY = {"frames": "24", "size": "32", "diam": "6", "c": "rbf;theta=1", "epochs": "2"}  # trains in ~1 s
+
 TIMEOUT_MS = 120_000
 
 

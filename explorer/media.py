@@ -7,10 +7,9 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 
-from PIL import Image, ImageDraw
-
 from rpm_engine.config import VIDEO_FIELDS, Field, VideoConfig, default_frame
 from rpm_engine.data import Video, save_npz
+from rpm_engine.figures import gif_bytes  # noqa: F401 - the one GIF writer, re-exported for the pages
 from rpm_service.limits import Limits
 
 from .state import _hex, _rgb  # the URL codec's colour spelling: one parser for links and colour pickers
@@ -77,41 +76,7 @@ def frame_slider(cfg: VideoConfig, frame: int | None) -> tuple[int, int, int]:
     return 0, hi, value
 
 
-# -- downloads and animation ----------------------------------------------------------------------------------------
-def gif_bytes(
-    video: Video, *, overlay: bool = False, trail: int = 12, fps: int = 12, max_frames: int = 300, display_px: int = 320
-) -> bytes:
-    """An animated GIF of at most ``max_frames`` frames, scaled up (nearest neighbour) to about ``display_px``."""
-    size = video.config.size
-    scale = max(1, min(8, display_px // size))
-    frames = video.frames[:max_frames]
-    images = []
-    for t, f in enumerate(frames):
-        img = Image.fromarray(f)
-        if scale > 1:
-            img = img.resize((size * scale, size * scale), Image.NEAREST)
-        if overlay:
-            draw = ImageDraw.Draw(img)
-            for k, colour in enumerate(video.config.ball_colours):
-                path = video.centres[max(0, t - trail) : t + 1, k] * scale
-                if len(path) > 1:
-                    draw.line([tuple(p) for p in path], fill=tuple(int(c) for c in colour), width=max(1, scale // 2))
-                x, y = video.centres[t, k] * scale
-                r = max(2, scale)
-                draw.ellipse([x - r, y - r, x + r, y + r], outline=(255, 255, 255), width=max(1, scale // 3))
-        images.append(img.convert("P", palette=Image.ADAPTIVE, colors=64))
-    buf = io.BytesIO()
-    images[0].save(
-        buf,
-        format="GIF",
-        save_all=True,
-        append_images=images[1:],
-        duration=int(1000 / fps),
-        loop=0,
-        optimize=False,
-        disposal=1,
-    )
-    return buf.getvalue()
+# -- downloads and animation (the GIF writer is rpm_engine.figures.gif_bytes, shared with the command line) ------
 
 
 def npz_bytes(video: Video) -> bytes:

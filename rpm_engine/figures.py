@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +32,47 @@ def _plt():
     return plt
 
 
-def save_gif(video: Video, path: Path, fps: int = 12, max_frames: int = 300) -> Path:
-    """An animated GIF of (at most ``max_frames`` of) the video."""
-    from PIL import Image
+def gif_bytes(
+    video: Video, *, overlay: bool = False, trail: int = 12, fps: int = 12, max_frames: int = 300, display_px: int = 320
+) -> bytes:
+    """One GIF writer for the CLI and the app: an animated GIF of at most ``max_frames`` frames, scaled up (nearest neighbour) to about ``display_px``."""
+    from PIL import Image, ImageDraw
 
-    frames = [Image.fromarray(f) for f in video.frames[:max_frames]]
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
+    size = video.config.size
+    scale = max(1, min(8, display_px // size))
+    frames = video.frames[:max_frames]
+    images = []
+    for t, f in enumerate(frames):
+        img = Image.fromarray(f)
+        if scale > 1:
+            img = img.resize((size * scale, size * scale), Image.NEAREST)
+        if overlay:
+            draw = ImageDraw.Draw(img)
+            for k, colour in enumerate(video.config.ball_colours):
+                path = video.centres[max(0, t - trail) : t + 1, k] * scale
+                if len(path) > 1:
+                    draw.line([tuple(p) for p in path], fill=tuple(int(c) for c in colour), width=max(1, scale // 2))
+                x, y = video.centres[t, k] * scale
+                r = max(2, scale)
+                draw.ellipse([x - r, y - r, x + r, y + r], outline=(255, 255, 255), width=max(1, scale // 3))
+        images.append(img.convert("P", palette=Image.ADAPTIVE, colors=64))
+    buf = io.BytesIO()
+    images[0].save(
+        buf,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=int(1000 / fps),
+        loop=0,
+        optimize=False,
+        disposal=1,
+    )
+    return buf.getvalue()
+
+
+def save_gif(video: Video, path: Path, fps: int = 12, max_frames: int = 300) -> Path:
+    """The video as an animated GIF file (``gif_bytes`` at the video's own size)."""
+    Path(path).write_bytes(gif_bytes(video, fps=fps, max_frames=max_frames, display_px=video.config.size))
     return Path(path)
 
 

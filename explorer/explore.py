@@ -30,6 +30,7 @@ from rpm_service.limits import Limits
 from .catalog import Entry, group_key
 from .charts import method_name
 from .priors import training_item
+from .state import DEFAULT_TRAIN
 
 # Distinct colours for configurations (Plotly's qualitative "Dark24" and "Light24", which read on white):
 # two configurations of one family (two θ values) never share a colour.
@@ -40,7 +41,12 @@ PALETTE = (
 )  # fmt: skip
 REFERENCE_STYLE = {"supervised": ("#4c4c4c", "dash"), "untrained": ("#9c9c9c", "dot"), "mean": ("#b5651d", "dashdot")}
 DEFAULT_GRIDS = {("rbf", "theta"): "0.01,0.03,0.1,0.3,1", ("linear", "w_init"): "0.0001,0.001,0.01"}
-TRAIN_LABELS = {"epochs": "epochs", "lr": "learning rate", "batch_size": "batch size"}
+TRAIN_LABELS = {
+    "epochs": "epochs",
+    "lr": "learning rate",
+    "batch_size": "batch size",
+    "coupling_lr": "the coupling's own learning rate",
+}
 
 
 # -- the sweep as the page defines it --------------------------------------------------------------------------------
@@ -98,7 +104,7 @@ def default_grid(spec: str, name: str) -> str:
     if name == "epochs":
         return "10,30,60"
     if name in TRAIN_PARAMS:
-        return "0.001,0.005,0.02" if name == "lr" else "10,30,60"
+        return {"lr": "0.001,0.005,0.02", "coupling_lr": "0.005,0.05,0.5"}.get(name, "10,30,60")
     p = coupling_info(spec).param(name)
     start = dict(training_item(spec, {}).coupling.init).get(name, p.default)
     if p.positive or p.log:
@@ -145,8 +151,9 @@ def build_sweep(state: ExploreState, video: VideoConfig, lim: Limits) -> Sweep:
     lim.check_video(video)
     families = []
     for row in state.families:
-        start = dict(training_item(row.coupling, {}).coupling.init)
-        grids = dict(start)
+        item = training_item(row.coupling, {})
+        start = dict(item.coupling.init)
+        grids = {**start, **DEFAULT_TRAIN.get(item.coupling.spec, {})}  # the recipe's training extras (θ's own lr)
         if row.param:
             if row.param not in grid_params(row.coupling):
                 raise ValueError(f"{row.coupling}: has no parameter {row.param!r} (it has {grid_params(row.coupling)})")

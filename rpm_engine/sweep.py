@@ -42,7 +42,12 @@ from . import (  # the package's public names only: the modules behind them may 
 from .couplings import canonical_name
 
 MAX_POINTS = 500  # a sweep larger than this is refused (runs, references included)
-TRAIN_PARAMS: dict[str, type] = {"epochs": int, "lr": float, "batch_size": int}  # training settings a grid may vary
+TRAIN_PARAMS: dict[str, type] = {
+    "epochs": int,
+    "lr": float,
+    "batch_size": int,
+    "coupling_lr": float,
+}  # training settings
 _ALIASES = {"batch-size": "batch_size", "learning_rate": "lr"}
 REFERENCE_METHODS = ("supervised", "untrained")
 
@@ -271,6 +276,8 @@ class Sweep:
     def config(self, setting: Setting, seed: int) -> RunConfig:
         tc = self._train_config(dict(setting.train), seed, setting.method)
         train = {"epochs": tc.epochs, "lr": tc.lr, "batch_size": tc.batch_size, "seed": seed}
+        if tc.coupling_lr is not None:
+            train["coupling_lr"] = tc.coupling_lr  # the coupling's own learning rate (None: App. D's one lr)
         if setting.method != "infonce":
             return RunConfig.of(None, video=self.video, method=setting.method, **train)
         return RunConfig.of(setting.coupling, video=self.video, **dict(setting.init), **train)

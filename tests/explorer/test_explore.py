@@ -116,9 +116,10 @@ def entry(coupling: str | None, l2: float, seed: int, video=TINY, method="infonc
 
 def test_groups_leaderboard_curves_and_references():
     entries = [
-        entry("rbf", 1.0, 0, theta=0.1), entry("rbf", 1.2, 1, theta=0.1), entry("rbf", 3.0, 0, theta=1.0),
+        entry("rbf", 1.0, 0, theta=0.1, coupling_lr=0.5), entry("rbf", 1.2, 1, theta=0.1, coupling_lr=0.5),
+        entry("rbf", 3.0, 0, theta=1.0, coupling_lr=0.5),
         entry("linear", 9.0, 0, w_init=1e-3), entry(None, 0.5, 0, method="supervised"),
-        entry(None, 5.0, 0, method="untrained"), entry("rbf", 0.1, 0, video=QUICK_VIDEO, theta=0.1),
+        entry(None, 5.0, 0, method="untrained"), entry("rbf", 0.1, 0, video=QUICK_VIDEO, theta=0.1, coupling_lr=0.5),
     ]  # fmt: skip
     gs = ex.groups(entries, TINY)
     assert [g.family for g in gs] == ["supervised", "rbf", "rbf", "untrained", "linear"]  # best first; other video out

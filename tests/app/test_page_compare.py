@@ -23,6 +23,8 @@ def test_compare_defaults_to_the_shipped_rbf_and_linear_runs(app):
     assert len(keys) == 2
     # per run: decoded frame + heatmap; then centres over time, L2 bars, curves
     assert len(at.get("plotly_chart")) == 7
+    specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    assert "predict the mean" in specs  # the no-information line on the error chart (one video compared)
     assert at.toggle(key="cmp_log").value is True
     assert at.slider(key="cmp_frame").value == default_frame(QUICK_VIDEO)  # a held-out frame of the shipped video
     at.slider(key="cmp_frame").set_value(20)

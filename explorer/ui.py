@@ -343,5 +343,6 @@ def sidebar() -> None:
             "**This server's limits**  \n"
             f"≤ {lim.frames} frames · ≤ {lim.size} px · ≤ {lim.balls} balls  \n"
             f"≤ {lim.epochs} epochs · seeds 0–{lim.seeds - 1}  \n"
-            f"{lim.jobs} training job(s) at once · queue of {lim.queue}"
+            f"{lim.jobs} training job(s) at once · at most {lim.capacity} runs waiting or training, "
+            f"{lim.per_client} per visitor"
         )

@@ -76,3 +76,13 @@ def test_a_classroom_link_hides_the_controls(app):
     css = " ".join(h.proto.body for h in at.get("html"))
     assert ".stMultiSelect" in css and "stSidebar" in css and "stCaptionContainer" in css
     assert at.session_state["view"].hide == frozenset({"controls", "sidebar", "text"})
+
+
+def test_the_sidebar_states_the_same_capacity_the_runner_refuses_at(app, monkeypatch):
+    from rpm_service.limits import Limits
+
+    monkeypatch.setenv("RPM_MAX_QUEUE", "5")
+    at = app(None)
+    lim = Limits.load()
+    sidebar = " ".join(c.value for c in at.sidebar.caption)
+    assert f"at most {lim.capacity} runs waiting or training" in sidebar and "queue of" not in sidebar

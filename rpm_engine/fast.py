@@ -5,6 +5,11 @@ compiler and ``ninja``) and cached by PyTorch (``TORCH_EXTENSIONS_DIR``). When i
 ``RPM_ENGINE_FAST=0``, ``usable()`` is False and the engine runs the eager encoder instead; the failure is logged once.
 Only CPU tensors ever reach the kernels; CUDA always runs stock ops.
 
+Builds are serialised by our own ``filelock`` in the build directory (an OS lock: a killed builder releases it). Under
+it a torch build baton (``<build dir>/lock``) can only be a leftover of a builder killed mid-compile (``kill -9``), which
+would otherwise make every later load wait for ever, so it is removed. A process that has to wait says so in the log
+and gives up after ``RPM_ENGINE_BUILD_TIMEOUT`` seconds (default 900), falling back to stock PyTorch.
+
 Training step (one call of ``train_encode``): three forward passes over the batch (conv1 + BN statistics; BN1, ReLU,
 conv2 + statistics; BN2, sigmoid, centre of mass) and three backward passes, with every large buffer held by a
 ``Workspace`` and reused from step to step (fresh large temporaries cost as much as the arithmetic: the OS
@@ -18,6 +23,9 @@ import logging
 import os
 import platform
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -25,6 +33,10 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 ENV_VAR = "RPM_ENGINE_FAST"  # "0" forces the stock PyTorch path
+BUILD_TIMEOUT_VAR = "RPM_ENGINE_BUILD_TIMEOUT"  # seconds a process waits for another one's build of the kernels
+DEFAULT_BUILD_TIMEOUT_S = 900.0  # a full compile takes ~1 min on 2 idle cores, several minutes on a busy box
+_WAIT_LOG_EVERY_S = 30.0
+_OUR_LOCK = "rpm_build.lock"  # our filelock, beside torch's baton "lock" in the build directory
 _SOURCE = Path(__file__).with_name("kernels") / "encoder_cpu.cpp"
 _lock = threading.Lock()
 _ext = None
@@ -42,12 +54,106 @@ def _cpu_tag() -> str:
     return hashlib.sha256(info.encode()).hexdigest()[:10]
 
 
+class BuildLockTimeout(TimeoutError):
+    """Another process held the kernels' build lock for longer than ``RPM_ENGINE_BUILD_TIMEOUT`` seconds."""
+
+
+def build_timeout() -> float:
+    """Seconds to wait for another process's build (``RPM_ENGINE_BUILD_TIMEOUT``; default 900; bad values: default)."""
+    raw = os.environ.get(BUILD_TIMEOUT_VAR, "").strip()
+    if not raw:
+        return DEFAULT_BUILD_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:  # also NaN
+        log.warning(
+            "rpm_engine: %s=%r is not a positive number of seconds; using %g",
+            BUILD_TIMEOUT_VAR,
+            raw,
+            DEFAULT_BUILD_TIMEOUT_S,
+        )
+        return DEFAULT_BUILD_TIMEOUT_S
+    return value
+
+
+def build_directory(name: str) -> Path:
+    """The directory torch builds ``name`` in: ``$TORCH_EXTENSIONS_DIR/<name>`` when that is set, else
+    ``~/.cache/torch_extensions/py311_cpu/<name>`` (Python and accelerator tag); created if missing."""
+    from torch.utils.cpp_extension import _get_build_directory
+
+    return Path(_get_build_directory(name, verbose=False))
+
+
+@contextmanager
+def _build_lock(build_dir: Path, timeout: float) -> Iterator[None]:
+    """Hold our build lock for ``build_dir``; log while waiting for another process, give up after ``timeout`` s."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(build_dir / _OUR_LOCK))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        start = time.monotonic()
+        log.warning(
+            "rpm_engine: another process is building the fused CPU kernels in %s; waiting (up to %g s, %s)",
+            build_dir,
+            timeout,
+            BUILD_TIMEOUT_VAR,
+        )
+        while True:
+            left = timeout - (time.monotonic() - start)
+            if left <= 0:
+                raise BuildLockTimeout(
+                    f"waited {timeout:g} s for another process building the fused CPU kernels in {build_dir}; "
+                    f"gave up (set {BUILD_TIMEOUT_VAR} to wait longer)"
+                ) from None
+            try:
+                lock.acquire(timeout=min(left, _WAIT_LOG_EVERY_S))
+                break
+            except Timeout:
+                log.warning(
+                    "rpm_engine: still waiting for the fused CPU kernels' build (%.0f s)", time.monotonic() - start
+                )
+        log.warning("rpm_engine: the other build finished after %.0f s; loading the kernels", time.monotonic() - start)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _clear_stale_baton(build_dir: Path) -> None:
+    """Remove torch's build baton ``<build_dir>/lock``: called under our build lock, so its owner is dead (a build
+    killed mid-compile), and torch's ``FileBaton.wait()`` would otherwise poll it for ever."""
+    baton = build_dir / "lock"
+    try:
+        baton.unlink()
+    except FileNotFoundError:
+        return
+    except OSError as exc:  # torch would wait on it for ever: fail now, with the path
+        raise RuntimeError(
+            f"stale build lock {baton} could not be removed ({exc.strerror}); delete it by hand"
+        ) from None
+    log.warning("rpm_engine: removed the stale build lock %s left by an interrupted build", baton)
+
+
 def _build():
     from torch.utils.cpp_extension import load
 
     flags = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno"]
     name = f"rpm_encoder_cpu_{_cpu_tag()}"
-    return load(name=name, sources=[str(_SOURCE)], extra_cflags=flags, extra_ldflags=["-fopenmp"], verbose=False)
+    build_dir = build_directory(name)
+    with _build_lock(build_dir, build_timeout()):
+        _clear_stale_baton(build_dir)
+        return load(
+            name=name,
+            sources=[str(_SOURCE)],
+            extra_cflags=flags,
+            extra_ldflags=["-fopenmp"],
+            build_directory=str(build_dir),  # the directory whose baton was just cleared, whatever the env says
+            verbose=False,
+        )
 
 
 def extension():

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from explorer.charts import method_name
+from rpm_engine.config import RunConfig
 from rpm_engine.evaluate import seeds_summary
 from rpm_engine.store import Run, RunStore, load_first
-from rpm_engine.train import RunConfig
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from rpm_engine.config import RunConfig, VideoConfig
-from rpm_engine.couplings import canonical_name, coupling_info
+from rpm_engine.coupling_spec import canonical_name, coupling_info
 from rpm_engine.evaluate import seeds_summary
 from rpm_engine.reproduce import QUICK_EPOCHS
 from rpm_engine.sweep import MAX_POINTS, TRAIN_PARAMS, Family, Sweep, parse_grid

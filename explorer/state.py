@@ -25,7 +25,7 @@ from rpm_engine.config import (
     VideoConfig,
     default_frame,
 )
-from rpm_engine.couplings import PRESETS, CouplingSpec, canonical_name, make_coupling
+from rpm_engine.coupling_spec import PRESETS, CouplingSpec, canonical_name
 from rpm_engine.reproduce import QUICK_EPOCHS, QUICK_INIT, QUICK_TRAIN
 from rpm_service.limits import Limits
 
@@ -94,6 +94,8 @@ class Item:
                 raise ValueError(f"parameter {short(p, 20)} should look like theta=0.5")
         item = cls.of(spec, **init)
         if item.coupling is not None:
+            from rpm_engine.couplings import make_coupling  # torch: only for a list item that names a coupling
+
             make_coupling(item.coupling.spec, 2 * balls, **dict(item.coupling.init))  # raises if bad
         return item
 

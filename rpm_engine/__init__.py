@@ -4,79 +4,87 @@ The stable API (SPEC §4): ``VideoConfig``, ``generate_video``, ``make_coupling`
 ``ExpressionError``; plus the run configuration, training, the run store and evaluation.
 """
 
-from .config import FIELDS, TRAIN_FIELDS, VIDEO_FIELDS, Field, RunConfig, TrainConfig, VideoConfig
-from .couplings import (
-    COUPLINGS,
-    MAX_DIM,
-    PRESETS,
-    Coupling,
-    CouplingInfo,
-    CouplingSpec,
-    ExpressionCoupling,
-    LinearCoupling,
-    Param,
-    RBFCoupling,
-    coupling_info,
-    coupling_names,
-    make_coupling,
-    offered_couplings,
-    register_coupling,
-)
-from .data import Video, generate_video, render_frames
-from .encoder import Encoder, centre_of_mass
-from .evaluate import Heatmap, conditional_prior, decode, fit_decoder, l2_errors, seeds_summary
-from .expressions import ExpressionError, parse_expression
-from .objective import infonce_bound, infonce_loss
-from .run import Run
-from .store import CorruptRun, RunStore, StoreError, default_root
-from .train import Cancelled, Progress, TrainingError, resolve_device, train
+from __future__ import annotations
 
-__all__ = [
-    "MAX_DIM",
-    "CouplingInfo",
-    "Param",
-    "coupling_info",
-    "offered_couplings",
-    "COUPLINGS",
-    "PRESETS",
-    "Cancelled",
-    "CorruptRun",
-    "Coupling",
-    "CouplingSpec",
-    "Encoder",
-    "FIELDS",
-    "Field",
-    "TRAIN_FIELDS",
-    "VIDEO_FIELDS",
-    "ExpressionCoupling",
-    "ExpressionError",
-    "Heatmap",
-    "LinearCoupling",
-    "Progress",
-    "RBFCoupling",
-    "Run",
-    "RunConfig",
-    "RunStore",
-    "StoreError",
-    "TrainConfig",
-    "TrainingError",
-    "Video",
-    "VideoConfig",
-    "centre_of_mass",
-    "conditional_prior",
-    "coupling_names",
-    "decode",
-    "default_root",
-    "fit_decoder",
-    "generate_video",
-    "infonce_bound",
-    "infonce_loss",
-    "l2_errors",
-    "make_coupling",
-    "parse_expression",
-    "register_coupling",
-    "render_frames",
-    "resolve_device",
-    "seeds_summary",
-    "train",
-]
+import importlib
+import sys
+import types
+
+# Each public name and the module that defines it. They are imported on first use (PEP 562), so that
+# ``import rpm_engine.config`` or listing stored runs does not load PyTorch; ``from rpm_engine import train`` does.
+_EXPORTS = {
+    "FIELDS": "config",
+    "Field": "config",
+    "RunConfig": "config",
+    "TRAIN_FIELDS": "config",
+    "TrainConfig": "config",
+    "VIDEO_FIELDS": "config",
+    "VideoConfig": "config",
+    "CouplingInfo": "coupling_spec",
+    "CouplingSpec": "coupling_spec",
+    "PRESETS": "coupling_spec",
+    "Param": "coupling_spec",
+    "coupling_info": "coupling_spec",
+    "coupling_names": "coupling_spec",
+    "offered_couplings": "coupling_spec",
+    "COUPLINGS": "couplings",
+    "Coupling": "couplings",
+    "ExpressionCoupling": "couplings",
+    "LinearCoupling": "couplings",
+    "MAX_DIM": "couplings",
+    "RBFCoupling": "couplings",
+    "make_coupling": "couplings",
+    "register_coupling": "couplings",
+    "Video": "data",
+    "generate_video": "data",
+    "render_frames": "data",
+    "Encoder": "encoder",
+    "centre_of_mass": "encoder",
+    "Heatmap": "evaluate",
+    "conditional_prior": "evaluate",
+    "decode": "evaluate",
+    "fit_decoder": "evaluate",
+    "l2_errors": "evaluate",
+    "seeds_summary": "evaluate",
+    "ExpressionError": "expressions",
+    "parse_expression": "expressions",
+    "infonce_bound": "objective",
+    "infonce_loss": "objective",
+    "Run": "run",
+    "CorruptRun": "store",
+    "RunStore": "store",
+    "StoreError": "store",
+    "default_root": "store",
+    "Cancelled": "train",
+    "Progress": "train",
+    "TrainingError": "train",
+    "resolve_device": "train",
+    "train": "train",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rpm_engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # once: later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """Keeps ``rpm_engine.train`` the function: importing the submodule of the same name would rebind it."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

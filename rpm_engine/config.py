@@ -16,7 +16,7 @@ import math
 import numbers
 from dataclasses import dataclass, field
 
-from .couplings import CouplingSpec
+from .coupling_spec import CouplingSpec
 
 SCHEMA_VERSION = 1  # bump when a change alters what a run's key means
 METHODS = ("infonce", "supervised", "untrained")

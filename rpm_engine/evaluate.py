@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .config import held_out_split
 from .data import Video, draw_discs, render_frames
+
+if TYPE_CHECKING:  # torch is imported by the functions that run an encoder: summaries and read-outs need none
+    import torch
 
 # Two-sided 95 % Student-t quantiles for n - 1 degrees of freedom (n = number of seeds).
 _T95 = {
@@ -147,6 +150,8 @@ def conditional_prior(
     candidate differs from the frame without ball k only near ball k, so only that patch is rendered and encoded
     (``_local_latents``, the same z' up to float rounding, ~40x less work); other encoders encode whole frames.
     """
+    import torch
+
     from .encoder import Encoder, to_input  # local: keeps evaluate importable without building models
 
     xs, ys, ok, cand = candidates(video, frame, ball, stride)
@@ -241,6 +246,8 @@ def _local_latents(encoder, cand: np.ndarray, ball: int, config) -> torch.Tensor
     ball k grown by 2 px (two 3x3 convolutions); there they are computed from the patch grown by 4 px. The centre of
     mass then takes (mass, sum s x, sum s y) of the base frame, minus the base's patch, plus the candidate's patch.
     """
+    import torch
+
     from .encoder import to_input
 
     dev = next(encoder.parameters()).device

@@ -33,8 +33,10 @@ import unicodedata
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where an expression is evaluated: parsing and listing runs need no torch
+    import torch
 
 SCALE_PARAMS = (
     "theta",
@@ -156,7 +158,7 @@ class Call:
 
 Node = Num | Var | Neg | BinOp | Call
 
-ELEMENTWISE = {"abs": torch.abs, "sqrt": torch.sqrt, "exp": torch.exp, "log": torch.log}
+ELEMENTWISE = ("abs", "sqrt", "exp", "log")  # the tensor methods of these names
 ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "**": math.pow}
 
 
@@ -170,6 +172,8 @@ class Expression:
     dim: int | None = None  # the value of D, or None to take it from z
 
     def __call__(self, z: torch.Tensor, zp: torch.Tensor, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        import torch
+
         if z.ndim != 2 or zp.ndim != 2 or z.shape[1] != zp.shape[1]:
             raise ValueError(f"z and zp must have shapes (B, D), got {tuple(z.shape)} and {tuple(zp.shape)}")
         dim = z.shape[1]
@@ -186,6 +190,8 @@ class Expression:
 
 
 def _evaluate(node: Node, env: dict[str, torch.Tensor], dim: int) -> torch.Tensor:
+    import torch
+
     if isinstance(node, Num):
         return env["z"].new_tensor(node.value)
     if isinstance(node, Var):
@@ -201,7 +207,7 @@ def _evaluate(node: Node, env: dict[str, torch.Tensor], dim: int) -> torch.Tenso
     args = [_evaluate(a, env, dim) for a in node.args]
     fn = node.fn
     if fn in ELEMENTWISE:
-        return ELEMENTWISE[fn](args[0])
+        return getattr(args[0], fn)()
     if fn == "dot":
         return (args[0] * args[1]).sum(-1, keepdim=True)
     if len(args) == 2:  # min(a, b) / max(a, b)
@@ -578,6 +584,8 @@ def check_finite(expr: Expression, dim: int, params: Mapping[str, float] | None 
     The probe is 4 points in [0, 256)^dim for z and zp, with z[0] == zp[0]; scalars take the values given,
     else 1.0 (scale) or 0.0 (free).
     """
+    import torch
+
     params = dict(params or {})
     g = torch.Generator().manual_seed(0)
     z = torch.rand(4, dim, generator=g) * 256
@@ -609,6 +617,8 @@ def check_finite(expr: Expression, dim: int, params: Mapping[str, float] | None 
 
 def _require_finite(t: torch.Tensor, what: str, text: str, equal: torch.Tensor | None) -> None:
     """Raise if t is not finite; ``equal`` marks the entries that come from the probe's pair with z == zp."""
+    import torch
+
     bad = ~torch.isfinite(t)
     if not bad.any():
         return

@@ -7,15 +7,18 @@ writes it and ``RunStore.load`` gives it back unchanged (with ``cached=True``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .config import RunConfig
-from .couplings import Coupling
-from .data import Video
-from .encoder import Encoder
-from .evaluate import decode, fit_decoder
+
+if TYPE_CHECKING:  # the modules below need torch, imported when a run's networks are used, not to list runs
+    import torch
+
+    from .couplings import Coupling
+    from .data import Video
+    from .encoder import Encoder
 
 
 @dataclass
@@ -40,6 +43,8 @@ class Run:
         return self.config.label
 
     def encoder(self, device: str | torch.device = "cpu") -> Encoder:
+        from .encoder import Encoder
+
         enc = Encoder(self.config.video.balls)
         enc.load_state_dict(self.encoder_state)
         return enc.to(device).eval()
@@ -53,4 +58,6 @@ class Run:
 
     def decoded(self, video: Video) -> np.ndarray:
         """(T, K, 2) centres read out of z by the linear decoder fitted on the first frames."""
+        from .evaluate import decode, fit_decoder
+
         return decode(fit_decoder(self.z, video.centres, self.config.train.train_frac), self.z)

@@ -33,15 +33,16 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from filelock import FileLock
 
 from .config import RunConfig
-from .data import Video, generate_video
 from .run import Run
-from .train import train
+
+if TYPE_CHECKING:
+    from .data import Video
 
 log = logging.getLogger(__name__)
 ENV_VAR = "RPM_ENGINE_CACHE"
@@ -222,6 +223,8 @@ class RunStore:
                     raise CorruptRun(f"run {key}: {name} does not match its checksum")
             config, metrics = _summary(key, meta)
             z = np.load(io.BytesIO(blobs["z.npy"]), allow_pickle=False)
+            import torch  # listing runs needs no torch; opening one does
+
             model = torch.load(io.BytesIO(blobs["model.pt"]), map_location="cpu", weights_only=True)
             return Run(config, metrics, meta["history"], z, model["encoder"], model.get("coupling"), cached=True)
         except CorruptRun:
@@ -373,6 +376,8 @@ class RunStore:
     # -- writing -------------------------------------------------------------------------------------------------
     def save(self, result: Run) -> Run:
         """Write a finished run atomically: a temporary directory, then one rename into place; returns it."""
+        import torch
+
         self._writable("save a run")
         key = result.config.key()
         buf = io.BytesIO()
@@ -516,6 +521,9 @@ class RunStore:
                     return run
             except CorruptRun:
                 rebuilt = True
+            from .data import generate_video
+            from .train import train
+
             video = video or generate_video(config.video, cancel=cancel)
             run = self.save(train(config, video, device=device, callback=callback, cancel=cancel))
             run.rebuilt = rebuilt

@@ -30,12 +30,7 @@ from pathlib import Path
 import tomllib
 
 from rpm_engine.config import QUICK_VIDEO, TRAIN_FIELDS, VIDEO_FIELDS, RunConfig, TrainConfig, VideoConfig
-from rpm_engine.couplings import COUPLINGS, PRESETS, canonical_name
-
-try:  # the coupling registry: what the app may offer (built-ins, presets, couplings registered for the app)
-    from rpm_engine.couplings import offered_couplings as _offered_couplings
-except ImportError:  # an engine without the registry: the two built-ins and the presets
-    _offered_couplings = None
+from rpm_engine.coupling_spec import REGISTRY, canonical_name, offered_couplings
 
 ENV_PREFIX = "RPM_MAX_"
 ALLOW_ENV = "RPM_ALLOW_EXPRESSIONS"
@@ -138,9 +133,7 @@ class Limits:
 
     def offered_couplings(self) -> tuple[str, ...]:
         """Coupling names the app may offer (from the coupling registry); expressions too if ``allow_expressions``."""
-        if _offered_couplings is not None:
-            return tuple(info.name for info in _offered_couplings())
-        return ("linear", "rbf", *PRESETS)
+        return tuple(info.name for info in offered_couplings())
 
     def clamp_video(self, video: VideoConfig) -> VideoConfig:
         """``video`` with every limited field brought down to this server's limits (``VIDEO_FIELDS``' ``limit``).
@@ -204,7 +197,7 @@ class Limits:
             spec = canonical_name(config.coupling.spec)
             offered = self.offered_couplings()
             names = ", ".join(offered)
-            if spec not in offered and spec in COUPLINGS:
+            if spec not in offered and spec in REGISTRY:
                 # A coupling registered from Python by a library user: fine in a notebook, never from the app.
                 raise ValueError(f"coupling '{_clip(spec)}' is not offered here: use {names} or an expression")
             if spec not in offered and not self.allow_expressions:

@@ -12,7 +12,6 @@ REGENERATE = "python -m rpm_engine reproduce --quick --seeds 5 --cache assets/st
 METHOD_LABELS = home.METHOD_LABELS
 
 view = ui.page_setup("home")
-ui.warm_kernels(say=False)  # the first visit starts the fused kernels' build in the background
 text = not ui.hidden("text")
 st.title("RPM Explorer")
 st.markdown(
@@ -122,43 +121,51 @@ with c1:
     ui.chart(bars, "home_bars", "fig1c_l2")
     if text:
         st.caption(home.bar_caption(rows, reference))
-if any(ui.stored_run(runs[0].key) is None for runs in fig1.values()):  # the bars need only the listing; the rest
+# Everything above needs no torch (issue 10 §4: the first chart at once); what follows runs the encoders, and on a
+# visitor's first run waits until the first chart is drawn.
+if not ui.painted("home"):
+    for col in (c2, c3):
+        col.caption(":material/hourglass_top: Drawing the learned priors…")
+elif any(ui.stored_run(runs[0].key) is None for runs in fig1.values()):  # C needs only the listing; D, E, B more
     st.info(
         f"A shipped run could not be read by this engine; recreate them with `{REGENERATE}`.", icon=":material/info:"
     )
-    st.stop()
-maps = {}
-for col, m, letter in ((c2, "rbf", "D"), (c3, "linear", "E")):
-    with col:
-        hm = maps[m] = ui.heatmap(fig1[m][0].key, frame, ball, stride)
-        ui.chart(
-            charts.prior_heatmap(
-                video,
-                hm,
-                title=f"{letter} · P(z′|z) learned with the {METHOD_LABELS[m]} critic",
-                height=400,
-                legend=False,
-            ),
-            f"home_heatmap_{m}",
-            f"fig1{letter.lower()}_{m}",
-        )
-if text:
-    st.caption(home.prior_caption(maps["rbf"], maps.get("linear"), vcfg.step_px, charts.ball_name(vcfg, ball)))
-decoded = {
-    METHOD_LABELS[m]: (ui.decoded(fig1[m][0].key), charts.method_colour(m), "solid") for m in FIG1_METHODS if m in fig1
-}
-ui.chart(
-    charts.centres_over_time(
-        video,
-        decoded,
-        ball,
-        height=380,
-        title=f"B · The {charts.ball_name(vcfg, ball)} ball's centre read out "
-        "of each encoder (seed 0), against the truth",
-    ),
-    "home_centres",
-    "fig1b_centres",
-)
+else:
+    ui.warm_kernels(say=False)  # the first visit starts the fused kernels' build in the background
+    maps = {}
+    for col, m, letter in ((c2, "rbf", "D"), (c3, "linear", "E")):
+        with col:
+            hm = maps[m] = ui.heatmap(fig1[m][0].key, frame, ball, stride)
+            ui.chart(
+                charts.prior_heatmap(
+                    video,
+                    hm,
+                    title=f"{letter} · P(z′|z) learned with the {METHOD_LABELS[m]} critic",
+                    height=400,
+                    legend=False,
+                ),
+                f"home_heatmap_{m}",
+                f"fig1{letter.lower()}_{m}",
+            )
+    if text:
+        st.caption(home.prior_caption(maps["rbf"], maps.get("linear"), vcfg.step_px, charts.ball_name(vcfg, ball)))
+    decoded = {
+        METHOD_LABELS[m]: (ui.decoded(fig1[m][0].key), charts.method_colour(m), "solid")
+        for m in FIG1_METHODS
+        if m in fig1
+    }
+    ui.chart(
+        charts.centres_over_time(
+            video,
+            decoded,
+            ball,
+            height=380,
+            title=f"B · The {charts.ball_name(vcfg, ball)} ball's centre read out "
+            "of each encoder (seed 0), against the truth",
+        ),
+        "home_centres",
+        "fig1b_centres",
+    )
 n_seeds = max(len(v) for v in fig1.values())
 with st.expander("How these runs were made"):
     st.markdown(

@@ -12,6 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -20,12 +21,14 @@ from rpm_engine.data import Video, VideoConfig, generate_video
 from rpm_engine.evaluate import Heatmap, conditional_prior
 from rpm_engine.reproduce import QUICK_EPOCHS
 from rpm_engine.store import Run, RunStore, default_root
-from rpm_service.jobs import JobRunner
 from rpm_service.limits import Limits
 
 from . import media
 from .catalog import SHIPPED_ROOT, Catalog, l2_summary
 from .state import MAX_CANDIDATES, ViewState, from_query, replace, to_query
+
+if TYPE_CHECKING:
+    from rpm_service.jobs import JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,8 @@ def limits() -> Limits:
 
 @st.cache_resource(show_spinner=False)
 def _runner(root: str, lim: Limits) -> JobRunner:
+    from rpm_service.jobs import JobRunner  # torch: imported when training is first asked for, not to draw results
+
     return JobRunner(RunStore(root), lim, also=[RunStore(SHIPPED_ROOT, read_only=True)])
 
 
@@ -141,6 +146,25 @@ def warm_kernels(say: bool = True) -> None:
             ":material/build: Compiling the fused CPU kernels for this server (once, about a minute on 2 cores): a "
             "run started now waits for them."
         )
+
+
+def painted(page: str, delay_s: float = 2.0) -> bool:
+    """False on a session's first run of ``page``: the charts below wait, and one rerun ``delay_s`` later draws them.
+
+    A browser mounts every chart it has received at once, so heavy charts sent with the first one delay it (issue 10
+    §4: the first chart at once, the ones below it later). The timer is a fragment that reruns the page once.
+    """
+    key = f"painted_{page}"
+    if st.session_state.get(key):
+        return True
+
+    def tick() -> None:
+        if st.session_state.get(key):  # the timer's first tick: draw the rest (this full rerun drops the timer)
+            st.rerun()
+        st.session_state[key] = True
+
+    st.fragment(tick, run_every=delay_s)()
+    return False
 
 
 def client_id() -> str:

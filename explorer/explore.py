@@ -131,8 +131,7 @@ def parse_seeds(text: str, lim: Limits) -> tuple[int, ...]:
 
 def wave_size(lim: Limits) -> int:
     """Runs one visitor may have waiting or training at once: the per-session share of the queue."""
-    share = getattr(lim, "per_client", None)  # Limits.per_client: the hardening work's fair share
-    return max(1, int(share) if share else lim.queue + lim.jobs)
+    return max(1, lim.per_client)
 
 
 def max_points(lim: Limits) -> int:

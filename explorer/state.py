@@ -162,25 +162,6 @@ def heatmap_strides(min_size: int, max_size: int) -> list[int]:
 
 
 # -- limits ----------------------------------------------------------------------------------------------------------
-def clamp_video(video: VideoConfig, limits: Limits) -> VideoConfig:
-    """``video`` brought within the server's limits (``Limits.clamp_video`` when the service has it)."""
-    clamp = getattr(limits, "clamp_video", None)
-    if clamp is not None:
-        return clamp(video)
-    changes = {}
-    for f in VIDEO_FIELDS:
-        if f.limit is not None and getattr(video, f.name) > getattr(limits, f.limit):
-            changes[f.name] = max(f.kind(f.lo), getattr(limits, f.limit))
-    if "size" in changes:
-        scale = changes["size"] / video.size
-        changes["diameter"] = max(2.0, round(video.diameter * scale, 2))
-        if video.step is not None:
-            changes["step"] = max(0.5, round(video.step * scale, 2))
-    if "balls" in changes and video.colours is not None:
-        changes["colours"] = video.colours[: changes["balls"]]
-    return dataclasses.replace(video, **changes) if changes else video
-
-
 def within_limits(video: VideoConfig, limits: Limits) -> bool:
     try:
         limits.check_video(video)
@@ -193,7 +174,7 @@ def default_view(limits: Limits | None = None) -> ViewState:
     """The view with no URL: the quick video and recipe, clamped to this server's limits."""
     lim = limits or Limits()
     d = ViewState()
-    return dataclasses.replace(d, video=clamp_video(d.video, lim), epochs=min(d.epochs, lim.epochs))
+    return dataclasses.replace(d, video=lim.clamp_video(d.video), epochs=min(d.epochs, lim.epochs))
 
 
 # -- the property table ----------------------------------------------------------------------------------------------
@@ -387,7 +368,7 @@ def from_query(params: Mapping[str, object], limits: Limits | None = None) -> tu
             video = dataclasses.replace(d.video, **vkw)
         except (ValueError, TypeError, OverflowError) as exc:
             notices.append(f"The video in the URL was not used ({_reason(exc, '')}); showing the default video")
-        clamped = clamp_video(video, lim)
+        clamped = lim.clamp_video(video)
         if clamped != video:
             notices.append(
                 "The video in the URL is over this server's limits "
@@ -472,7 +453,6 @@ __all__ = [
     "Item",
     "ViewState",
     "canonical",
-    "clamp_video",
     "default_frame",
     "default_item",
     "default_stride",

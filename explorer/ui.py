@@ -68,20 +68,12 @@ def _limits_stamp() -> tuple:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _load_limits(stamp: tuple) -> tuple[Limits, str | None]:
-    load = getattr(Limits, "load", None)  # fails closed on a bad secrets.toml
     try:
-        return (load() if load is not None else Limits.from_env(secrets=_secrets_limits())), None
+        return Limits.load(), None  # fails closed on a bad secrets.toml
     except ValueError as exc:
         msg = str(exc).splitlines()[0][:300]
         log.error("limits misconfigured: %s", msg)
         return Limits(**CLOSED, allow_expressions=False), msg
-
-
-def _secrets_limits() -> dict:
-    try:
-        return dict(st.secrets.get("limits", {}))
-    except Exception:  # noqa: BLE001 - only for an older Limits without load(): env vars and defaults still apply
-        return {}
 
 
 def limits_error() -> str | None:
@@ -148,7 +140,7 @@ def warm_kernels(say: bool = True) -> None:
         )
 
 
-def painted(page: str, delay_s: float = 2.0) -> bool:
+def painted(page: str, delay_s: float = 3.0) -> bool:
     """False on a session's first run of ``page``: the charts below wait, and one rerun ``delay_s`` later draws them.
 
     A browser mounts every chart it has received at once, so heavy charts sent with the first one delay it (issue 10

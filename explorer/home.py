@@ -81,6 +81,7 @@ def tour(rbf_key: str, linear_key: str) -> list[tuple[str, str, str]]:
         (
             "3 · Try it yourself",
             "/train?c=rbf;theta=0.1&c=linear;w_init=0.001&seeds=2",
-            "Train both on a video of your own (seconds at this scale) and compare again.",
+            "Press Train: these runs open from the store at once. Change the video seed on Data to train both on "
+            "a video of your own (under a minute a run on 2 CPU cores) and compare again.",
         ),
     ]

@@ -65,34 +65,7 @@ if not ui.hidden("controls"):
                 st.caption(what)
 st.markdown("**The flow of the app**")
 cols = st.columns(4)
-steps = [
-    (
-        "data",
-        "1 · Data",
-        ":material/movie:",
-        "Generate a moving-balls video with every option; play it, see the true centres and trajectories, download it.",
-    ),
-    (
-        "priors",
-        "2 · Priors",
-        ":material/explore:",
-        "Pick linear, RBF, a preset or your own expression for log f, "
-        "and see the prior P(z′|z) it implies before training.",
-    ),
-    (
-        "train",
-        "3 · Train",
-        ":material/model_training:",
-        "Train several couplings and seeds at once with live progress; finished runs are stored and reopen instantly.",
-    ),
-    (
-        "compare",
-        "4 · Compare",
-        ":material/compare:",
-        "Decoded against true centres, held-out errors over seeds, the learned priors and loss curves, side by side.",
-    ),
-]
-for col, (page, label, icon, blurb) in zip(cols, steps):
+for col, (page, label, icon, blurb) in zip(cols, home.FLOW):
     with col.container(border=True):
         st.page_link(ui.PAGES[page], label=f"**{label}**", icon=icon)
         st.caption(blurb)

@@ -5,6 +5,35 @@ from __future__ import annotations
 
 import numpy as np
 
+# The four steps of the app, as Home's cards show them: (page, label, icon, what it does).
+FLOW = [
+    (
+        "data",
+        "1 · Data",
+        ":material/movie:",
+        "Generate a moving-balls video with every option; play it, see the true centres and trajectories, download it.",
+    ),
+    (
+        "priors",
+        "2 · Priors",
+        ":material/explore:",
+        "Pick linear, RBF, a preset or your own expression for log f, "
+        "and see the prior P(z′|z) it implies before training.",
+    ),
+    (
+        "train",
+        "3 · Train",
+        ":material/model_training:",
+        "Train several couplings and seeds at once with live progress; finished runs are stored and reopen instantly.",
+    ),
+    (
+        "compare",
+        "4 · Compare",
+        ":material/compare:",
+        "Decoded against true centres, held-out errors over seeds, the learned priors and loss curves, side by side.",
+    ),
+]
+
 METHOD_LABELS = {"supervised": "supervised", "rbf": "RBF", "linear": "linear", "untrained": "untrained (added)"}
 
 

@@ -1,12 +1,17 @@
-"""A class on one server: N concurrent browser sessions against ``streamlit run app.py`` while trainings run.
+"""A class on one server: N concurrent visitors against ``streamlit run app.py`` while trainings run.
 
-Tool: Playwright (async API), N browser contexts in one headless Chromium (Debian's /usr/bin/chromium). Each session
-opens Home (time to its first chart) and Train (time to its job runner line), presses Train — half of them for the
-same quick run, the others for distinct tiny runs — and waits for its job. Measured: every session gets its pages, no
-exception box, one job per distinct run (the runner's own counters, read on a Train page, and the runs in the store),
-p50/p95 page times loaded against the same pages opened one at a time on the idle server.
+Tool: ``benchmarks/st_client.py``, a websocket-level Streamlit client (Streamlit's own protobuf protocol on
+``/_stcore/stream``, the way a browser tab speaks it, auto-reruns included), so the figures are the server's and not
+those of N browsers competing with it for the same 2 cores (the earlier Playwright version, in git history before
+this file's rewrite, measured 30 Chromium contexts: the server got 3 % of a core). Each visitor opens Home (time to
+its first Plotly chart) and then Train (time to the job runner's line), presses Train (half of them for the same
+quick run, the others for distinct tiny runs) and keeps the page open, answering its refreshes, until its job row
+says trained / opened from the store. Measured: every visitor gets its pages, no exception element, one job per
+distinct run (the runner's own counters and the runs in the store), p50/p95 page times loaded against the same
+pages opened one at a time on the idle server, job waits, ``/_stcore/health`` latency, and the CPU of the server,
+its training workers and this client.
 
-    python benchmarks/load.py                 # 30 sessions
+    python benchmarks/load.py                 # 30 visitors
     python benchmarks/load.py --sessions 10   # a quicker look
 """
 
@@ -22,17 +27,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from st_client import Visitor  # noqa: E402 - a sibling script, not a package
+
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
 SHARED = {"frames": "128", "size": "64", "diam": "8", "c": "rbf;theta=0.1", "epochs": "3", "vseed": "4242"}
 TINY = {"frames": "24", "size": "32", "diam": "6", "c": "rbf;theta=1", "epochs": "2"}
-TIMEOUT_MS = 600_000
+TIMEOUT_S = 600.0
+DONE_ROW = re.compile(r"trained in|opened from the store")
 
 
 def free_port() -> int:
@@ -41,11 +46,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(store: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start(store: Path, log: Path, profile: str | None = None, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """The server on a free port with a fresh store (``env``: more environment); ``profile``: run it under
+    benchmarks/sampling.py, whose stack-sample summary is written to that file when the server stops."""
+    extra = env or {}
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RPM_MAX_")}
-    env.update(RPM_ENGINE_CACHE=str(store), PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
+    env.update(RPM_ENGINE_CACHE=str(store), PYTHONUNBUFFERED="1", **extra)
+    pre = [str(REPO / "benchmarks" / "sampling.py"), str(Path(profile).resolve())] if profile else []
+    cmd = [sys.executable, *pre, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
            "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]  # fmt: skip
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -61,60 +70,96 @@ def start(store: Path, log: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("streamlit did not start: " + log.read_text()[-2000:])
 
 
-async def settled(page) -> None:
-    await page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=TIMEOUT_MS)
-
-
-async def open_home(ctx, url: str) -> float:
-    page = await ctx.new_page()
-    t0 = time.perf_counter()
-    await page.goto(url + "/", timeout=TIMEOUT_MS)
-    await page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=TIMEOUT_MS)
-    took = time.perf_counter() - t0
-    await page.close()
-    return took
-
-
-async def open_train(ctx, url: str, query: dict):
-    page = await ctx.new_page()
-    t0 = time.perf_counter()
-    await page.goto(f"{url}/train?{urllib.parse.urlencode(query)}", timeout=TIMEOUT_MS)
-    await page.wait_for_selector(".st-key-train_runner_stats", timeout=TIMEOUT_MS)
-    return page, time.perf_counter() - t0
-
-
-async def exceptions(page) -> int:
-    return await page.locator('[data-testid="stException"]').count()
-
-
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc), to tell the server's share from the browser's."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU seconds of a process so far (Linux /proc); 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def session(browser, url: str, query: dict, result: dict) -> None:
-    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
-    ctx.set_default_timeout(TIMEOUT_MS)
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (the server's training workers and multiprocessing helpers)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def jobs_done(v: Visitor) -> bool:
+    rows = v.texts_under("train_job_")
+    return bool(rows) and all(any(DONE_ROW.search(t) for t in texts) for texts in rows.values())
+
+
+async def open_home(url: str) -> tuple[float, list[str]]:
+    """One visit of Home: seconds to its first Plotly chart; the exception elements it showed."""
+    async with Visitor(url) as v:
+        t0 = await v.open("")
+        await v.until(lambda v: "plotly_chart" in v.first_kind, TIMEOUT_S)
+        took = v.first_kind["plotly_chart"] - t0
+        await v.settle(TIMEOUT_S)
+        return took, v.exceptions
+
+
+async def open_train(url: str, query: dict, result: dict | None = None) -> tuple[float, list[str]]:
+    """One visit of Train for ``query``: seconds to the runner's line; with ``result``, press Train and stay until
+    every job row is finished (``result["job_wait"]``)."""
+    async with Visitor(url) as v:
+        t0 = await v.open("train", query)
+        await v.until(lambda v: "train_runner_stats" in v.first_key, TIMEOUT_S)
+        took = v.first_key["train_runner_stats"] - t0
+        await v.settle(TIMEOUT_S)
+        if result is not None:
+            result["train"] = took
+            t1 = await v.click("train_start")
+            await v.until(jobs_done, TIMEOUT_S)
+            result["job_wait"] = time.perf_counter() - t1
+            result["reruns"] = (v.full_runs, v.fragment_runs, v.auto_reruns_sent)
+        return took, v.exceptions
+
+
+async def session(url: str, query: dict, result: dict, delay: float) -> None:
+    await asyncio.sleep(delay)
     try:
-        result["home"] = await open_home(ctx, url)
-        page, result["train"] = await open_train(ctx, url, query)
-        await settled(page)
-        await page.locator(".st-key-train_start button").click()
-        t0 = time.perf_counter()
-        await page.wait_for_function(
-            """() => {
-                const rows = [...document.querySelectorAll("[class*='st-key-train_job_']")];
-                return rows.length > 0 && rows.every(r => /trained in|opened from the store/.test(r.innerText));
-            }""",
-            timeout=TIMEOUT_MS,
-        )
-        result["job_wait"] = time.perf_counter() - t0
-        result["exceptions"] = await exceptions(page)
+        result["home"], exc_home = await open_home(url)
+        result["exceptions"] = exc_home
+        _, exc_train = await open_train(url, query, result)
+        result["exceptions"] += exc_train
     except Exception as exc:  # noqa: BLE001 - a failed session is a figure, not a crash of the benchmark
-        result["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
-    finally:
-        await ctx.close()
+        result["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+
+
+async def health_probe(url: str, stop: asyncio.Event, out: list[float]) -> None:
+    """``/_stcore/health`` latency once a second while the load runs (a stalled event loop shows here first)."""
+
+    def get() -> float:
+        t = time.perf_counter()
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=120):
+            return time.perf_counter() - t
+
+    while not stop.is_set():
+        try:
+            out.append(await asyncio.to_thread(get))
+        except OSError:
+            out.append(float("inf"))
+        try:
+            await asyncio.wait_for(stop.wait(), 1.0)
+        except TimeoutError:
+            pass
+
+
+async def runner_line(url: str) -> str:
+    """The job runner's own counters, as the Train page shows them."""
+    async with Visitor(url, auto_rerun=False) as v:
+        await v.open("train", TINY)
+        texts = await v.until(lambda v: v.texts_under("train_runner_stats").get("train_runner_stats"), TIMEOUT_S)
+        return texts[0]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -122,34 +167,29 @@ def pct(values: list[float], q: float) -> float:
     return v[min(len(v) - 1, max(0, round(q * (len(v) - 1))))]
 
 
-async def main(n: int, baseline: int) -> int:
-    from playwright.async_api import async_playwright
-
+async def main(n: int, baseline: int, ramp: float, profile: str | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="rpm_load_"))
-    proc, url = start(tmp / "store", tmp / "streamlit.log")
+    proc, url = start(tmp / "store", tmp / "streamlit.log", profile)
     try:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            # Warm-up (first imports, kernels' build starting), then the unloaded baseline: one session at a time.
-            ctx = await browser.new_context()
-            await open_home(ctx, url)
-            await ctx.close()
-            idle = {"home": [], "train": []}
-            for _ in range(baseline):
-                ctx = await browser.new_context()
-                idle["home"].append(await open_home(ctx, url))
-                page, took = await open_train(ctx, url, TINY)
-                idle["train"].append(took)
-                await ctx.close()
-            queries = [SHARED if i % 2 == 0 else {**TINY, "vseed": str(1000 + i)} for i in range(n)]
-            results = [{} for _ in range(n)]
-            t0, cpu0 = time.perf_counter(), cpu_seconds(proc.pid)
-            await asyncio.gather(*(session(browser, url, q, r) for q, r in zip(queries, results)))
-            wall, server_cpu = time.perf_counter() - t0, cpu_seconds(proc.pid) - cpu0
-            ctx = await browser.new_context()
-            page, _ = await open_train(ctx, url, TINY)
-            text = await page.locator(".st-key-train_runner_stats").inner_text()
-            await browser.close()
+        await open_home(url)  # warm-up: first imports, the kernels' build starting
+        await open_train(url, TINY)
+        idle = {"home": [], "train": []}
+        for _ in range(baseline):  # the unloaded baseline: one visit at a time
+            idle["home"].append((await open_home(url))[0])
+            idle["train"].append((await open_train(url, TINY))[0])
+        queries = [SHARED if i % 2 == 0 else {**TINY, "vseed": str(1000 + i)} for i in range(n)]
+        results = [{} for _ in range(n)]
+        workers0 = {p: cpu_seconds(p) for p in children(proc.pid)}
+        t0, cpu0, me0, load0 = time.perf_counter(), cpu_seconds(proc.pid), time.process_time(), os.getloadavg()
+        stop, health = asyncio.Event(), []
+        probe = asyncio.create_task(health_probe(url, stop, health))
+        await asyncio.gather(*(session(url, q, r, ramp * i / n) for i, (q, r) in enumerate(zip(queries, results))))
+        stop.set()
+        await probe
+        wall, server_cpu, me = time.perf_counter() - t0, cpu_seconds(proc.pid) - cpu0, time.process_time() - me0
+        load1 = os.getloadavg()
+        worker_cpu = sum(cpu_seconds(p) - workers0.get(p, 0.0) for p in children(proc.pid))
+        text = await runner_line(url)
     finally:
         proc.terminate()
         try:
@@ -161,10 +201,12 @@ async def main(n: int, baseline: int) -> int:
     stored = len(list((tmp / "store" / "runs").iterdir())) if (tmp / "store" / "runs").exists() else 0
     distinct = len({tuple(sorted(q.items())) for q in queries})
     ok = [r for r in results if "error" not in r]
-    print(f"tool: Playwright {n} browser contexts in one headless Chromium; server: streamlit run app.py on 127.0.0.1")
-    print(
-        f"sessions: {len(ok)}/{n} got Home, Train and their job; exception boxes: {sum(r.get('exceptions', 0) for r in ok)}"
-    )
+    exceptions = [e for r in results for e in r.get("exceptions", [])]
+    print(f"tool: benchmarks/st_client.py, {n} websocket visitors (Streamlit protocol) started over {ramp:g} s; "
+          f"server: streamlit run app.py on 127.0.0.1; {os.cpu_count()} cores")  # fmt: skip
+    print(f"sessions: {len(ok)}/{n} got Home, Train and their job; exception elements: {len(exceptions)}")
+    for e in sorted(set(exceptions))[:5]:
+        print("  exception:", e)
     for r in results:
         if "error" in r:
             print("  failed session:", r["error"])
@@ -177,17 +219,27 @@ async def main(n: int, baseline: int) -> int:
                   f"p95 {p95:.2f} s -> p95 = {p95 / base:.1f}x unloaded (goal <= 3x)")  # fmt: skip
     waits = [r["job_wait"] for r in ok]
     if waits:
-        print(
-            f"job wait after pressing Train: p50 {pct(waits, 0.5):.1f} s, p95 {pct(waits, 0.95):.1f} s; wall {wall:.0f} s"
-        )
-    print(f"server process CPU during the load: {server_cpu:.0f} s over {wall:.0f} s wall ({server_cpu / wall:.0%} of one "
-          f"core; {os.cpu_count()} cores shared with the browser and the training workers)")  # fmt: skip
-    return 0 if len(ok) == n and jobs == distinct else 1
+        print(f"job wait after pressing Train: p50 {pct(waits, 0.5):.1f} s, p95 {pct(waits, 0.95):.1f} s; "
+              f"wall {wall:.0f} s")  # fmt: skip
+        runs = [r["reruns"] for r in ok]
+        print(f"per Train visit: {statistics.mean(a for a, _, _ in runs):.1f} full runs, "
+              f"{statistics.mean(b for _, b, _ in runs):.1f} fragment runs, "
+              f"{statistics.mean(c for _, _, c in runs):.1f} auto-reruns sent")  # fmt: skip
+    finite = [h for h in health if h != float("inf")]
+    if finite:
+        print(f"/_stcore/health during the load: p50 {pct(finite, 0.5) * 1000:.0f} ms, max "
+              f"{max(finite) * 1000:.0f} ms ({len(health) - len(finite)} failed of {len(health)})")  # fmt: skip
+    print(f"CPU over {wall:.0f} s wall: server process {server_cpu:.0f} s ({server_cpu / wall:.0%} of one core), "
+          f"training workers {worker_cpu:.0f} s ({worker_cpu / wall:.0%}), this client {me:.0f} s "
+          f"({me / wall:.0%}); load average {load0[0]:.2f} before, {load1[0]:.2f} after")  # fmt: skip
+    return 0 if len(ok) == n and jobs == distinct and not exceptions else 1
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sessions", type=int, default=30)
     p.add_argument("--baseline", type=int, default=3, help="unloaded visits to time first")
+    p.add_argument("--ramp", type=float, default=0.0, help="seconds over which the visitors arrive (0: all at once)")
+    p.add_argument("--profile", metavar="OUT", help="sample the server's stacks; the summary goes to OUT")
     a = p.parse_args()
-    sys.exit(asyncio.run(main(a.sessions, a.baseline)))
+    sys.exit(asyncio.run(main(a.sessions, a.baseline, a.ramp, a.profile)))

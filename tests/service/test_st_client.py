@@ -1,0 +1,62 @@
+"""The load benchmark's websocket client (benchmarks/st_client.py) against a real ``streamlit run app.py``: it gets
+Home's Plotly charts, and on Train it presses the button, answers the page's refreshes and sees its job finish."""
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+from load import TINY, jobs_done, start  # noqa: E402 - benchmarks/ is a folder of scripts
+from st_client import Visitor  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server():
+    tmp = Path(tempfile.mkdtemp(prefix="rpm_client_"))
+    proc, url = start(tmp / "store", tmp / "streamlit.log", env={"RPM_ENGINE_FAST": "0"})
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_home_shows_its_charts_and_no_exception(server):
+    async def visit():
+        async with Visitor(server) as v:
+            await v.open("")
+            await v.settle(120)
+            return v
+
+    v = asyncio.run(visit())
+    assert v.elements("plotly_chart") and not v.exceptions
+    assert "home" not in v.pages and "train" in v.pages  # the pages' URL names came with the session
+
+
+def test_train_button_runs_a_job_the_page_refreshes_until_it_is_done(server):
+    async def visit():
+        async with Visitor(server) as v:
+            await v.open("train", {**TINY, "vseed": "31"})
+            await v.settle(120)
+            assert "0 training jobs so far" in v.texts_under("train_runner_stats")["train_runner_stats"][0]
+            await v.click("train_start")
+            await v.until(jobs_done, 120)
+            return v
+
+    v = asyncio.run(visit())
+    (row,) = v.texts_under("train_job_").values()
+    assert "trained in" in row[0] and "held-out error" in row[0] and not v.exceptions
+    assert v.auto_reruns_sent >= 1  # the click's run showed the job waiting: only the refresh timer showed it done
+    with pytest.raises(LookupError):
+        asyncio.run(_click_nothing(server))
+
+
+async def _click_nothing(url):
+    async with Visitor(url) as v:
+        await v.open("train", TINY)
+        await v.settle(120)
+        await v.click("no_such_button")

@@ -89,6 +89,7 @@ class JobView:
     error: str | None
     from_store: bool
     clients: int
+    l2: float | None = None  # a finished run's held-out error, px (from the run itself: no store listing needed)
 
     @property
     def finished(self) -> bool:
@@ -126,14 +127,22 @@ def _first_line(exc: BaseException) -> str:
     return s.splitlines()[0][:500] if s else type(exc).__name__
 
 
-def _worker_main(conn, threads: int, work, store_root: str, max_tasks: int) -> None:
+def _worker_main(conn, threads: int, work, store_root: str, max_tasks: int, nice: int = 0) -> None:
     """A worker process: take (job id, config, device, store bytes) tasks from ``conn``, send events back.
+
+    ``nice`` lowers its CPU priority: a training uses every core it is given, and on a small server the pages (the
+    Streamlit process) must win the cores whenever a visitor asks for one.
 
     While a job runs, the work's cancel checks look at the pipe (one ``poll``): a ("cancel", id) message or None
     stops it, and so does a closed pipe, so a killed server never leaves trainings running. Exits on None.
     """
     import torch
 
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:  # not allowed here: train at the normal priority
+            pass
     torch.set_num_threads(threads)
     store = RunStore(store_root)
     videos: collections.OrderedDict[VideoConfig, Video] = collections.OrderedDict()
@@ -209,7 +218,7 @@ class JobRunner:
 
     ``work`` replaces ``train_job`` (a picklable function with its signature: tests, other backends);
     ``cancel_grace`` is how long a worker may take to stop before it is terminated; a worker is replaced after
-    ``max_tasks`` jobs (memory hygiene).
+    ``max_tasks`` jobs (memory hygiene); workers run at ``nice`` (lower CPU priority than the pages they serve).
     """
 
     def __init__(
@@ -223,13 +232,14 @@ class JobRunner:
         work: Callable = train_job,
         cancel_grace: float = 1.0,
         max_tasks: int = 50,
+        nice: int = 10,
     ):
         self.store = store or RunStore()
         self.also = tuple(also)  # read-only stores searched too (e.g. runs shipped with the app): found = opened
         self.limits = limits or Limits()
         self.device = resolve_device(device).type  # raises ValueError for a device that is not there
         self.cancel_grace = cancel_grace
-        self._work, self._max_tasks = work, max_tasks
+        self._work, self._max_tasks, self._nice = work, max_tasks, nice
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         self.threads = max(1, cores // self.limits.jobs)
         self._ctx = mp.get_context("spawn")
@@ -334,11 +344,14 @@ class JobRunner:
             return [self._view(self._jobs[i]) for i in job_ids if i in self._jobs]
 
     def stats(self) -> dict:
+        """The counters, what runs and waits now, and ``watchers``: the clients waiting for an unfinished job (the
+        app's pages refresh less often as it grows, so their refreshes cost the server a bounded share)."""
         with self._cond:
             return {
                 **self.counters,
                 "running": sum(1 for j in self._active.values() if j.state == RUNNING),
                 "queued": len(self._queue),
+                "watchers": len({c for j in self._active.values() for c in j.clients}),
                 "stopping": sum(1 for w in self._workers if w.stop_by is not None),
                 "workers": len(self._workers),
                 "capacity": self.limits.capacity,
@@ -406,11 +419,13 @@ class JobRunner:
             epoch = len(hist)
             elapsed = job.run.metrics.get("train_seconds")
             device = job.run.metrics.get("device", self.device)
+            l2 = job.run.metrics.get("l2_mean")
         else:
             loss, mi = (p.loss, p.mi) if p else (None, None)
             epoch = p.epoch if p else 0
             elapsed = p.elapsed_s if p else None
             device = p.device if p else self.device
+            l2 = None
         return JobView(
             job.id,
             job.key,
@@ -427,6 +442,7 @@ class JobRunner:
             job.error,
             job.from_store,
             len(job.clients),
+            l2 if isinstance(l2, (int, float)) else None,
         )
 
     def _remember(self, job: Job) -> None:
@@ -461,7 +477,7 @@ class JobRunner:
     # -- internals: the worker processes ------------------------------------------------------------------------
     def _spawn(self) -> _Worker:
         here, there = self._ctx.Pipe(duplex=True)
-        args = (there, self.threads, self._work, str(self.store.root), self._max_tasks)
+        args = (there, self.threads, self._work, str(self.store.root), self._max_tasks, self._nice)
         process = self._ctx.Process(target=_worker_main, args=args, name="rpm-job-worker", daemon=True)
         _start_without_main(process)
         there.close()

@@ -1,0 +1,70 @@
+"""The job runner under a class: it counts the visitors still waiting (the pages' refresh rate scales with it), its
+workers train at a lower CPU priority than the pages, and a finished job carries its held-out error (so a page
+refresh needs no store listing)."""
+
+import functools
+import os
+import time
+
+import pytest
+from job_helpers import block
+
+from rpm_engine import RunConfig, RunStore, VideoConfig
+from rpm_service.jobs import DONE, JobRunner
+from rpm_service.limits import Limits
+
+TINY = VideoConfig(frames=24, size=32, diameter=6)
+
+
+def tiny(seed=0):
+    return RunConfig.of("rbf", video=TINY, epochs=1, seed=seed)
+
+
+def until(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def stand_in(tmp_path):
+    r = JobRunner(RunStore(tmp_path / "store"), Limits(jobs=1, queue=8), work=functools.partial(block, str(tmp_path)))
+    yield r
+    r.shutdown()
+
+
+def test_watchers_are_the_visitors_waiting_for_an_unfinished_job(stand_in):
+    assert stand_in.stats()["watchers"] == 0
+    a = stand_in.submit(tiny(0), "alice")
+    stand_in.submit(tiny(0), "bob")  # joins alice's job
+    c = stand_in.submit(tiny(1), "carol")
+    stand_in.submit(tiny(2), "carol")
+    assert stand_in.stats()["watchers"] == 3
+    stand_in.cancel(c.id, "carol")
+    assert stand_in.stats()["watchers"] == 3  # carol still waits for her second run
+    stand_in.cancel(a.id, "alice")
+    assert stand_in.stats()["watchers"] == 2  # bob still waits for the shared run
+
+
+def test_workers_train_at_a_lower_priority_than_the_server(stand_in):
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    pids = stand_in.worker_pids()
+    want = min(19, mine + 10)
+    assert until(lambda: all(os.getpriority(os.PRIO_PROCESS, p) == want for p in pids)), [
+        os.getpriority(os.PRIO_PROCESS, p) for p in pids
+    ]
+
+
+def test_a_finished_job_carries_its_held_out_error(tmp_path):
+    r = JobRunner(RunStore(tmp_path / "store"), Limits(jobs=1, queue=4))
+    try:
+        job = r.submit(tiny(), "alice")
+        view = r.wait(job.id, timeout=180)
+        assert view.state == DONE and view.l2 is not None and view.l2 == job.run.metrics["l2_mean"]
+        assert r.view(r.submit(tiny(), "bob").id).l2 == view.l2  # opened from the store: the same figure
+        assert r.stats()["watchers"] == 0
+    finally:
+        r.shutdown()

@@ -106,22 +106,31 @@ def batch_text(n_items: int, seeds: int) -> str:
 
 REFRESH_STEPS = ((5, 1.0), (15, 2.0))  # (quiet polls below this, interval s); then REFRESH_MAX
 REFRESH_MAX = 5.0
+REFRESH_LEVELS = (1.0, 2.0, 5.0, 10.0, 20.0)  # the intervals used: a new one costs a whole-page run, so few
+REFRESH_BUDGET = 8.0  # job-list refreshes per second for all watching visitors together (~10-20 ms of server each)
 
 
-def refresh_interval(views, quiet_polls: int) -> float | None:
+def refresh_interval(views, quiet_polls: int, watchers: int = 1) -> float | None:
     """Seconds between refreshes of the job list: None when none of this session's jobs is unfinished; 1 s while
-    they change, backing off to 2 s and then 5 s after ``quiet_polls`` refreshes that changed nothing."""
+    they change, backing off to 2 s and then 5 s after ``quiet_polls`` refreshes that changed nothing; never less
+    than ``watchers / REFRESH_BUDGET`` (``watchers``: visitors waiting for jobs on this server), so the refreshes of
+    a whole class cost the server a bounded share of its one interpreter, whatever the class size. Rounded up to
+    one of ``REFRESH_LEVELS``."""
     if not any(not v.finished for v in views):
         return None
+    want = REFRESH_MAX
     for below, seconds in REFRESH_STEPS:
         if quiet_polls < below:
-            return seconds
-    return REFRESH_MAX
+            want = seconds
+            break
+    want = max(want, max(1, watchers) / REFRESH_BUDGET)
+    return next((s for s in REFRESH_LEVELS if s >= want), REFRESH_LEVELS[-1])
 
 
 def jobs_signature(views) -> tuple:
-    """What a refresh would show differently: each job's state, epoch and queue position."""
-    return tuple((v.id, v.state, v.epoch, v.position) for v in views)
+    """What counts as progress for the back-off: each job's state and epoch (a queued job moving up the queue is
+    shown, but only its start resets the back-off)."""
+    return tuple((v.id, v.state, v.epoch) for v in views)
 
 
 def compare_keys(done, shipped_keys: list[str], by_key: dict[str, Entry], limit: int = 4) -> list[str]:

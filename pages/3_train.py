@@ -73,20 +73,21 @@ if st.button(
 
 
 def jobs_panel(every: float | None) -> None:
-    """The job list and its buttons; refreshes every ``every`` s while a job of this session is unfinished."""
-    job_views = runner.views(ss["my_jobs"])
-    sig = views.jobs_signature(job_views)
-    ss["train_quiet"] = ss.get("train_quiet", 0) + 1 if sig == ss.get("train_sig") else 0
-    ss["train_sig"] = sig
-    if views.refresh_interval(job_views, ss["train_quiet"]) != every:
-        st.rerun(scope="app")  # a new refresh rate (or none: everything finished) is set by a whole-page run
+    """The job list and its buttons; refreshes every ``every`` s while a job of this session is unfinished (slower
+    as nothing changes and as more visitors wait: ``views.refresh_interval``)."""
+    job_views, stats = runner.views(ss["my_jobs"]), runner.stats()
+    if not ss.pop("train_full_run", False):  # a refresh of the list alone: count quiet polls, maybe change the rate
+        sig = views.jobs_signature(job_views)
+        ss["train_quiet"] = ss.get("train_quiet", 0) + 1 if sig == ss.get("train_sig") else 0
+        ss["train_sig"] = sig
+        if views.refresh_interval(job_views, ss["train_quiet"], stats["watchers"]) != every:
+            st.rerun(scope="app")  # a new refresh rate (or none: everything finished) is set by a whole-page run
     if not job_views:
         st.caption("No runs yet in this session. Pick what to train and press **Train**.")
-    l2 = {e.key: e.metrics["l2_mean"] for e in ui.entries()}
     for v in job_views:
         with st.container(border=True, key=f"train_job_{v.id}"):
             a, b = st.columns([5, 1], vertical_alignment="center")
-            a.markdown(views.job_line(v, l2.get(v.key) if v.finished else None))
+            a.markdown(views.job_line(v, v.l2))
             if v.state == views.RUNNING and v.epochs:
                 a.progress(min(1.0, v.epoch / v.epochs))
             if not v.finished and b.button("Cancel", key=f"train_cancel_{v.id}", help=views.CANCEL_HELP):
@@ -96,7 +97,7 @@ def jobs_panel(every: float | None) -> None:
             if v.clients > 1 and not v.finished:
                 a.caption(f"Shared with {v.clients - 1} other request(s) for the same run: it trains once.")
     st.container(key="train_runner_stats").caption(
-        views.runner_line(runner.stats()),
+        views.runner_line(stats),
         help="Identical requests (same video, coupling, settings and seed) share one job.",
     )
     done = [v for v in job_views if v.state == views.DONE]
@@ -124,5 +125,6 @@ if ss.pop("train_go_compare", False):
     st.switch_page(ui.PAGES["compare"])
 st.subheader("Runs")
 if runner is not None:
-    every = views.refresh_interval(runner.views(ss["my_jobs"]), ss.get("train_quiet", 0))
+    every = views.refresh_interval(runner.views(ss["my_jobs"]), ss.get("train_quiet", 0), runner.stats()["watchers"])
+    ss["train_full_run"] = True  # the panel's first call below belongs to this run: no back-off step, no rerun
     st.fragment(jobs_panel, run_every=every)(every)

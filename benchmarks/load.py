@@ -5,14 +5,17 @@ Tool: ``benchmarks/st_client.py``, a websocket-level Streamlit client (Streamlit
 those of N browsers competing with it for the same 2 cores (the earlier Playwright version, in git history before
 this file's rewrite, measured 30 Chromium contexts: the server got 3 % of a core). Each visitor opens Home (time to
 its first Plotly chart) and then Train (time to the job runner's line), presses Train (half of them for the same
-quick run, the others for distinct tiny runs) and keeps the page open, answering its refreshes, until its job row
-says trained / opened from the store. Measured: every visitor gets its pages, no exception element, one job per
-distinct run (the runner's own counters and the runs in the store), p50/p95 page times loaded against the same
-pages opened one at a time on the idle server, job waits, ``/_stcore/health`` latency, and the CPU of the server,
-its training workers and this client.
+quick run, the others each for its own run: ``--runs long`` by default, so the training worker is busy while the
+class arrives) and keeps the page open, answering its refreshes, until its job row says trained / opened from the
+store, and then until every visitor is done (``--leave``: close at once). Visitors arrive evenly over ``--ramp``
+seconds (0: all in the same instant). Measured: every visitor gets its pages, no exception element, one job per
+distinct run (the runner's own counters and the runs in the store), p50/p95 page times loaded against the same pages
+opened one at a time on the idle server, job waits, ``/_stcore/health`` latency, and the CPU of the server, its
+training workers and this client. ``--profile OUT`` samples the server's stacks (benchmarks/sampling.py).
 
-    python benchmarks/load.py                 # 30 visitors
-    python benchmarks/load.py --sessions 10   # a quicker look
+    python benchmarks/load.py --ramp 30       # 30 visitors arriving over 30 s
+    python benchmarks/load.py --ramp 0        # all 30 in the same instant
+    STREAMLIT_RUNNER_POST_SCRIPT_GC=false python benchmarks/load.py --ramp 30   # without Streamlit's per-run gc
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from st_client import Visitor  # noqa: E402 - a sibling script, not a package
 REPO = Path(__file__).resolve().parent.parent
 SHARED = {"frames": "128", "size": "64", "diam": "8", "c": "rbf;theta=0.1", "epochs": "3", "vseed": "4242"}
 TINY = {"frames": "24", "size": "32", "diam": "6", "c": "rbf;theta=1", "epochs": "2"}
+# The other half's runs, one video seed each: "long" keeps the training worker busy for the whole arrival.
+DISTINCT = {"long": {**SHARED, "frames": "512", "epochs": "8"}, "quick": {**SHARED, "c": "rbf;theta=1"}, "tiny": TINY}
 TIMEOUT_S = 600.0
 DONE_ROW = re.compile(r"trained in|opened from the store")
 
@@ -107,9 +112,11 @@ async def open_home(url: str) -> tuple[float, list[str]]:
         return took, v.exceptions
 
 
-async def open_train(url: str, query: dict, result: dict | None = None) -> tuple[float, list[str]]:
+async def open_train(
+    url: str, query: dict, result: dict | None = None, hold: asyncio.Event | None = None
+) -> tuple[float, list[str]]:
     """One visit of Train for ``query``: seconds to the runner's line; with ``result``, press Train and stay until
-    every job row is finished (``result["job_wait"]``)."""
+    every job row is finished (``result["job_wait"]``), and then until ``hold`` is set (the page stays open)."""
     async with Visitor(url) as v:
         t0 = await v.open("train", query)
         await v.until(lambda v: "train_runner_stats" in v.first_key, TIMEOUT_S)
@@ -121,18 +128,25 @@ async def open_train(url: str, query: dict, result: dict | None = None) -> tuple
             await v.until(jobs_done, TIMEOUT_S)
             result["job_wait"] = time.perf_counter() - t1
             result["reruns"] = (v.full_runs, v.fragment_runs, v.auto_reruns_sent)
+            if hold is not None:
+                result["done"].set()
+                await hold.wait()
         return took, v.exceptions
 
 
-async def session(url: str, query: dict, result: dict, delay: float) -> None:
+async def session(url: str, query: dict, result: dict, delay: float, hold: asyncio.Event | None) -> None:
+    """One visitor: Home, then Train with a job; with ``hold`` the Train page stays open until every visitor is
+    done (so all of them are connected at the end)."""
     await asyncio.sleep(delay)
     try:
         result["home"], exc_home = await open_home(url)
         result["exceptions"] = exc_home
-        _, exc_train = await open_train(url, query, result)
+        _, exc_train = await open_train(url, query, result, hold)
         result["exceptions"] += exc_train
     except Exception as exc:  # noqa: BLE001 - a failed session is a figure, not a crash of the benchmark
         result["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+    finally:
+        result["done"].set()
 
 
 async def health_probe(url: str, stop: asyncio.Event, out: list[float]) -> None:
@@ -167,7 +181,7 @@ def pct(values: list[float], q: float) -> float:
     return v[min(len(v) - 1, max(0, round(q * (len(v) - 1))))]
 
 
-async def main(n: int, baseline: int, ramp: float, profile: str | None = None) -> int:
+async def main(n: int, baseline: int, ramp: float, runs: str, hold: bool, profile: str | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="rpm_load_"))
     proc, url = start(tmp / "store", tmp / "streamlit.log", profile)
     try:
@@ -177,16 +191,24 @@ async def main(n: int, baseline: int, ramp: float, profile: str | None = None) -
         for _ in range(baseline):  # the unloaded baseline: one visit at a time
             idle["home"].append((await open_home(url))[0])
             idle["train"].append((await open_train(url, TINY))[0])
-        queries = [SHARED if i % 2 == 0 else {**TINY, "vseed": str(1000 + i)} for i in range(n)]
-        results = [{} for _ in range(n)]
+        queries = [SHARED if i % 2 == 0 else {**DISTINCT[runs], "vseed": str(1000 + i)} for i in range(n)]
+        results = [{"done": asyncio.Event()} for _ in range(n)]
+        release = asyncio.Event() if hold else None
         workers0 = {p: cpu_seconds(p) for p in children(proc.pid)}
         t0, cpu0, me0, load0 = time.perf_counter(), cpu_seconds(proc.pid), time.process_time(), os.getloadavg()
         stop, health = asyncio.Event(), []
         probe = asyncio.create_task(health_probe(url, stop, health))
-        await asyncio.gather(*(session(url, q, r, ramp * i / n) for i, (q, r) in enumerate(zip(queries, results))))
+        tasks = [session(url, q, r, ramp * i / n, release) for i, (q, r) in enumerate(zip(queries, results))]
+        gathered = asyncio.gather(*tasks)
+        for r in results:
+            await r["done"].wait()
+        connected = time.perf_counter()
+        if release is not None:
+            release.set()
+        await gathered
         stop.set()
         await probe
-        wall, server_cpu, me = time.perf_counter() - t0, cpu_seconds(proc.pid) - cpu0, time.process_time() - me0
+        wall, server_cpu, me = connected - t0, cpu_seconds(proc.pid) - cpu0, time.process_time() - me0
         load1 = os.getloadavg()
         worker_cpu = sum(cpu_seconds(p) - workers0.get(p, 0.0) for p in children(proc.pid))
         text = await runner_line(url)
@@ -202,8 +224,11 @@ async def main(n: int, baseline: int, ramp: float, profile: str | None = None) -
     distinct = len({tuple(sorted(q.items())) for q in queries})
     ok = [r for r in results if "error" not in r]
     exceptions = [e for r in results for e in r.get("exceptions", [])]
-    print(f"tool: benchmarks/st_client.py, {n} websocket visitors (Streamlit protocol) started over {ramp:g} s; "
-          f"server: streamlit run app.py on 127.0.0.1; {os.cpu_count()} cores")  # fmt: skip
+    gc = os.environ.get("STREAMLIT_RUNNER_POST_SCRIPT_GC", "config")
+    print(f"tool: benchmarks/st_client.py, {n} websocket visitors (Streamlit protocol) arriving over {ramp:g} s, "
+          f"{'each Train page kept open until all are done' if hold else 'each leaving when its job is done'}; "
+          f"the other half's runs: {runs}; server: streamlit run app.py on 127.0.0.1 (post-script GC: {gc}); "
+          f"{os.cpu_count()} cores")  # fmt: skip
     print(f"sessions: {len(ok)}/{n} got Home, Train and their job; exception elements: {len(exceptions)}")
     for e in sorted(set(exceptions))[:5]:
         print("  exception:", e)
@@ -240,6 +265,8 @@ if __name__ == "__main__":
     p.add_argument("--sessions", type=int, default=30)
     p.add_argument("--baseline", type=int, default=3, help="unloaded visits to time first")
     p.add_argument("--ramp", type=float, default=0.0, help="seconds over which the visitors arrive (0: all at once)")
+    p.add_argument("--runs", choices=sorted(DISTINCT), default="long", help="size of the other half's distinct runs")
+    p.add_argument("--leave", action="store_true", help="close each Train page when its job is done")
     p.add_argument("--profile", metavar="OUT", help="sample the server's stacks; the summary goes to OUT")
     a = p.parse_args()
-    sys.exit(asyncio.run(main(a.sessions, a.baseline, a.ramp, a.profile)))
+    sys.exit(asyncio.run(main(a.sessions, a.baseline, a.ramp, a.runs, not a.leave, a.profile)))

@@ -23,6 +23,7 @@ No Streamlit here: the app keeps one ``JobRunner`` in ``st.cache_resource``; tes
 
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import multiprocessing as mp
@@ -32,6 +33,7 @@ import threading
 import time
 import types
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_any
@@ -254,6 +256,7 @@ class JobRunner:
         self._workers = [self._spawn() for _ in range(self.limits.jobs)]
         self._supervisor = threading.Thread(target=self._supervise, name="rpm-jobs", daemon=True)
         self._supervisor.start()
+        atexit.register(_stop_replacing, weakref.ref(self))
 
     # -- requests ------------------------------------------------------------------------------------------------
     def submit(self, config: RunConfig, client: str = "") -> Job:
@@ -604,6 +607,15 @@ class JobRunner:
             w.conn.close()
             self._workers[self._workers.index(w)] = fresh
             self._cond.notify_all()
+
+
+def _stop_replacing(ref: weakref.ref) -> None:
+    """At interpreter exit (before multiprocessing ends the workers): spawn no replacement, whose start would read
+    from a parent that is going away (an ``EOFError`` traceback in the log)."""
+    runner = ref()
+    if runner is not None:
+        with runner._cond:
+            runner._stopping = True
 
 
 _SPAWN_LOCK = threading.Lock()

@@ -6,9 +6,7 @@ The stable API (SPEC §4): ``VideoConfig``, ``generate_video``, ``make_coupling`
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
+from .lazy import lazy_package
 
 # Each public name and the module that defines it. They are imported on first use (PEP 562), so that
 # ``import rpm_engine.config`` or listing stored runs does not load PyTorch; ``from rpm_engine import train`` does.
@@ -62,29 +60,4 @@ _EXPORTS = {
     "train": "train",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rpm_engine' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # once: later lookups do not come here
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
-
-
-class _Package(types.ModuleType):
-    """Keeps ``rpm_engine.train`` the function: importing the submodule of the same name would rebind it."""
-
-    def __setattr__(self, name: str, value) -> None:
-        if name in _EXPORTS and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+__all__ = lazy_package(__name__, _EXPORTS)

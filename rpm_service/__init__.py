@@ -7,7 +7,7 @@ Names are imported on first use (PEP 562): reading the limits needs no torch, th
 
 from __future__ import annotations
 
-import importlib
+from rpm_engine.lazy import lazy_package
 
 _EXPORTS = {
     **dict.fromkeys(
@@ -15,17 +15,4 @@ _EXPORTS = {
     ),
     "Limits": "limits",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rpm_service' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__ = lazy_package(__name__, _EXPORTS)

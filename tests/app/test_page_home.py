@@ -46,8 +46,10 @@ def test_the_first_run_draws_fig_1c_and_the_next_one_the_rest(app):
     at = app()
     assert len(at.get("plotly_chart")) == 1  # C, at once
     assert sum("Drawing the learned priors" in c.value for c in at.caption) == 2  # D and E say they are coming
+    assert not at.code  # a code block loads the browser's syntax highlighter (~0.4 s) before C could be drawn
     painted(at)
     assert len(at.get("plotly_chart")) == 4
+    assert any("reproduce --quick" in c.value for c in at.code)  # below the fold, on the second run
     assert not any("Drawing the learned priors" in c.value for c in at.caption)
 
 

@@ -6,7 +6,6 @@ import streamlit as st
 from explorer import charts, home, ui
 from explorer.catalog import FIG1_METHODS
 from explorer.state import default_frame, default_stride
-from rpm_engine.evaluate import mean_predictor_l2
 
 REGENERATE = "python -m rpm_engine reproduce --quick --seeds 5 --cache assets/store --out artifacts/shipped"
 METHOD_LABELS = home.METHOD_LABELS
@@ -83,11 +82,10 @@ if not {"rbf", "linear"} <= set(fig1):
     st.stop()
 first = next(iter(fig1.values()))[0]
 vcfg = first.config.video
-video = ui.video(vcfg)
 frame, ball, stride = default_frame(vcfg), 0, default_stride(vcfg)
 summaries = {m: ui.catalog_summary(tuple(e.key for e in fig1[m]), vcfg.balls) for m in fig1}
 rows = home.summary_rows(fig1, summaries, charts.method_colour)
-reference = mean_predictor_l2(video, first.config.train.train_frac)
+reference = ui.predict_mean_l2(vcfg, first.config.train.train_frac)
 c1, c2, c3 = st.columns([1, 1, 1])
 with c1:
     bars = charts.method_bars(rows, title="C · Held-out error of a linear read-out", reference=reference)
@@ -106,6 +104,7 @@ elif any(ui.stored_run(runs[0].key) is None for runs in fig1.values()):  # C nee
     )
 else:
     ui.warm_kernels(say=False)  # the first visit starts the fused kernels' build in the background
+    video = ui.video(vcfg)
     maps = {}
     for col, m, letter in ((c2, "rbf", "D"), (c3, "linear", "E")):
         with col:

@@ -60,7 +60,7 @@ def config_of(s: Setting, method: str, seed: int, epochs: int) -> RunConfig:
 def run_setting(s: Setting, seeds: int, epochs: int, store: RunStore) -> dict:
     video = generate_video(VideoConfig(frames=s.frames, size=64, diameter=8))
     out = {"setting": s.name, "note": s.note, "frames": s.frames, "theta0": s.theta, "coupling_lr": s.coupling_lr}
-    out["predict_mean_l2"] = mean_predictor_l2(video)
+    out["predict_mean_l2"] = mean_predictor_l2(video.centres)
     methods = {}
     for m in ORDER:
         l2, secs, theta, theta_px, gain = [], [], [], [], []

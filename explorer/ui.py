@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from rpm_engine.config import QUICK_VIDEO
-from rpm_engine.data import Video, VideoConfig, generate_video
-from rpm_engine.evaluate import Heatmap, conditional_prior
+from rpm_engine.config import QUICK_VIDEO, TrainConfig
+from rpm_engine.data import Video, VideoConfig, generate_video, simulate
+from rpm_engine.evaluate import Heatmap, conditional_prior, mean_predictor_l2
 from rpm_engine.reproduce import QUICK_EPOCHS
 from rpm_engine.store import Run, RunStore, default_root
 from rpm_service.limits import Limits
@@ -211,6 +211,13 @@ def bind(key: str, value) -> None:
 def video(config: VideoConfig) -> Video:
     """Videos are deterministic in their config and never modified, so one copy serves every session."""
     return generate_video(config)
+
+
+@st.cache_data(max_entries=12, show_spinner=False)
+def predict_mean_l2(config: VideoConfig, train_frac: float = TrainConfig().train_frac) -> float:
+    """The predict-the-mean reference from the trajectories alone: no frame is rendered, so a first chart that needs
+    only this line waits for no video."""
+    return mean_predictor_l2(simulate(config)[0], train_frac)
 
 
 @st.cache_data(max_entries=12, show_spinner="Making the GIF…")

@@ -6,7 +6,6 @@ import streamlit as st
 from explorer import charts, ui, views
 from explorer.catalog import l2_summary, metrics_table
 from explorer.state import default_stride, heatmap_strides
-from rpm_engine.evaluate import mean_predictor_l2
 
 view = ui.page_setup("compare")
 st.title("Compare · what did each prior make the encoder learn?")
@@ -137,7 +136,7 @@ groups = [
 ]
 names = [charts.ball_name(first_cfg, k) for k in range(min_balls)]
 one_video = all(e.config.video == first_cfg for e in sel)  # the predict-the-mean line belongs to one video
-mean_px = mean_predictor_l2(ui.video(first_cfg), sel[0].config.train.train_frac) if one_video else None
+mean_px = ui.predict_mean_l2(first_cfg, sel[0].config.train.train_frac) if one_video else None
 with left:
     ui.chart(
         charts.l2_bars(

@@ -7,7 +7,6 @@ import streamlit as st
 from explorer import explore as ex
 from explorer import priors, ui
 from rpm_engine.config import PAPER_VIDEO, QUICK_VIDEO
-from rpm_engine.evaluate import mean_predictor_l2
 
 ss, lim = st.session_state, ui.limits()
 if "explore" not in ss:  # read before the shared view rewrites the URL
@@ -100,7 +99,7 @@ def live() -> None:
         gs = ex.groups(entries, view.video)
         cs = ex.curves(sweep, state.families, gs)
         got, total = ex.progress(cs, len(sweep.seeds))
-        refs = ex.references(sweep, gs, mean_predictor_l2(ui.video(view.video)))
+        refs = ex.references(sweep, gs, ui.predict_mean_l2(view.video))
         st.markdown(f"**Held-out L2 against the parameter** · {got} of {total} points stored")
         ui.chart(ex.l2_figure(cs, refs), "x_plot", "l2_vs_parameter")
 

@@ -96,12 +96,13 @@ def effective_length_scale(run) -> float | None:
     return theta_in_true_px(run.config, run.metrics)
 
 
-def mean_predictor_l2(video: Video, train_frac: float = 0.8) -> float:
+def mean_predictor_l2(centres: np.ndarray, train_frac: float = 0.8) -> float:
     """Held-out mean L2 (px) of predicting every ball at its mean centre over the read-out frames: the floor any
-    read-out must beat (an encoder that carries no position information lands here)."""
-    n = held_out_split(len(video.centres), train_frac)
-    mean = video.centres[:n].mean(axis=0)  # (K, 2)
-    return float(np.linalg.norm(video.centres[n:] - mean, axis=-1).mean())
+    read-out must beat (an encoder that carries no position information lands here). ``centres`` (T, K, 2) are the
+    true positions (``Video.centres``, or ``data.simulate``'s without rendering a frame)."""
+    n = held_out_split(len(centres), train_frac)
+    mean = centres[:n].mean(axis=0)  # (K, 2)
+    return float(np.linalg.norm(centres[n:] - mean, axis=-1).mean())
 
 
 def seeds_summary(values) -> dict:

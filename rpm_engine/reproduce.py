@@ -147,7 +147,7 @@ def reproduce(
             "video_stuck": video.stuck,
         },
         "methods": methods,
-        "references": {"predict_mean": mean_predictor_l2(video, train_frac), "step_px": video_cfg.step_px},
+        "references": {"predict_mean": mean_predictor_l2(video.centres, train_frac), "step_px": video_cfg.step_px},
     }
     if figures:
         result["figures"] = _figures(video, runs, methods, Path(out))

@@ -40,6 +40,7 @@ from . import (  # the package's public names only: the modules behind them may 
     seeds_summary,
 )
 from .couplings import canonical_name
+from .evaluate import mean_predictor_l2
 
 MAX_POINTS = 500  # a sweep larger than this is refused (runs, references included)
 TRAIN_PARAMS: dict[str, type] = {
@@ -322,15 +323,6 @@ def _unique(configs: Iterable[RunConfig]) -> list[RunConfig]:
     return out
 
 
-def predict_mean_l2(video: Video, train_frac: float = 0.8) -> float:
-    """Held-out mean L2 (px) of predicting each ball's mean centre over the training frames: the floor any encoder
-    must beat to have learnt anything about where the balls are."""
-    c = video.centres.astype(np.float64)  # (T, K, 2)
-    n = int(round(train_frac * len(c)))
-    mean = c[:n].mean(axis=0)  # (K, 2)
-    return float(np.linalg.norm(c[n:] - mean, axis=-1).mean())
-
-
 # -- running -----------------------------------------------------------------------------------------------------
 @dataclass
 class PointResult:
@@ -579,7 +571,7 @@ def run_sweep(
     references = _references(refs, sweep.reference_settings())
     references["predict_mean"] = {
         "label": "predict the mean",
-        "l2_mean": predict_mean_l2(video, TrainConfig().train_frac),
+        "l2_mean": mean_predictor_l2(video.centres, TrainConfig().train_frac),
     }
     return SweepResult(
         sweep,
@@ -692,7 +684,6 @@ __all__ = [
     "format_table",
     "make_backend",
     "parse_grid",
-    "predict_mean_l2",
     "rank",
     "run_sweep",
 ]

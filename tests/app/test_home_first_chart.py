@@ -23,7 +23,12 @@ class NoTorch:
 
 
 sys.meta_path.insert(0, NoTorch())
+import rpm_engine.data
 from streamlit.testing.v1 import AppTest
+
+rendered = []
+draw = rpm_engine.data.render_frames
+rpm_engine.data.render_frames = lambda *a, **k: rendered.append(1) or draw(*a, **k)
 
 at = AppTest.from_file("app.py", default_timeout=120)
 at.run()
@@ -34,6 +39,7 @@ print(json.dumps({
     "exception": [e.value for e in at.exception][:1],
     "captions": [c.value for c in at.caption][:40],
     "torch": "torch" in sys.modules,
+    "frames_rendered": len(rendered),
 }))
 """
 
@@ -46,6 +52,7 @@ def test_home_draws_fig_1c_before_it_needs_torch():
     assert seen["charts"] == 1 and seen["first_chart_key"], seen  # Fig. 1C, and nothing that runs an encoder
     assert any("Held-out" in c or "held-out" in c for c in seen["captions"]), seen["captions"]
     assert not seen["torch"]  # D/E and B were not drawn: opening a run's networks needs torch
+    assert seen["frames_rendered"] == 0  # C's predict-the-mean line needs the trajectories, not a rendered video
 
 
 def test_listing_runs_and_reading_limits_load_no_torch():

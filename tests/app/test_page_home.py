@@ -24,7 +24,7 @@ def measured_numbers() -> set[str]:
     out = {str(len(fig1["rbf"])), f"{vcfg.step_px:g}", f"{vcfg.step_px / 2:g}", str(default_frame(vcfg))}
     for runs in fig1.values():
         out.add(f"{np.mean([e.metrics['l2_mean'] for e in runs]):.2f}")
-    out.add(f"{mean_predictor_l2(video, fig1['rbf'][0].config.train.train_frac):.1f}")
+    out.add(f"{mean_predictor_l2(video.centres, fig1['rbf'][0].config.train.train_frac):.1f}")
     stride = default_stride(vcfg)
     for m in ("rbf", "linear"):
         run = RunStore(SHIPPED_ROOT, read_only=True).load(fig1[m][0].key)

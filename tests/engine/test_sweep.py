@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rpm_engine import Cancelled, RunConfig, RunStore, VideoConfig, generate_video, sweep_cli
+from rpm_engine import Cancelled, RunConfig, RunStore, VideoConfig, sweep_cli
 from rpm_engine.sweep import (
     Family,
     LocalBackend,
@@ -20,7 +20,6 @@ from rpm_engine.sweep import (
     Setting,
     Sweep,
     parse_grid,
-    predict_mean_l2,
     rank,
     run_sweep,
 )
@@ -93,15 +92,6 @@ def test_bad_sweeps_are_refused_before_training():
         Sweep.of([("rbf", {})], seeds=0, video=TINY)
 
 
-def test_predict_mean_matches_an_independent_computation():
-    video = generate_video(TINY)
-    c = video.centres
-    n = round(0.8 * len(c))
-    expected = np.mean([math.dist(c[t, k], c[:n, k].mean(axis=0)) for t in range(n, len(c)) for k in range(c.shape[1])])
-    assert predict_mean_l2(video) == pytest.approx(expected, rel=1e-12)
-
-
-# -- ranking -----------------------------------------------------------------------------------------------------
 def _point(setting, seed, l2, error=None):
     cfg = RunConfig.of("rbf", video=TINY, epochs=1, seed=seed)
     return PointResult(cfg, f"{setting.label}-{seed}", setting, seed, l2, False, 0.0, 0.0, error)

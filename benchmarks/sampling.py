@@ -5,7 +5,7 @@ function or anything it called, and exclusive, the function itself) per thread k
     python benchmarks/sampling.py OUT.txt -m streamlit run app.py ...   # what load.py --profile does
     kill -USR1 <pid>                                                      # forget the warm-up's samples
 
-Sampling holds the GIL for a moment per sample (about 1-2 % at the default 10 ms); the counts are shares of
+Sampling holds the GIL for a moment per sample (about 1-2 % at the default 10 ms; ``SAMPLING_INTERVAL_S`` sets it); the counts are shares of
 samples, so of wall time in each thread, not of CPU.
 """
 
@@ -87,6 +87,6 @@ if __name__ == "__main__":
     out, rest = sys.argv[1], sys.argv[2:]
     if rest[:1] != ["-m"] or len(rest) < 2:
         sys.exit("usage: python benchmarks/sampling.py OUT.txt -m MODULE [ARGS...]")
-    Sampler(out).start()
+    Sampler(out, float(os.environ.get("SAMPLING_INTERVAL_S", "0.01"))).start()
     sys.argv = [rest[1], *rest[2:]]
     runpy.run_module(rest[1], run_name="__main__", alter_sys=True)

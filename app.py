@@ -88,7 +88,9 @@ rows = home.summary_rows(fig1, summaries, charts.method_colour)
 reference = ui.predict_mean_l2(vcfg, first.config.train.train_frac)
 c1, c2, c3 = st.columns([1, 1, 1])
 with c1:
-    bars = charts.method_bars(rows, title="C · Held-out error of a linear read-out", reference=reference)
+    bars = ui.shared_figure(
+        "method_bars", rows=rows, title="C · Held-out error of a linear read-out", reference=reference
+    )
     ui.chart(bars, "home_bars", "fig1c_l2")
     if text:
         st.caption(home.bar_caption(rows, reference))
@@ -104,41 +106,20 @@ elif any(ui.stored_run(runs[0].key) is None for runs in fig1.values()):  # C nee
     )
 else:
     ui.warm_kernels(say=False)  # the first visit starts the fused kernels' build in the background
-    video = ui.video(vcfg)
     maps = {}
     for col, m, letter in ((c2, "rbf", "D"), (c3, "linear", "E")):
         with col:
-            hm = maps[m] = ui.heatmap(fig1[m][0].key, frame, ball, stride)
-            ui.chart(
-                charts.prior_heatmap(
-                    video,
-                    hm,
-                    title=f"{letter} · P(z′|z) learned with the {METHOD_LABELS[m]} critic",
-                    height=400,
-                    legend=False,
-                ),
-                f"home_heatmap_{m}",
-                f"fig1{letter.lower()}_{m}",
-            )
+            maps[m] = ui.heatmap(fig1[m][0].key, frame, ball, stride)
+            title = f"{letter} · P(z′|z) learned with the {METHOD_LABELS[m]} critic"
+            fig = ui.prior_figure(fig1[m][0].key, frame, ball, stride, title, height=400, legend=False)
+            ui.chart(fig, f"home_heatmap_{m}", f"fig1{letter.lower()}_{m}")
     if text:
         st.caption(home.prior_caption(maps["rbf"], maps.get("linear"), vcfg.step_px, charts.ball_name(vcfg, ball)))
-    decoded = {
-        METHOD_LABELS[m]: (ui.decoded(fig1[m][0].key), charts.method_colour(m), "solid")
-        for m in FIG1_METHODS
-        if m in fig1
-    }
-    ui.chart(
-        charts.centres_over_time(
-            video,
-            decoded,
-            ball,
-            height=380,
-            title=f"B · The {charts.ball_name(vcfg, ball)} ball's centre read out "
-            "of each encoder (seed 0), against the truth",
-        ),
-        "home_centres",
-        "fig1b_centres",
+    lines = tuple(
+        (fig1[m][0].key, METHOD_LABELS[m], charts.method_colour(m), "solid") for m in FIG1_METHODS if m in fig1
     )
+    title = f"B · The {charts.ball_name(vcfg, ball)} ball's centre read out of each encoder (seed 0), against the truth"
+    ui.chart(ui.centres_figure(lines, ball, height=380, title=title), "home_centres", "fig1b_centres")
 # Below the fold, and its code block loads a syntax highlighter (~0.4 s of the browser's time): the second run draws it.
 if drawn:
     n_seeds = max(len(v) for v in fig1.values())

@@ -6,6 +6,7 @@ Pages import this module and stay layout-only; everything they compute comes fro
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -23,7 +24,7 @@ from rpm_engine.reproduce import QUICK_EPOCHS
 from rpm_engine.store import Run, RunStore, default_root
 from rpm_service.limits import Limits
 
-from . import media
+from . import charts, media
 from .catalog import SHIPPED_ROOT, Catalog, l2_summary
 from .state import MAX_CANDIDATES, ViewState, from_query, replace, to_query
 
@@ -303,11 +304,41 @@ def friendly(fn: Callable, *args, what: str = "That", **kwargs):
 
 
 def chart(fig, key: str, filename: str) -> None:
-    """A Plotly figure as drawn by ``rpm_engine.charts`` (our colours, not the theme's); its modebar camera button
+    """A Plotly figure as drawn by ``explorer.charts`` (our colours, not the theme's); its modebar camera button
     downloads a PNG named ``filename``."""
-    from explorer.charts import export_config
+    st.plotly_chart(fig, key=key, config=charts.export_config(filename), theme=None)
 
-    st.plotly_chart(fig, key=key, config=export_config(filename), theme=None)
+
+# -- figures every visitor sees alike ------------------------------------------------------------------------------
+# Home shows the same Fig. 1 to a whole class: built once per server, not once per visit (a Plotly figure costs
+# 20-40 ms of the server's one interpreter; benchmarks/load.py). Figures are never modified after they are built.
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _shared(name: str, spec: str):
+    return getattr(charts, name)(**json.loads(spec))
+
+
+def shared_figure(name: str, **inputs):
+    """``charts.<name>(**inputs)``, built once per server for the same inputs (which must be JSON: rows, numbers,
+    titles)."""
+    return _shared(name, json.dumps(inputs, sort_keys=True))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def prior_figure(key: str, frame: int, ball: int, stride: int, title: str, height: int, legend: bool = True):
+    """Fig. 1D/E for a stored run (``charts.prior_heatmap``), built once per server for these settings."""
+    r = stored_run(key)
+    return charts.prior_heatmap(
+        video(r.config.video), heatmap(key, frame, ball, stride), title=title, height=height, legend=legend
+    )
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def centres_figure(runs: tuple[tuple[str, str, str, str], ...], ball: int, height: int, title: str):
+    """Fig. 1B (``charts.centres_over_time``) for ``runs`` = (key, label, colour, dash) on one video, built once per
+    server."""
+    vid = video(stored_run(runs[0][0]).config.video)
+    lines = {label: (decoded(key), colour, dash) for key, label, colour, dash in runs}
+    return charts.centres_over_time(vid, lines, ball, height=height, title=title)
 
 
 def video_caption(cfg: VideoConfig) -> str:

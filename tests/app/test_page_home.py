@@ -104,3 +104,26 @@ def test_the_sidebar_states_the_same_capacity_the_runner_refuses_at(app, monkeyp
     lim = Limits.load()
     sidebar = " ".join(c.value for c in at.sidebar.caption)
     assert f"at most {lim.capacity} runs waiting or training" in sidebar and "queue of" not in sidebar
+
+
+def test_a_class_opening_home_builds_its_figures_once(app, monkeypatch):
+    """Thirty students opening the link at once share one server interpreter: Home's figures are the same for all of
+    them, so each is built once per server, not once per visit (benchmarks/load.py --ramp 0)."""
+    from explorer import charts, ui
+
+    built = {"method_bars": 0, "prior_heatmap": 0, "centres_over_time": 0}
+    for name in built:
+        original = getattr(charts, name)
+
+        def counted(*a, _name=name, _original=original, **k):
+            built[_name] += 1
+            return _original(*a, **k)
+
+        monkeypatch.setattr(charts, name, counted)
+    for cached in (ui._shared, ui.prior_figure, ui.centres_figure):
+        cached.clear()
+    sessions = [painted(app()) for _ in range(3)]
+    assert built == {"method_bars": 1, "prior_heatmap": 2, "centres_over_time": 1}  # C; D and E; B
+    assert all(len(at.get("plotly_chart")) == 4 for at in sessions)
+    specs = {at.get("plotly_chart")[0].proto.spec for at in sessions}
+    assert len(specs) == 1  # every visitor got the same C

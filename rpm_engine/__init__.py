@@ -43,6 +43,7 @@ _EXPORTS = {
     "decode": "evaluate",
     "fit_decoder": "evaluate",
     "l2_errors": "evaluate",
+    "mean_predictor_l2": "evaluate",
     "seeds_summary": "evaluate",
     "ExpressionError": "expressions",
     "parse_expression": "expressions",

@@ -37,10 +37,10 @@ from . import (  # the package's public names only: the modules behind them may 
     VideoConfig,
     generate_video,
     make_coupling,
+    mean_predictor_l2,
     seeds_summary,
 )
 from .couplings import canonical_name
-from .evaluate import mean_predictor_l2
 
 MAX_POINTS = 500  # a sweep larger than this is refused (runs, references included)
 TRAIN_PARAMS: dict[str, type] = {

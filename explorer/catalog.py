@@ -7,6 +7,7 @@ group's seeds. No Streamlit here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import threading
@@ -26,6 +27,7 @@ SHIPPED_ROOT = REPO / "assets" / "store"
 FIG1_METHODS = ("supervised", "rbf", "linear", "untrained")
 
 
+@functools.lru_cache(maxsize=4096)  # configs are frozen; a key is a JSON dump and a hash, and every page asks often
 def group_key(config: RunConfig) -> str:
     """The key a run would have with seed 0: equal for runs that differ only in their seed."""
     return dataclasses.replace(config, train=dataclasses.replace(config.train, seed=0)).key()

@@ -7,8 +7,10 @@ Only CPU tensors ever reach the kernels; CUDA always runs stock ops.
 
 Builds are serialised by our own ``filelock`` in the build directory (an OS lock: a killed builder releases it). Under
 it a torch build baton (``<build dir>/lock``) can only be a leftover of a builder killed mid-compile (``kill -9``), which
-would otherwise make every later load wait for ever, so it is removed. A process that has to wait says so in the log
-and gives up after ``RPM_ENGINE_BUILD_TIMEOUT`` seconds (default 900), falling back to stock PyTorch.
+would otherwise make every later load wait for ever, so it is removed, and the ``ninja`` and compilers that killed
+builder left running are waited for (they would write the same object files as the new build). A process that has to
+wait says so in the log and gives up after ``RPM_ENGINE_BUILD_TIMEOUT`` seconds (default 900), falling back to stock
+PyTorch.
 
 Training step (one call of ``train_encode``): three forward passes over the batch (conv1 + BN statistics; BN1, ReLU,
 conv2 + statistics; BN2, sigmoid, centre of mass) and three backward passes, with every large buffer held by a
@@ -138,6 +140,42 @@ def _clear_stale_baton(build_dir: Path) -> None:
     log.warning("rpm_engine: removed the stale build lock %s left by an interrupted build", baton)
 
 
+def leftover_builders(build_dir: Path) -> list[int]:
+    """Processes working in ``build_dir``: torch runs ``ninja`` there and the compilers inherit it, so under our build
+    lock they can only be left over from a builder killed mid-compile (Linux ``/proc``; elsewhere: none seen)."""
+    target, me, out = os.path.realpath(build_dir), os.getpid(), []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if int(proc.name) != me and os.readlink(proc / "cwd") == target:
+                out.append(int(proc.name))
+        except (OSError, ValueError):  # gone, a zombie, or another user's
+            continue
+    return sorted(out)
+
+
+def _wait_for_leftover_builders(build_dir: Path, timeout: float) -> None:
+    """Let an interrupted build's compilers finish before ours starts: two compilers writing one object file can leave
+    a broken one. Theirs is the same compile, so ours then finds most of the work done."""
+    pids = leftover_builders(build_dir)
+    if not pids:
+        return
+    log.warning(
+        "rpm_engine: %d process(es) of an interrupted build are still compiling in %s (pid %s); waiting for them",
+        len(pids),
+        build_dir,
+        ", ".join(map(str, pids[:5])),
+    )
+    deadline = time.monotonic() + timeout
+    while pids:
+        if time.monotonic() > deadline:
+            raise BuildLockTimeout(
+                f"waited {timeout:g} s for an interrupted build's compilers in {build_dir} (pid "
+                f"{', '.join(map(str, pids[:5]))}); gave up (set {BUILD_TIMEOUT_VAR} to wait longer)"
+            )
+        time.sleep(0.2)
+        pids = leftover_builders(build_dir)
+
+
 def _build():
     from torch.utils.cpp_extension import load
 
@@ -146,6 +184,7 @@ def _build():
     build_dir = build_directory(name)
     with _build_lock(build_dir, build_timeout()):
         _clear_stale_baton(build_dir)
+        _wait_for_leftover_builders(build_dir, build_timeout())
         return load(
             name=name,
             sources=[str(_SOURCE)],

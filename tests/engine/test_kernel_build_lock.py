@@ -153,3 +153,75 @@ def test_a_baton_that_cannot_be_removed_fails_at_once(monkeypatch, tmp_path, cap
     with caplog.at_level(logging.WARNING, logger=fast.__name__):
         assert fast.extension() is None
     assert f"stale build lock {tmp_path / NAME / 'lock'} could not be removed (Permission denied)" in caplog.text
+
+
+def _compiler_in(build: Path, seconds: float) -> subprocess.Popen:
+    """A stand-in for the ``ninja``/``g++`` that a builder killed mid-compile leaves running in its build directory."""
+    return subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"], cwd=build)
+
+
+def test_leftover_compilers_are_found_by_their_working_directory(tmp_path):
+    build, elsewhere = tmp_path / NAME, tmp_path / "other"
+    build.mkdir()
+    elsewhere.mkdir()
+    here, there = _compiler_in(build, 30), _compiler_in(elsewhere, 30)
+    try:
+        deadline = time.monotonic() + 10
+        while here.pid not in fast.leftover_builders(build) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fast.leftover_builders(build) == [here.pid]
+        assert os.getpid() not in fast.leftover_builders(Path.cwd())  # never this process itself
+    finally:
+        for p in (here, there):
+            p.kill()
+            p.wait()
+    assert fast.leftover_builders(build) == []
+
+
+def test_a_new_build_waits_for_an_interrupted_builds_compilers(monkeypatch, tmp_path, caplog):
+    """``kill -9`` of a server mid-compile leaves ninja and g++ running; a new build must not compile the same object
+    files beside them (two writers of encoder_cpu.o), so it starts only once they are gone."""
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    monkeypatch.setenv(fast.BUILD_TIMEOUT_VAR, "60")
+    build = tmp_path / NAME
+    build.mkdir()
+    left = _compiler_in(build, 1.5)
+    started = {}
+
+    def load(**kwargs):
+        started["alive"] = left.poll() is None
+        return "module"
+
+    monkeypatch.setattr(cpp_extension, "load", load)
+    deadline = time.monotonic() + 10
+    while not fast.leftover_builders(build) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        with caplog.at_level(logging.WARNING, logger=fast.__name__):
+            assert fast._build() == "module"
+    finally:
+        left.kill()
+        left.wait()
+    assert started == {"alive": False}
+    assert "still compiling" in caplog.text
+
+
+def test_compilers_that_never_finish_time_out_to_stock_pytorch(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    monkeypatch.setenv(fast.BUILD_TIMEOUT_VAR, "0.5")
+    monkeypatch.setattr(cpp_extension, "load", lambda **kwargs: "module")
+    monkeypatch.setattr(fast, "_ext", None)
+    monkeypatch.setattr(fast, "_tried", False)
+    build = tmp_path / NAME
+    build.mkdir()
+    stuck = _compiler_in(build, 60)
+    try:
+        deadline = time.monotonic() + 10
+        while not fast.leftover_builders(build) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with caplog.at_level(logging.WARNING, logger=fast.__name__):
+            assert fast.extension() is None
+    finally:
+        stuck.kill()
+        stuck.wait()
+    assert "BuildLockTimeout" in caplog.text and "using stock PyTorch" in caplog.text

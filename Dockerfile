@@ -33,9 +33,10 @@ RUN useradd --create-home --uid 1000 rpm \
     && mkdir -p /data/runs assets/store/tmp assets/store/locks \
     && chown -R rpm /data assets/store/tmp assets/store/locks
 # The fused kernels are compiled with -march=native, one build per CPU kind (rpm_engine/fast.py names each build by a
-# hash of the CPU). They live on the /data volume: built here for the build machine's CPU (a new named volume starts
-# with the image's /data), and built once more into the volume, not into each container's layer, on a host with
-# another CPU; the app starts that build in the background at its first visit. A failed compile fails the build.
+# hash of the CPU and of the source's path, /app here). They live on the /data volume: built here for the build
+# machine's CPU (a new named volume starts with the image's /data), and built once more into the volume, not into each
+# container's layer, on a host with another CPU; the app starts that build in the background at its first visit. A
+# failed compile fails the build.
 ENV TORCH_EXTENSIONS_DIR=/data/torch_extensions
 RUN mkdir -p "$TORCH_EXTENSIONS_DIR" \
     && python -c "import sys; from rpm_engine import fast; ok = fast.extension() is not None; print('fused kernels built:', ok); sys.exit(0 if ok else 1)" \

@@ -45,15 +45,17 @@ _ext = None
 _tried = False
 
 
-def _cpu_tag() -> str:
-    """Hash of the CPU's model and flags: the kernels are built with -march=native, so one build per CPU kind."""
-    info = platform.machine()
+def extension_name() -> str:
+    """The kernels' name for torch, hence their build directory: one build per CPU kind (they are built with
+    -march=native: a hash of the CPU's model and flags) and per checkout (torch's build.ninja names the source by its
+    absolute path, so two checkouts sharing a build directory rebuilt each other's kernels and waited on each other)."""
+    info = platform.machine() + os.path.realpath(_SOURCE)
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
         info += "".join(sorted({ln for ln in lines if ln.startswith(("flags", "model name", "Features"))}))
     except OSError:
         pass
-    return hashlib.sha256(info.encode()).hexdigest()[:10]
+    return f"rpm_encoder_cpu_{hashlib.sha256(info.encode()).hexdigest()[:10]}"
 
 
 class BuildLockTimeout(TimeoutError):
@@ -180,7 +182,7 @@ def _build():
     from torch.utils.cpp_extension import load
 
     flags = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno"]
-    name = f"rpm_encoder_cpu_{_cpu_tag()}"
+    name = extension_name()
     build_dir = build_directory(name)
     with _build_lock(build_dir, build_timeout()):
         _clear_stale_baton(build_dir)

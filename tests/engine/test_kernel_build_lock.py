@@ -23,7 +23,7 @@ from torch.utils import cpp_extension
 from rpm_engine import fast
 
 REPO = Path(__file__).resolve().parents[2]
-NAME = f"rpm_encoder_cpu_{fast._cpu_tag()}"  # the name fast._build gives torch
+NAME = fast.extension_name()  # the name fast._build gives torch
 LOAD = "from rpm_engine import fast; import sys; sys.exit(0 if fast.extension() is not None else 3)"
 
 
@@ -225,3 +225,15 @@ def test_compilers_that_never_finish_time_out_to_stock_pytorch(monkeypatch, tmp_
         stuck.kill()
         stuck.wait()
     assert "BuildLockTimeout" in caplog.text and "using stock PyTorch" in caplog.text
+
+
+def test_each_checkout_builds_its_own_kernels(monkeypatch, tmp_path):
+    """torch's build.ninja names the source by its absolute path: two checkouts sharing one build directory rebuilt
+    each other's kernels and waited on each other's lock, so the build's name includes the source's path."""
+    here = fast.extension_name()
+    assert fast.extension_name() == here and here.startswith("rpm_encoder_cpu_")
+    copy = tmp_path / "checkout" / "rpm_engine" / "kernels" / fast._SOURCE.name
+    copy.parent.mkdir(parents=True)
+    shutil.copy(fast._SOURCE, copy)
+    monkeypatch.setattr(fast, "_SOURCE", copy)
+    assert fast.extension_name() != here

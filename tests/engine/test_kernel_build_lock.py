@@ -156,8 +156,13 @@ def test_a_baton_that_cannot_be_removed_fails_at_once(monkeypatch, tmp_path, cap
 
 
 def _compiler_in(build: Path, seconds: float) -> subprocess.Popen:
-    """A stand-in for the ``ninja``/``g++`` that a builder killed mid-compile leaves running in its build directory."""
-    return subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"], cwd=build)
+    """A stand-in for the ``ninja``/``g++`` that a builder killed mid-compile leaves running in its build directory,
+    returned once ``/proc`` shows it there."""
+    proc = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"], cwd=build)
+    deadline = time.monotonic() + 10
+    while proc.pid not in fast.leftover_builders(build) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc
 
 
 def test_leftover_compilers_are_found_by_their_working_directory(tmp_path):
@@ -166,9 +171,6 @@ def test_leftover_compilers_are_found_by_their_working_directory(tmp_path):
     elsewhere.mkdir()
     here, there = _compiler_in(build, 30), _compiler_in(elsewhere, 30)
     try:
-        deadline = time.monotonic() + 10
-        while here.pid not in fast.leftover_builders(build) and time.monotonic() < deadline:
-            time.sleep(0.05)
         assert fast.leftover_builders(build) == [here.pid]
         assert os.getpid() not in fast.leftover_builders(Path.cwd())  # never this process itself
     finally:
@@ -193,9 +195,6 @@ def test_a_new_build_waits_for_an_interrupted_builds_compilers(monkeypatch, tmp_
         return "module"
 
     monkeypatch.setattr(cpp_extension, "load", load)
-    deadline = time.monotonic() + 10
-    while not fast.leftover_builders(build) and time.monotonic() < deadline:
-        time.sleep(0.05)
     try:
         with caplog.at_level(logging.WARNING, logger=fast.__name__):
             assert fast._build() == "module"
@@ -216,9 +215,6 @@ def test_compilers_that_never_finish_time_out_to_stock_pytorch(monkeypatch, tmp_
     build.mkdir()
     stuck = _compiler_in(build, 60)
     try:
-        deadline = time.monotonic() + 10
-        while not fast.leftover_builders(build) and time.monotonic() < deadline:
-            time.sleep(0.05)
         with caplog.at_level(logging.WARNING, logger=fast.__name__):
             assert fast.extension() is None
     finally:

@@ -3,7 +3,7 @@
 ``block`` takes the runner's ``work`` arguments plus a folder (bound with ``functools.partial``): it records the
 start of each job as ``started-<key>`` and waits for ``release-<key>`` (then fails with "boom": nothing is stored),
 honouring cancel at once -- unless ``stubborn-<key>`` exists: then it ignores cancel, like a long loop without a
-check, and only terminating the worker stops it.
+check, and only terminating the worker stops it. ``until`` polls for what the runner does in the background.
 """
 
 import time
@@ -21,3 +21,13 @@ def block(folder: str, config, store, *, videos, device, progress, cancel):
             raise Cancelled("cancelled")
         time.sleep(0.01)
     raise RuntimeError("boom")
+
+
+def until(predicate, timeout=20.0) -> bool:
+    """True once ``predicate()`` is, False after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False

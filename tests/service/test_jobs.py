@@ -10,7 +10,7 @@ import functools
 import time
 
 import pytest
-from job_helpers import block
+from job_helpers import block, until
 
 from rpm_engine import RunConfig, RunStore, VideoConfig
 from rpm_service.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobRunner
@@ -21,15 +21,6 @@ TINY = VideoConfig(frames=24, size=32, diameter=6)
 
 def tiny(seed=0, epochs=2, coupling="rbf", **kw):
     return RunConfig.of(coupling, video=TINY, epochs=epochs, seed=seed, **kw)
-
-
-def until(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,9 @@ refresh needs no store listing)."""
 
 import functools
 import os
-import time
 
 import pytest
-from job_helpers import block
+from job_helpers import block, until
 
 from rpm_engine import RunConfig, RunStore, VideoConfig
 from rpm_service.jobs import DONE, JobRunner
@@ -18,15 +17,6 @@ TINY = VideoConfig(frames=24, size=32, diameter=6)
 
 def tiny(seed=0):
     return RunConfig.of("rbf", video=TINY, epochs=1, seed=seed)
-
-
-def until(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture
@@ -53,7 +43,7 @@ def test_workers_train_at_a_lower_priority_than_the_server(stand_in):
     mine = os.getpriority(os.PRIO_PROCESS, 0)
     pids = stand_in.worker_pids()
     want = min(19, mine + 10)
-    assert until(lambda: all(os.getpriority(os.PRIO_PROCESS, p) == want for p in pids)), [
+    assert until(lambda: all(os.getpriority(os.PRIO_PROCESS, p) == want for p in pids), timeout=30), [
         os.getpriority(os.PRIO_PROCESS, p) for p in pids
     ]
 

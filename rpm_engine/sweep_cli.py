@@ -13,9 +13,7 @@ Exit codes: 0 done, 2 bad input (one line on stderr), 1 a failure while running,
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib.util
-import io
 import json
 import os
 import sys
@@ -171,27 +169,18 @@ def _write_atomic(path: str, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _run_rows(result) -> list[dict]:
+    """One row per run (points, then references), as the app's Explore exports them (``rpm_engine.exports``);
+    a failed run has no metrics, so its measured columns are empty."""
+    from .exports import run_rows
+
+    return run_rows((p.key, p.config, p.metrics) for p in result.points + result.reference_runs)
+
+
 def _csv_text(result) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["kind", "key", "label", "coupling", "params", "seed", "l2_mean", "cached", "train_seconds", "error"])
-    for p in result.points + result.reference_runs:
-        d = p.to_dict()
-        w.writerow(
-            [
-                "reference" if p.reference else "point",
-                d["key"],
-                d["label"],
-                d["coupling"] or "",
-                json.dumps(d["params"], sort_keys=True),
-                d["seed"],
-                "" if d["l2_mean"] is None else repr(d["l2_mean"]),
-                d["cached"],
-                f"{d['train_seconds']:.3f}",
-                d["error"] or "",
-            ]
-        )
-    return buf.getvalue()
+    from .exports import to_csv
+
+    return to_csv(_run_rows(result))
 
 
 class _Progress:
@@ -242,7 +231,7 @@ def cmd_sweep(a) -> int:
         progress = _Progress(total, a.quiet)
         result = run_sweep(sweep, backend, store, on_point=progress)
         progress.close()
-        data = result.to_dict()
+        data = {**result.to_dict(), "runs": _run_rows(result)}
         _write_atomic(a.json, json.dumps(data, indent=2, allow_nan=False))
         if a.csv:
             _write_atomic(a.csv, _csv_text(result))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from rpm_engine import RunConfig, RunStore, VideoConfig, generate_video, seeds_summary
+from rpm_engine import RunConfig, RunStore, VideoConfig, generate_video, obtain, seeds_summary
 from rpm_engine.evaluate import mean_predictor_l2
 from rpm_engine.train import TrainingError
 
@@ -68,7 +68,7 @@ def run_setting(s: Setting, seeds: int, epochs: int, store: RunStore) -> dict:
             cfg = config_of(s, m, seed, epochs)
             t0 = time.perf_counter()
             try:
-                run = store.get_or_train(cfg, video=video)
+                run = obtain(cfg, store, video=video)
             except TrainingError:
                 l2.append(float("nan"))
                 secs.append(time.perf_counter() - t0)

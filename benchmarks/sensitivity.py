@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from rpm_engine import RunConfig, RunStore, generate_video, l2_errors, seeds_summary  # noqa: E402
+from rpm_engine import RunConfig, RunStore, generate_video, l2_errors, obtain, seeds_summary  # noqa: E402
 from rpm_engine.encoder import to_input  # noqa: E402
 from rpm_engine.reproduce import PAPER_VIDEO, QUICK_VIDEO  # noqa: E402
 
@@ -61,7 +61,7 @@ def main() -> None:
                 cfg = RunConfig.of(None, video=vcfg, method=coupling, seed=s)
             else:
                 cfg = RunConfig.of(coupling, video=vcfg, seed=s, **init)
-            run = store.get_or_train(cfg, video=video)
+            run = obtain(cfg, store, video=video)
             evals.append(run.metrics["l2_mean"])
             trains.append(bn_train_mode_l2(run, video))
             if s == 0:

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rpm_engine import RunConfig, VideoConfig
+from rpm_engine import RunConfig, VideoConfig, obtain
 from rpm_engine.store import RunStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ def synthetic_store(root: Path, n: int) -> None:
     """``n`` runs: one trained tiny run, its files copied under ``n`` seeds (run.json rewritten with each key)."""
     video = VideoConfig(frames=24, size=32, diameter=6)
     seed_store = RunStore(root.parent / "seed")
-    base = seed_store.get_or_train(RunConfig.of("rbf", video=video, epochs=1, theta=0.5))
+    base = obtain(RunConfig.of("rbf", video=video, epochs=1, theta=0.5), seed_store)
     src = seed_store.path(base.key)
     meta = json.loads((src / "run.json").read_text())
     store = RunStore(root)

@@ -7,6 +7,7 @@ writes it and ``RunStore.load`` gives it back unchanged (with ``cached=True``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +20,24 @@ if TYPE_CHECKING:  # the modules below need torch, imported when a run's network
     from .couplings import Coupling
     from .data import Video
     from .encoder import Encoder
+
+
+class RunState(str, Enum):
+    """Where a requested run stands: the one vocabulary of jobs, sweep events and the pages (as Optuna's
+    ``TrialState``). A ``str``, so ``RunState.DONE == "done"`` and it serialises as its value."""
+
+    WAITING = "waiting"  # accepted, not started (in a queue, or a sweep point not yet submitted)
+    RUNNING = "running"
+    DONE = "done"  # trained now or opened from the store
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunState.DONE, RunState.FAILED, RunState.CANCELLED)
 
 
 @dataclass

@@ -33,16 +33,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from filelock import FileLock
 
 from .config import RunConfig
 from .run import Run
-
-if TYPE_CHECKING:
-    from .data import Video
 
 log = logging.getLogger(__name__)
 ENV_VAR = "RPM_ENGINE_CACHE"
@@ -188,7 +184,7 @@ class RunStore:
         finally:
             os.close(fd)  # closing releases the flock
 
-    def _writable(self, what: str) -> None:
+    def require_writable(self, what: str) -> None:
         if self.read_only:
             raise StoreError(f"this run store is read-only: cannot {what}")
 
@@ -378,7 +374,7 @@ class RunStore:
         """Write a finished run atomically: a temporary directory, then one rename into place; returns it."""
         import torch
 
-        self._writable("save a run")
+        self.require_writable("save a run")
         key = result.config.key()
         buf = io.BytesIO()
         torch.save({"encoder": result.encoder_state, "coupling": result.coupling_state}, buf)
@@ -413,7 +409,7 @@ class RunStore:
 
     def delete(self, key: str) -> None:
         """Remove a run (waiting for its readers); its pin and last-use marker go with it."""
-        self._writable("delete a run")
+        self.require_writable("delete a run")
         self._delete(key, wait=True)
 
     def _delete(self, key: str, wait: bool) -> bool:
@@ -433,13 +429,13 @@ class RunStore:
 
     def pin(self, key: str) -> None:
         """Never prune this run (a lecturer's pre-trained run): a marker file ``pins/<key>``."""
-        self._writable("pin a run")
+        self.require_writable("pin a run")
         if key not in self:
             raise KeyError(f"no stored run has the key {key[:40]!r}")
         (self.root / "pins" / key).touch()
 
     def unpin(self, key: str) -> None:
-        self._writable("unpin a run")
+        self.require_writable("unpin a run")
         with contextlib.suppress(FileNotFoundError):
             (self.root / "pins" / key).unlink()
 
@@ -482,7 +478,7 @@ class RunStore:
 
         Pinned runs and runs a reader holds at this moment are skipped; old tmp/ leftovers go first.
         """
-        self._writable("prune")
+        self.require_writable("prune")
         removed = []
         with FileLock(str(self.root / "locks" / "prune.lock"), timeout=self.lock_timeout):
             self.clean_tmp()
@@ -499,35 +495,6 @@ class RunStore:
                     total -= entries[key]["bytes"] or 0
                     removed.append(key)
         return removed
-
-    def get_or_train(
-        self, config: RunConfig, *, video: Video | None = None, device: str = "auto", callback=None, cancel=None
-    ) -> Run:
-        """The stored run for ``config``, training (once, under a lock) when it is absent or corrupt."""
-        key = config.key()
-        rebuilt = False
-        try:
-            run = self.load(key)
-            if run is not None:
-                return run
-        except CorruptRun as exc:
-            log.warning("%s; rebuilding it", exc)
-            rebuilt = True
-        self._writable("train and save a run")
-        with self.lock(key):
-            try:  # another process may have finished it while we waited for the lock
-                run = self.load(key)
-                if run is not None:
-                    return run
-            except CorruptRun:
-                rebuilt = True
-            from .data import generate_video
-            from .train import train
-
-            video = video or generate_video(config.video, cancel=cancel)
-            run = self.save(train(config, video, device=device, callback=callback, cancel=cancel))
-            run.rebuilt = rebuilt
-            return run
 
 
 def _write(path: Path, data: bytes) -> None:

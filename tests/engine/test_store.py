@@ -10,7 +10,7 @@ import time
 import pytest
 
 import rpm_engine.store as store_module
-from rpm_engine import RunConfig, VideoConfig
+from rpm_engine import RunConfig, VideoConfig, obtain
 from rpm_engine.store import CorruptRun, RunStore, StoreError
 
 TINY = VideoConfig(frames=24, size=32, diameter=6)
@@ -24,7 +24,7 @@ def tiny(seed=0, theta=0.5):
 def trained(tmp_path_factory):
     """Three tiny trained runs, saved once; each test copies them into its own store (no training per test)."""
     store = RunStore(tmp_path_factory.mktemp("seed"))
-    return [store.get_or_train(tiny(seed=s)) for s in range(3)]
+    return [obtain(tiny(seed=s), store) for s in range(3)]
 
 
 def fill(root, runs):
@@ -112,7 +112,7 @@ def test_a_read_only_store_loads_and_lists_and_refuses_writes_without_paths(tmp_
     assert ro.read_only and ro.load(trained[0].key).key == trained[0].key
     assert {r["key"] for r in ro.list_runs()} == {r.key for r in trained[:2]}
     for write in (lambda: ro.save(trained[2]), lambda: ro.delete(trained[0].key), lambda: ro.prune(0),
-                  lambda: ro.pin(trained[0].key), lambda: ro.get_or_train(tiny(seed=5))):  # fmt: skip
+                  lambda: ro.pin(trained[0].key), lambda: obtain(tiny(seed=5), ro)):  # fmt: skip
         with pytest.raises(StoreError) as err:
             write()
         assert str(tmp_path) not in str(err.value) and "read-only" in str(err.value)
@@ -125,7 +125,7 @@ def test_a_root_that_cannot_be_created_is_an_empty_read_only_store(tmp_path):
     store = RunStore(blocker / "store")  # mkdir fails (NotADirectoryError): no exception, just read-only
     assert store.read_only and store.list_runs() == [] and store.load("0" * 24) is None and store.size_bytes() == 0
     with pytest.raises(StoreError) as err:
-        store.get_or_train(tiny())
+        obtain(tiny(), store)
     assert str(tmp_path) not in str(err.value)
 
 
@@ -141,7 +141,7 @@ def test_a_run_whose_metrics_lack_a_field_is_corrupt_and_listed_as_broken(tmp_pa
         store.load(bad)
     assert [r["key"] for r in store.list_runs()] == [trained[1].key]
     assert [b["key"] for b in store.list_broken()] == [bad]
-    assert store.get_or_train(trained[0].config).rebuilt  # and training replaces it
+    assert obtain(trained[0].config, store).rebuilt  # and training replaces it
 
 
 def test_wrong_shaped_metrics_are_corrupt(tmp_path, trained):

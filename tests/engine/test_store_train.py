@@ -18,6 +18,7 @@ from rpm_engine import (
     VideoConfig,
     conditional_prior,
     generate_video,
+    obtain,
     seeds_summary,
     train,
 )
@@ -68,7 +69,7 @@ def test_cancellation_raises_and_stores_nothing(tmp_path):
     stop = threading.Event()
     stop.set()
     with pytest.raises(Cancelled):
-        store.get_or_train(tiny(), cancel=stop)
+        obtain(tiny(), store, cancel=stop)
     assert store.list_runs() == [] and tiny() not in store
     assert list((tmp_path / "tmp").iterdir()) == []
 
@@ -76,17 +77,17 @@ def test_cancellation_raises_and_stores_nothing(tmp_path):
 def test_non_finite_loss_is_one_clear_error(tmp_path):
     store = RunStore(tmp_path)
     with pytest.raises(TrainingError, match="non-finite"):
-        store.get_or_train(tiny("linear", w_init=1e30, lr=10))
+        obtain(tiny("linear", w_init=1e30, lr=10), store)
     assert store.list_runs() == []
 
 
 def test_store_roundtrip_is_fast_and_exact(tmp_path):
     store = RunStore(tmp_path)
     cfg = tiny(theta=0.5)
-    run = store.get_or_train(cfg)
+    run = obtain(cfg, store)
     assert not run.cached and cfg in store
     t = time.perf_counter()
-    again = store.get_or_train(cfg)
+    again = obtain(cfg, store)
     assert time.perf_counter() - t < 0.5
     assert again.cached and np.array_equal(again.z, run.z) and again.metrics == run.metrics
     enc, coup = again.encoder(), again.coupling()
@@ -99,7 +100,7 @@ def test_store_roundtrip_is_fast_and_exact(tmp_path):
 def test_corrupt_entries_are_detected_and_rebuilt(tmp_path, damage):
     store = RunStore(tmp_path)
     cfg = tiny(theta=0.5)
-    first = store.get_or_train(cfg)
+    first = obtain(cfg, store)
     d = store.path(cfg.key())
     if damage == "truncate_model":
         (d / "model.pt").write_bytes((d / "model.pt").read_bytes()[:50])
@@ -113,22 +114,22 @@ def test_corrupt_entries_are_detected_and_rebuilt(tmp_path, damage):
         (d / "z.npy").write_bytes(bytes(b))
     with pytest.raises(CorruptRun):
         store.load(cfg)
-    run = store.get_or_train(cfg)
+    run = obtain(cfg, store)
     assert run.rebuilt and not run.cached and np.array_equal(run.z, first.z)
     assert store.load(cfg).cached
 
 
 def test_failed_rebuild_keeps_other_runs(tmp_path):
     store = RunStore(tmp_path)
-    keep = store.get_or_train(tiny(theta=0.5))
+    keep = obtain(tiny(theta=0.5), store)
     with pytest.raises(Cancelled):
-        store.get_or_train(tiny(theta=0.7), cancel=lambda: True)
+        obtain(tiny(theta=0.7), store, cancel=lambda: True)
     assert store.load(keep.key).cached
 
 
 def _train_in_process(root, q):
     store = RunStore(root)
-    run = store.get_or_train(tiny(theta=0.5))
+    run = obtain(tiny(theta=0.5), store)
     q.put(run.cached)
 
 
@@ -151,9 +152,9 @@ def test_store_root_from_environment(tmp_path, monkeypatch):
 
 def test_prune_keeps_the_store_under_its_size(tmp_path):
     store = RunStore(tmp_path)
-    a = store.get_or_train(tiny(theta=0.5, epochs=1))
+    a = obtain(tiny(theta=0.5, epochs=1), store)
     time.sleep(0.05)
-    b = store.get_or_train(tiny(theta=0.6, epochs=1))
+    b = obtain(tiny(theta=0.6, epochs=1), store)
     removed = store.prune(store.size_bytes() - 1)
     assert removed == [a.key] and b.key in store
 

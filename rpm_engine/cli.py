@@ -16,6 +16,7 @@ from . import reproduce as rep
 from .config import METHODS, PAPER_VIDEO, TRAIN_FIELDS, VIDEO_FIELDS, RunConfig, TrainConfig, VideoConfig
 from .couplings import PRESETS, coupling_names
 from .data import generate_video, save_npz
+from .obtain import obtain
 from .store import CorruptRun, RunStore
 from .sweep_cli import add_sweep_parser
 from .train import Cancelled, TrainingError
@@ -118,7 +119,7 @@ def cmd_train(a) -> int:
     config = train_config(a)
     store = RunStore(a.cache)
     with rep.progress_bar(config, quiet=a.quiet) as cb:
-        run = store.get_or_train(config, device=a.device, callback=cb)
+        run = obtain(config, store, device=a.device, callback=cb)
     m = run.metrics
     result = {
         "key": run.key,

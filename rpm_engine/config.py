@@ -357,20 +357,140 @@ PAPER_VIDEO = VideoConfig()
 QUICK_VIDEO = VideoConfig(frames=512, size=64, diameter=8)
 SCALES = {"paper": PAPER_VIDEO, "quick": QUICK_VIDEO}
 
+LENGTH_UNIT = "px of z"  # the unit of a coupling's length-scale parameters (θ, σ): distances in the encoder's z
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a run is trained when a user names only a coupling (or a baseline): the video, the epochs, plain SGD's
+    settings, each coupling family's starting values, and the rate at which a learnable length-scale trains.
+
+    ``run_config`` is the one factory of ``RunConfig``s: the library, the CLI (``train``, ``reproduce``, ``sweep``),
+    the app's pages and the sweep planner all build runs through it, so one coupling named in two places is one run
+    key. The rule for starting values is the same whatever family carries a parameter (built-in, preset or
+    expression): a length-scale (unit "px of z", e.g. θ) starts at ``theta0`` and, when ``length_scale_lr`` is set,
+    the coupling's parameters train at that rate (``TrainConfig.coupling_lr``); the linear coupling's ``w_init``
+    starts at ``w_init``; every other parameter starts at its default. Anything given explicitly wins.
+    """
+
+    name: str
+    video: VideoConfig
+    epochs: int = 30  # App. D: 30 epochs
+    lr: float = 0.005  # App. D: plain SGD at 0.005
+    batch_size: int = 30  # App. D: batches of 30 consecutive pairs
+    theta0: float = 1.0  # where a length-scale starts, in z's units
+    w_init: float = 1e-3  # the linear coupling's W = w·I at the start: z is ~30-100 px, so logits stay moderate
+    length_scale_lr: float | None = None  # None: App. D's one learning rate for everything
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} recipe"
+
+    def starting_values(self, coupling: str | CouplingSpec) -> dict[str, float]:
+        """The recipe's starting value of each parameter of ``coupling`` that the recipe sets (see the class)."""
+        from .coupling_spec import coupling_info
+
+        info = coupling_info(coupling)
+        out = {}
+        for p in info.user_params:
+            if p.unit == LENGTH_UNIT:
+                out[p.name] = self.theta0
+            elif info.name == "linear" and p.name == "w_init":
+                out[p.name] = self.w_init
+        return out
+
+    def trains_length_scale(self, coupling: str | CouplingSpec) -> bool:
+        from .coupling_spec import coupling_info
+
+        return any(p.unit == LENGTH_UNIT for p in coupling_info(coupling).user_params)
+
+    def run_config(
+        self,
+        coupling: str | CouplingSpec | None = "rbf",
+        *,
+        method: str = "infonce",
+        seed: int = 0,
+        video: VideoConfig | None = None,
+        epochs: int | None = None,
+        **params,
+    ) -> RunConfig:
+        """The run of ``coupling`` (None for a baseline ``method``: supervised, untrained) under this recipe.
+
+        ``params``: the coupling's starting values (``theta=0.3``) and training settings (``lr``, ``batch_size``,
+        ``coupling_lr``, ``train_frac``…) that override the recipe's.
+        """
+        train_names = {f.name for f in dataclasses.fields(TrainConfig)}
+        train = {"epochs": self.epochs if epochs is None else epochs, "lr": self.lr, "batch_size": self.batch_size}
+        train.update({k: v for k, v in params.items() if k in train_names})
+        init = {k: v for k, v in params.items() if k not in train_names}
+        video = video or self.video
+        if method != "infonce" or coupling is None:
+            if method == "infonce":
+                raise ValueError("a contrastive run needs a coupling (or method supervised / untrained)")
+            if init:
+                raise ValueError(f"{method} has no coupling parameters (got {', '.join(sorted(init))})")
+            return RunConfig(video, None, TrainConfig(method=method, seed=seed, **train))
+        spec = coupling.spec if isinstance(coupling, CouplingSpec) else coupling
+        given = dict(coupling.init) if isinstance(coupling, CouplingSpec) else {}
+        start = {**self.starting_values(spec), **given, **init}
+        if self.length_scale_lr is not None and self.trains_length_scale(spec):
+            train.setdefault("coupling_lr", self.length_scale_lr)
+        return RunConfig(video, CouplingSpec(spec, tuple(start.items())), TrainConfig(seed=seed, **train))
+
+    def matches(self, config: RunConfig) -> bool:
+        """True if ``config`` is this recipe's run of its coupling (or baseline) and seed, on any video."""
+        c = config
+        try:
+            own = self.run_config(c.coupling, method=c.train.method, seed=c.train.seed, video=c.video,
+                                  epochs=c.train.epochs)  # fmt: skip
+        except ValueError:
+            return False
+        same_train = own.train.key_dict(c.video) == c.train.key_dict(c.video)
+        return same_train and (c.coupling is None or own.coupling.init == c.coupling.init)
+
+
+# App. D, exactly: θ starts at 1 (in z's units) and every parameter trains at 0.005 (at that rate log θ barely moves
+# in 30 epochs, so its start decides the run; see docs/RESULTS.md).
+PAPER_RECIPE = Recipe("paper", PAPER_VIDEO)
+# The quick scale the app opens with: App. D's training on the 4x smaller video, except that a learnable length-scale
+# trains at its own rate, 0.5, so θ finds its own scale (θ ends near one step of the ball whatever its start,
+# benchmarks/default_scale.py) instead of staying where it started; θ starts at 0.1, below the step.
+QUICK_RECIPE = Recipe("quick", QUICK_VIDEO, theta0=0.1, length_scale_lr=0.5)
+RECIPES = {"quick": QUICK_RECIPE, "paper": PAPER_RECIPE}
+
+
+def recipe_of(config: RunConfig) -> str:
+    """The name of the recipe ``config`` was made with ("quick", "paper"), or "custom" when it matches none.
+
+    A run matches a recipe when its training settings and its coupling's starting values are the recipe's (epochs
+    may differ: a 3-epoch quick run is still the quick recipe, shown with its epochs). Where both recipes train a
+    coupling alike (linear, the baselines), the one whose video it is wins.
+    """
+    names = [name for name, recipe in RECIPES.items() if recipe.matches(config)]
+    same_video = [name for name in names if RECIPES[name].video == config.video]
+    return (same_video or names or ["custom"])[0]
+
+
 __all__ = [
     "COLOUR_NAMES",
     "DEFAULT_BACKGROUND",
     "DEFAULT_COLOURS",
     "FIELDS",
+    "LENGTH_UNIT",
     "METHODS",
+    "PAPER_RECIPE",
+    "QUICK_RECIPE",
+    "RECIPES",
     "SCALES",
     "SCHEMA_VERSION",
     "TRAIN_FIELDS",
     "VIDEO_FIELDS",
     "Field",
+    "Recipe",
     "RunConfig",
     "TrainConfig",
     "VideoConfig",
     "default_frame",
     "held_out_split",
+    "recipe_of",
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 from .config import PAPER_VIDEO, QUICK_VIDEO, RunConfig, VideoConfig, default_frame
 from .data import generate_video
 from .evaluate import conditional_prior, effective_length_scale, mean_predictor_l2, seeds_summary
+from .obtain import obtain
 from .store import RunStore
 
 PAPER_EPOCHS, QUICK_EPOCHS = 30, 30
@@ -131,7 +132,7 @@ def reproduce(
         for s in range(seeds):
             cfg = method_config(m, video_cfg, s, epochs, init, train_kw)
             with progress_bar(cfg, quiet, position=f"[{len(runs) + 1}/{total}] ") as cb:
-                runs[(m, s)] = store.get_or_train(cfg, video=video, device=device, callback=cb)
+                runs[(m, s)] = obtain(cfg, store, video=video, device=device, callback=cb)
     methods = {m: _method_summary([runs[(m, s)] for s in range(seeds)]) for m in METHODS}
     train_frac = runs[(METHODS[0], 0)].config.train.train_frac
     result = {

@@ -450,7 +450,7 @@ class LocalBackend:
                 yield Outcome(cfg, False, running=1)
                 t0 = time.perf_counter()
                 try:
-                    run = store.get_or_train(cfg, video=video, device=self.device, cancel=cancel)
+                    run = obtain(cfg, store, video=video, device=self.device, cancel=cancel)
                 except TrainingError as exc:
                     yield Outcome(cfg, True, error=_first_line(exc), wall_seconds=time.perf_counter() - t0)
                     continue

@@ -10,6 +10,9 @@ run (training in threads of the server starved it: health checks took 7-10 s and
   over), then return jobs: ``done`` at once when the run is in a store (it opens at once), joined when an identical
   run (same key) is queued or running, else queued. A request is all or nothing: if it does not fit (the server
   holds ``limits.capacity`` runs, one visitor ``limits.per_client``) nothing is submitted or joined.
+- Waiting jobs start round robin across visitors (``fair.FairQueue``), first come first served within one
+  visitor: a visitor who asks for many runs (or opens many tabs: one browser is one visitor) does not make the
+  others wait for all of them. ``mine(client)`` lists a visitor's jobs.
 - ``cancel(job_id, client)`` detaches one client; the job stops only when nobody else waits for it. A stopped job is
   marked cancelled at once and is never joined again (a new request starts a fresh job); its worker is told to stop
   (it checks between steps and frames) and is terminated if it has not stopped after ``cancel_grace`` seconds.
@@ -39,9 +42,11 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_any
 
 from rpm_engine.data import Video, VideoConfig, generate_video
+from rpm_engine.obtain import obtain
 from rpm_engine.store import CorruptRun, Run, RunStore, StoreError, load_first
 from rpm_engine.train import Cancelled, Progress, RunConfig, TrainingError, resolve_device
 
+from .fair import FairQueue
 from .limits import Limits
 
 log = logging.getLogger(__name__)
@@ -121,7 +126,7 @@ def train_job(
         videos[config.video] = video
         while len(videos) > 2:
             videos.popitem(last=False)
-    return store.get_or_train(config, video=video, device=device, callback=progress, cancel=cancel)
+    return obtain(config, store, video=video, device=device, callback=progress, cancel=cancel)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -246,7 +251,7 @@ class JobRunner:
         self.threads = max(1, cores // self.limits.jobs)
         self._ctx = mp.get_context("spawn")
         self._cond = threading.Condition()
-        self._queue: collections.deque[Job] = collections.deque()
+        self._queue = FairQueue()  # waiting jobs, started round robin across visitors (fair.py)
         self._active: dict[str, Job] = {}  # run key -> queued or running job (joinable)
         self._jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()  # id -> job, bounded
         self._history = history
@@ -308,7 +313,7 @@ class JobRunner:
             for k in new:
                 job = Job(_new_id(), k, wanted[k], clients={client})
                 self._active[k] = job
-                self._queue.append(job)
+                self._queue.append(job, client)
                 self.counters["jobs"] += 1
                 self._remember(job)
                 jobs[k] = job
@@ -345,6 +350,12 @@ class JobRunner:
     def views(self, job_ids: Iterable[str]) -> list[JobView]:
         with self._cond:
             return [self._view(self._jobs[i]) for i in job_ids if i in self._jobs]
+
+    def mine(self, client: str, limit: int = 40) -> list[str]:
+        """The ids of ``client``'s jobs this runner remembers, newest first: a visitor's "my runs" in any tab, and
+        after a reconnect (``client`` is the visitor's browser, ``explorer.ui.client_id``)."""
+        with self._cond:
+            return [j.id for j in reversed(self._jobs.values()) if client in j.clients][:limit]
 
     def stats(self) -> dict:
         """The counters, what runs and waits now, and ``watchers``: the clients waiting for an unfinished job (the

@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import platform
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -45,17 +46,71 @@ _ext = None
 _tried = False
 
 
-def extension_name() -> str:
-    """The kernels' name for torch, hence their build directory: one build per CPU kind (they are built with
-    -march=native: a hash of the CPU's model and flags) and per checkout (torch's build.ninja names the source by its
-    absolute path, so two checkouts sharing a build directory rebuilt each other's kernels and waited on each other)."""
-    info = platform.machine() + os.path.realpath(_SOURCE)
+_CFLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno")
+_error: str | None = None  # the build's failure, as logged (provenance() reports it)
+
+
+def source_sha(source: Path | None = None) -> str:
+    """sha256 of the kernels' C++ source bytes (``kernels/encoder_cpu.cpp`` unless ``source`` is given)."""
+    return hashlib.sha256(Path(source or _SOURCE).read_bytes()).hexdigest()
+
+
+def cpu_kind() -> str:
+    """The CPU the kernels are built for (-march=native): machine, model name and flags from /proc/cpuinfo."""
+    info = platform.machine()
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
         info += "".join(sorted({ln for ln in lines if ln.startswith(("flags", "model name", "Features"))}))
     except OSError:
         pass
+    return info
+
+
+def extension_name(source: Path | None = None) -> str:
+    """The kernels' name for torch, hence their build directory: one build per source text and torch version (a
+    build directory shared by two versions of the code must never hand one the other's ``.so``: ninja compares file
+    times, not contents), per CPU kind (they are built with -march=native: a hash of the CPU's model and flags) and
+    per checkout (torch's build.ninja names the source by its absolute path, so two checkouts sharing a build
+    directory rebuilt each other's kernels and waited on each other)."""
+    source = Path(source or _SOURCE)
+    info = "\n".join((os.path.realpath(source), source_sha(source), torch.__version__, " ".join(_CFLAGS), cpu_kind()))
     return f"rpm_encoder_cpu_{hashlib.sha256(info.encode()).hexdigest()[:10]}"
+
+
+def compiler_message(text: str, lines: int = 4) -> str:
+    """The compiler's own words from a failed build's output: the first ``error`` line and the lines after it
+    (``lines`` in all), else the output's last line; ninja's and torch's framing are left out."""
+    rows = [ln.rstrip() for ln in str(text).splitlines() if ln.strip()]
+    for i, ln in enumerate(rows):
+        if re.search(r"\b(fatal )?error\b:", ln) and not ln.lstrip().startswith(("FAILED:", "ninja:")):
+            keep = [r for r in rows[i:] if not r.lstrip().startswith(("ninja:", "FAILED:", "["))]
+            return " | ".join(r.strip() for r in keep[:lines])
+    return rows[-1].strip() if rows else ""
+
+
+def provenance() -> dict:
+    """The numerics a training run on this process gets from the encoder (issue 18): whether the fused kernels run,
+    the sha256 of their source, the torch version, the CPU kind they were built for (-march=native) and the thread
+    count (the fused kernels' results do not depend on it; stock PyTorch's may). Builds the kernels if needed."""
+    fused = extension() is not None
+    try:
+        sha = source_sha()
+    except OSError:
+        sha = None
+    kind = cpu_kind()
+    out = {
+        "fused": fused,
+        "kernel_source_sha256": sha,
+        "kernel_name": extension_name() if sha else None,
+        "torch": torch.__version__,
+        "cpu": platform.machine(),
+        "cpu_flags_sha256": hashlib.sha256(kind.encode()).hexdigest()[:16],
+        "cflags": " ".join(_CFLAGS),
+        "threads": torch.get_num_threads(),
+    }
+    if not fused:
+        out["reason"] = "disabled" if _disabled() else (_error or "not built")
+    return out
 
 
 class BuildLockTimeout(TimeoutError):
@@ -178,29 +233,35 @@ def _wait_for_leftover_builders(build_dir: Path, timeout: float) -> None:
         pids = leftover_builders(build_dir)
 
 
-def _build():
+def _build(source: Path | None = None):
+    """Compile (or load the cached build of) ``source`` (default: the kernels) under the build lock."""
     from torch.utils.cpp_extension import load
 
-    flags = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno"]
-    name = extension_name()
+    source = Path(source or _SOURCE)
+    name = extension_name(source)
     build_dir = build_directory(name)
     with _build_lock(build_dir, build_timeout()):
         _clear_stale_baton(build_dir)
         _wait_for_leftover_builders(build_dir, build_timeout())
         return load(
             name=name,
-            sources=[str(_SOURCE)],
-            extra_cflags=flags,
+            sources=[str(source)],
+            extra_cflags=list(_CFLAGS),
             extra_ldflags=["-fopenmp"],
             build_directory=str(build_dir),  # the directory whose baton was just cleared, whatever the env says
             verbose=False,
         )
 
 
+def _disabled() -> bool:
+    return os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off")
+
+
 def extension():
-    """The compiled module, or None (disabled by ``RPM_ENGINE_FAST=0``, or the build failed: logged once)."""
-    global _ext, _tried
-    if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
+    """The compiled module, or None (disabled by ``RPM_ENGINE_FAST=0``, or the build failed: logged once with the
+    compiler's own message)."""
+    global _ext, _tried, _error
+    if _disabled():
         return None
     if _tried:
         return _ext
@@ -208,12 +269,9 @@ def extension():
         if not _tried:
             try:
                 _ext = _build()
-            except Exception as exc:  # no compiler, no ninja, read-only cache, ...: run the stock path
-                log.warning(
-                    "rpm_engine: fused CPU kernels unavailable (%s: %s); using stock PyTorch",
-                    type(exc).__name__,
-                    str(exc).strip().splitlines()[-1] if str(exc).strip() else "",
-                )
+            except Exception as exc:  # no compiler, no ninja, read-only cache, a compile error...: run the stock path
+                _error = f"{type(exc).__name__}: {compiler_message(str(exc))}"
+                log.warning("rpm_engine: fused CPU kernels unavailable (%s); using stock PyTorch", _error)
                 _ext = None
             _tried = True
     return _ext

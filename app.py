@@ -42,9 +42,9 @@ a, b = st.columns(2, gap="large")
 with a:
     st.latex(r"\text{linear (eq. 8)}:\quad \log f = z^\top W z'")
     st.caption(
-        "P(z′|z) ∝ exp(zᵀWz′) grows without bound along Wᵀz: it favours large coordinates wherever the "
-        "ball is. With App. D's 30 epochs of SGD the encoder it trains does not recover the positions (other "
-        "learning rates can do better on single runs)."
+        "P(z′|z) ∝ exp(zᵀWz′) grows without bound along Wᵀz (eq. 26): it has no notion of “near”. Under App. "
+        "D's recipe the encoder it trains does not recover the positions, and ends further from them than it "
+        "started (Fig. 1C below)."
     )
 with b:
     st.latex(r"\text{RBF (eq. 27)}:\quad \log f = -\frac{\lVert z - z'\rVert^2}{2\theta^2}")
@@ -89,11 +89,15 @@ reference = ui.predict_mean_l2(vcfg, first.config.train.train_frac)
 c1, c2, c3 = st.columns([1, 1, 1])
 with c1:
     bars = ui.shared_figure(
-        "method_bars", rows=rows, title="C · Held-out error of a linear read-out", reference=reference
+        "method_bars",
+        rows=rows,
+        title="C · Held-out error of a linear read-out",
+        reference=reference,
+        through=METHOD_LABELS["untrained"],
     )
     ui.chart(bars, "home_bars", "fig1c_l2")
     if text:
-        st.caption(home.bar_caption(rows, reference))
+        st.caption(home.bar_caption(rows, reference, home.changes(fig1)))
 # Everything above needs no torch (issue 10 §4: the first chart at once); what follows runs the encoders, and on a
 # visitor's first run waits until the first chart is drawn.
 drawn = ui.painted("home")
@@ -114,7 +118,10 @@ else:
             fig = ui.prior_figure(fig1[m][0].key, frame, ball, stride, title, height=400, legend=False)
             ui.chart(fig, f"home_heatmap_{m}", f"fig1{letter.lower()}_{m}")
     if text:
-        st.caption(home.prior_caption(maps["rbf"], maps.get("linear"), vcfg.step_px, charts.ball_name(vcfg, ball)))
+        curves = home.linear_curves(fig1.get("linear", []), [ui.stored_run(e.key) for e in fig1.get("linear", [])])
+        st.caption(
+            home.prior_caption(maps["rbf"], maps.get("linear"), vcfg.step_px, charts.ball_name(vcfg, ball), curves)
+        )
     lines = tuple(
         (fig1[m][0].key, METHOD_LABELS[m], charts.method_colour(m), "solid") for m in FIG1_METHODS if m in fig1
     )

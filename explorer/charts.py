@@ -15,8 +15,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from rpm_engine.data import COLOUR_NAMES, DEFAULT_COLOURS, Video
-from rpm_engine.evaluate import Heatmap
+from rpm_engine.evaluate import Heatmap, log_summary
 from rpm_engine.figures import METHOD_COLOURS  # one table for the app's and the command line's figures
+
+from . import paired
 
 _EXTRA = ("#118ab2", "#8d5524", "#ef476f", "#06a77d", "#5e548e", "#bc6c25")  # custom expressions, by hash
 DASHES = ("solid", "dash", "dot", "dashdot")
@@ -348,11 +350,12 @@ def l2_bars(
     cats = list(ball_names) + ["all balls"]
     for g in groups:
         summaries = list(g["per_ball"]) + [g["overall"]]
+        if log_y:  # a positive error's interval on the log scale: both ends above 0, nothing clipped
+            values = [[p[k] for p in g["per_seed"]] for k in range(len(g["per_ball"]))] + [g["overall_per_seed"]]
+            summaries = [_bar_summary(s, v, log_y) for s, v in zip(summaries, values)]
         means = [s["mean"] for s in summaries]
         up = [(s["hi"] - s["mean"]) if _finite(s["hi"]) else 0 for s in summaries]
         down = [(s["mean"] - s["lo"]) if _finite(s["lo"]) else 0 for s in summaries]
-        if log_y:  # keep the lower whisker above zero on a log axis
-            down = [min(d, 0.95 * m) for d, m in zip(down, means)]
         n = summaries[0]["n"]
         fig.add_bar(
             x=cats,
@@ -361,7 +364,7 @@ def l2_bars(
             marker_color=g["colour"],
             marker_line=dict(color="black", width=0.5),
             error_y=dict(type="data", array=up, arrayminus=down, visible=n > 1, thickness=1.5, width=5),
-            hovertemplate="%{x}: %{y:.2f} px<extra>" + safe(g["label"]) + "</extra>",
+            hovertemplate="%{x}: " + _MEAN[log_y] + " %{y:.2f} px<extra>" + safe(g["label"]) + "</extra>",
         )
     _reference_line(fig, reference, log_y)
     fig.update_layout(barmode="group", bargap=0.25)
@@ -399,18 +402,24 @@ def _reference_line(fig: go.Figure, reference: float | None, log_y: bool) -> Non
 
 
 def method_bars(
-    rows: list[dict], log_y: bool = True, height: int = 380, title: str | None = None, reference: float | None = None
+    rows: list[dict],
+    log_y: bool = True,
+    height: int = 380,
+    title: str | None = None,
+    reference: float | None = None,
+    through: str | None = None,
 ) -> go.Figure:
-    """Fig. 1C: one bar per method (mean over seeds, 95 % interval) with every seed as a dot; ``reference``: the
-    predict-the-mean error as a dotted line.
+    """Fig. 1C: one bar per method (mean over seeds, 95 % interval; on a log axis the geometric mean and the interval
+    of log L2) with every seed as a dot; ``reference``: the predict-the-mean error as a dotted line; ``through``: the
+    label of a row (the untrained start) through which each seed's dots are joined (``paired.seed_lines``).
 
-    Each row: {label, colour, summary (seeds_summary dict), per_seed: [values]}."""
+    Each row: {label, colour, summary (seeds_summary dict), per_seed: [values], seeds: [seed of each value]}."""
     fig = go.Figure()
     _reference_line(fig, reference, log_y)
     for r in rows:
-        s = r["summary"]
+        s = _bar_summary(r["summary"], r["per_seed"], log_y)
         up = [(s["hi"] - s["mean"]) if _finite(s["hi"]) else 0]
-        down = [min(s["mean"] - s["lo"], 0.95 * s["mean"]) if _finite(s["lo"]) else 0]
+        down = [(s["mean"] - s["lo"]) if _finite(s["lo"]) else 0]
         fig.add_bar(
             x=[r["label"]],
             y=[s["mean"]],
@@ -418,7 +427,7 @@ def method_bars(
             showlegend=False,
             name=r["label"],
             error_y=dict(type="data", array=up, arrayminus=down, visible=s["n"] > 1, width=6),
-            hovertemplate="%{x}: mean %{y:.2f} px<extra></extra>",
+            hovertemplate="%{x}: " + _MEAN[log_y] + " %{y:.2f} px<extra></extra>",
         )
         fig.add_scatter(
             x=[r["label"]] * len(r["per_seed"]),
@@ -429,6 +438,8 @@ def method_bars(
             name="seeds",
             hovertemplate="one seed: %{y:.2f} px<extra></extra>",
         )
+    if through:  # after the bars, which fix the categories' order
+        paired.seed_lines(fig, rows, through)
     fig.update_yaxes(
         title_text="held-out mean L2 error (px)",
         gridcolor="#e5e5e5",
@@ -474,6 +485,18 @@ def curves(runs: list[dict], batch_size: int = 30, height: int = 380, title: str
     fig.update_yaxes(title_text="InfoNCE loss (nats)", row=1, col=1, gridcolor="#e5e5e5")
     fig.update_yaxes(title_text="I_N = log N − loss (nats)", row=1, col=2, gridcolor="#e5e5e5")
     return _layout(fig, title, height, below=True)
+
+
+_MEAN = {True: "geometric mean", False: "mean"}
+
+
+def _bar_summary(summary: dict, per_seed, log_y: bool) -> dict:
+    """A bar's centre and interval: on a log axis the geometric mean and the 95 % interval of log L2
+    (``evaluate.log_summary``: an error is positive, so its interval is too), else the mean and its t-interval."""
+    values = list(per_seed or [])
+    if log_y and values and all(_finite(v) and v > 0 for v in values):
+        return log_summary(values)
+    return summary
 
 
 def _finite(v) -> bool:

@@ -115,6 +115,52 @@ def seeds_summary(values) -> dict:
     return {"mean": mean, "ci95": half, "lo": mean - half, "hi": mean + half, "n": int(v.size)}
 
 
+def log_summary(values) -> dict:
+    """A positive quantity over seeds on the log scale, as the one ranking summarises it (``ranking.log_t_interval``):
+    the geometric mean and its 95 % t-interval of mean(log v) mapped back, so both ends stay above 0 as an error's
+    must on a log axis: {mean, lo, hi, factor (hi / mean), n}; NaN bounds for one seed."""
+    from .ranking import log_t_interval
+
+    v = list(values)
+    centre, interval = log_t_interval(v)
+    lo, hi = interval if interval is not None else (float("nan"), float("nan"))
+    return {"mean": centre, "lo": lo, "hi": hi, "factor": hi / centre, "n": len(v)}
+
+
+def paired_change(untrained: dict, trained: dict) -> dict:
+    """Per-seed change of a metric from the untrained start: ``trained[s] - untrained[s]`` for every seed s in both
+    (a run's encoder starts from the weights its seed gives, whatever it is trained with, so one seed's untrained
+    run is that run's start). The 95 % interval is the paired one: exact Student-t over the per-seed differences in px.
+    Also the ratio trained / untrained per seed on the log scale (``log_summary``, as ``ranking`` compares runs).
+
+    Returns {seeds, change (per seed), mean, lo, hi, n, lower (seeds where it went down), higher, ratio, ratio_lo,
+    ratio_hi}."""
+    seeds = sorted(set(untrained) & set(trained))
+    if not seeds:
+        raise ValueError("no seed has both an untrained and a trained run")
+    a = np.array([untrained[s] for s in seeds], dtype=np.float64)
+    b = np.array([trained[s] for s in seeds], dtype=np.float64)
+    from .ranking import t_quantile
+
+    d = b - a
+    half = t_quantile(0.975, d.size - 1) * float(d.std(ddof=1)) / math.sqrt(d.size) if d.size > 1 else float("nan")
+    diff = {"mean": float(d.mean()), "lo": float(d.mean()) - half, "hi": float(d.mean()) + half, "n": int(d.size)}
+    ratio = log_summary(b / a)
+    return {
+        "seeds": seeds,
+        "change": (b - a).tolist(),
+        "mean": diff["mean"],
+        "lo": diff["lo"],
+        "hi": diff["hi"],
+        "n": diff["n"],
+        "lower": int((b < a).sum()),
+        "higher": int((b > a).sum()),
+        "ratio": ratio["mean"],
+        "ratio_lo": ratio["lo"],
+        "ratio_hi": ratio["hi"],
+    }
+
+
 @dataclass
 class Heatmap:
     """P(z'|z) over a grid of one ball's next position (Fig. 1D/E); NaN where a candidate is left out."""

@@ -1,11 +1,11 @@
 """AppTest: the Home page shows the idea and the Fig. 1 comparison from the shipped runs, without training; every
 number in its captions comes from the stored runs."""
 
+import json
 import re
 
 import numpy as np
 
-from explorer import home
 from explorer.catalog import SHIPPED_ROOT, Catalog
 from explorer.state import default_stride
 from rpm_engine.config import default_frame
@@ -13,25 +13,52 @@ from rpm_engine.data import generate_video
 from rpm_engine.evaluate import conditional_prior, mean_predictor_l2
 from rpm_engine.store import RunStore
 
-CONSTANTS = {"0", "1", "4", "95", "23", "25", "27", "30"}  # 0·1/N·≥4/N, 95 % intervals, eqs. 23–25 and 27, App. D
+# 0·1/N·≥4/N, 1 = no preference, 95 % intervals, eqs. 23–27, App. D's 30, Fig. 1C, log L2, seed 0, "|I_N| < 0.1"
+CONSTANTS = {"0", "1", "2", "4", "95", "23", "25", "26", "27", "30", "0.1"}
+T95 = {2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447}  # two-sided Student-t quantiles by degrees of freedom
+
+
+def t_interval(values):
+    v = np.asarray(values, dtype=float)
+    half = T95[v.size - 1] * v.std(ddof=1) / np.sqrt(v.size)
+    return v.mean(), v.mean() - half, v.mean() + half
 
 
 def measured_numbers() -> set[str]:
-    """Every number the captions may print, computed here from the shipped runs (not from the page's code)."""
-    fig1 = Catalog([("shipped", RunStore(SHIPPED_ROOT, read_only=True))]).shipped_fig1()
+    """Every number the captions may print, computed here from the shipped runs with the formulas written out (not
+    with the page's code): means, paired changes, prior shares beside the uniform share, the learning curves."""
+    store = RunStore(SHIPPED_ROOT, read_only=True)
+    fig1 = Catalog([("shipped", store)]).shipped_fig1()
     vcfg = fig1["rbf"][0].config.video
     video = generate_video(vcfg)
-    out = {str(len(fig1["rbf"])), f"{vcfg.step_px:g}", f"{vcfg.step_px / 2:g}", str(default_frame(vcfg))}
-    for runs in fig1.values():
-        out.add(f"{np.mean([e.metrics['l2_mean'] for e in runs]):.2f}")
+    n = len(fig1["rbf"])
+    out = {str(n), f"{vcfg.step_px:g}", f"{vcfg.step_px / 2:g}", str(default_frame(vcfg))}
+    l2 = {m: {e.seed: e.metrics["l2_mean"] for e in runs} for m, runs in fig1.items()}
+    for per_seed in l2.values():
+        out.add(f"{np.exp(np.mean(np.log(list(per_seed.values())))):.2f}")  # geometric means
+    for m in ("rbf", "linear"):
+        diffs = [l2[m][s] - l2["untrained"][s] for s in sorted(l2[m])]
+        mean, lo, hi = t_interval(diffs)
+        out |= {f"{abs(x):.2f}" for x in (mean, lo, hi)}
+        out.add(str(sum(d < 0 for d in diffs) if mean < 0 else sum(d > 0 for d in diffs)))
     out.add(f"{mean_predictor_l2(video.centres, fig1['rbf'][0].config.train.train_frac):.1f}")
     stride = default_stride(vcfg)
     for m in ("rbf", "linear"):
-        run = RunStore(SHIPPED_ROOT, read_only=True).load(fig1[m][0].key)
+        run = store.load(fig1[m][0].key)
         hm = conditional_prior(run.encoder(), run.coupling(), video, default_frame(vcfg), 0, stride)
-        near_now = home.mass_within(hm, hm.current, vcfg.step_px)
-        out |= {f"{100 * near_now:.0f}", f"{100 * (1 - near_now):.0f}"}
-        out.add(f"{100 * home.mass_within(hm, hm.true_next, vcfg.step_px / 2):.0f}")
+        gx, gy = np.meshgrid(hm.xs, hm.ys)
+        valid, p = np.isfinite(hm.prob), np.nan_to_num(hm.prob)
+        out.add(str(int(valid.sum())))  # N
+        for point, radius in ((hm.current, vcfg.step_px), (hm.true_next, vcfg.step_px / 2)):
+            near = np.hypot(gx - point[0], gy - point[1]) <= radius
+            out |= {f"{100 * p[near].sum() / p.sum():.0f}", f"{100 * (near & valid).sum() / valid.sum():.0f}"}
+        out.add(f"{np.nanmax(hm.prob) * valid.sum():.2f}")  # the largest P·N
+    linear = [store.load(e.key) for e in fig1["linear"]]
+    out |= {f"{abs(r.history[0]['mi']):.1f}" for r in linear}
+    out |= {f"{abs(e.metrics['final_mi']):.2f}" for e in fig1["linear"]}
+    for r in linear:  # the first epoch from which |I_N| < 0.1 nats for good
+        mi = [h["mi"] for h in r.history]
+        out.add(str(min(i for i in range(len(mi)) if all(abs(v) < 0.1 for v in mi[i:])) + 1))
     return out
 
 
@@ -65,12 +92,34 @@ def test_home_renders_fig1_from_shipped_runs(app):
 
 def test_every_number_in_the_captions_comes_from_the_shipped_runs(app):
     at = painted(app())
-    captions = [c.value for c in at.caption if c.value.startswith(("Mean distance", "D/E"))]
+    captions = [c.value for c in at.caption if c.value.startswith(("Held-out error", "D/E"))]
     assert len(captions) >= 2, "the C and D/E captions"
     allowed = measured_numbers() | CONSTANTS
     for text in captions:
         for number in re.findall(r"\d+(?:\.\d+)?", text):
             assert number in allowed, f"{number!r} in a Home caption is not computed from the shipped runs: {text}"
+
+
+def test_the_captions_say_what_the_shipped_runs_show(app):
+    """Issue 18: linear training moved every seed away from its untrained start and RBF towards the truth, and the
+    trained linear critic collapsed to no preference (shown beside what no preference gives)."""
+    at = painted(app())
+    c = next(x.value for x in at.caption if x.value.startswith("Held-out error"))
+    de = next(x.value for x in at.caption if x.value.startswith("D/E"))
+    assert "linear +" in c and "higher on 5 of 5 seeds" in c and "lower on 5 of 5 seeds" in c
+    assert "kept and refined it" in c and "geometric means" in c
+    assert "collapsed to no preference" in de and de.count("no preference:") >= 3
+    assert "rewards large coordinates" not in de
+
+
+def test_fig_1c_joins_each_seed_through_its_untrained_start(app):
+    spec = json.loads(app().get("plotly_chart")[0].proto.spec)
+    lines = [t for t in spec["data"] if t.get("mode") == "lines"]
+    assert len(lines) == 5 and all(t["x"] == ["RBF", "untrained (added)", "linear"] for t in lines)
+    bars = [t for t in spec["data"] if t["type"] == "bar"]
+    assert [b["x"][0] for b in bars] == ["supervised", "RBF", "untrained (added)", "linear"]
+    for b in bars:  # a positive error's interval on the log scale: its lower end is above 0, never clipped
+        assert b["error_y"]["arrayminus"][0] < b["y"][0]
 
 
 def test_a_bad_link_gives_notices_not_errors(app):

@@ -103,6 +103,45 @@ class JobView:
         return self.state in FINISHED
 
 
+def job_view(job: Job, position: int | None, device: str) -> JobView:
+    """A snapshot of ``job`` (its ``position`` in the queue; ``device``: where it trains unless it says otherwise);
+    shared by the job services (this runner and ``ray_jobs``)."""
+    p = job.progress
+    epochs = job.config.train.epochs if job.config.train.method != "untrained" else 0
+    if job.state == DONE and job.run is not None:
+        hist = job.run.history
+        last = hist[-1] if hist else {}
+        loss, mi = last.get("loss"), last.get("mi")
+        epoch = len(hist)
+        elapsed = job.run.metrics.get("train_seconds")
+        device = job.run.metrics.get("device", device)
+        l2 = job.run.metrics.get("l2_mean")
+    else:
+        loss, mi = (p.loss, p.mi) if p else (None, None)
+        epoch = p.epoch if p else 0
+        elapsed = p.elapsed_s if p else None
+        device = p.device if p else device
+        l2 = None
+    return JobView(
+        job.id,
+        job.key,
+        job.label,
+        job.state,
+        position,
+        epoch,
+        epochs,
+        loss,
+        mi,
+        elapsed,
+        p.eta_s if (p and job.state == RUNNING) else None,
+        device,
+        job.error,
+        job.from_store,
+        len(job.clients),
+        l2 if isinstance(l2, (int, float)) else None,
+    )
+
+
 # -- the worker process ---------------------------------------------------------------------------------------------
 def train_job(
     config: RunConfig,
@@ -421,43 +460,10 @@ class JobRunner:
             raise RuntimeError("the job runner is shut down")
 
     def _view(self, job: Job) -> JobView:
-        p = job.progress
         position = None
         if job.state == QUEUED:
             position = next((i + 1 for i, j in enumerate(self._queue) if j is job), None)
-        epochs = job.config.train.epochs if job.config.train.method != "untrained" else 0
-        if job.state == DONE and job.run is not None:
-            hist = job.run.history
-            last = hist[-1] if hist else {}
-            loss, mi = last.get("loss"), last.get("mi")
-            epoch = len(hist)
-            elapsed = job.run.metrics.get("train_seconds")
-            device = job.run.metrics.get("device", self.device)
-            l2 = job.run.metrics.get("l2_mean")
-        else:
-            loss, mi = (p.loss, p.mi) if p else (None, None)
-            epoch = p.epoch if p else 0
-            elapsed = p.elapsed_s if p else None
-            device = p.device if p else self.device
-            l2 = None
-        return JobView(
-            job.id,
-            job.key,
-            job.label,
-            job.state,
-            position,
-            epoch,
-            epochs,
-            loss,
-            mi,
-            elapsed,
-            p.eta_s if (p and job.state == RUNNING) else None,
-            device,
-            job.error,
-            job.from_store,
-            len(job.clients),
-            l2 if isinstance(l2, (int, float)) else None,
-        )
+        return job_view(job, position, self.device)
 
     def _remember(self, job: Job) -> None:
         self._jobs[job.id] = job

@@ -1,0 +1,579 @@
+"""One queue for a whole class on a Ray cluster: a named, detached actor owns the job table; every app server talks
+to it through ``RayJobRunner``, which has the in-process ``JobRunner``'s interface (``rpm_service.service`` picks
+one: this when ``RPM_RAY_ADDRESS`` is set).
+
+The actor (``JobService``, named ``rpm-jobs`` in Ray namespace ``rpm``) is created by the first server that connects
+and outlives it (``lifetime="detached"``), so:
+
+- one job per run key across every server (a run asked for on two servers trains once), class-wide capacity
+  (``Limits.jobs`` training at once, ``Limits.queue`` waiting) and per-visitor shares (``Limits.per_client``),
+  waiting jobs started round robin across visitors (``fair.FairQueue``), a visitor being a browser
+  (``identity``);
+- jobs outlive the server that accepted them: a visitor whose server dies reconnects through the balancer to
+  another server, which finds their jobs by visitor id (``mine``);
+- each training is a Ray task with its resource request (``num_cpus``, or one GPU), spread over the nodes and
+  retried on a lost worker or node (``max_retries``); the per-run time limit and cancel stop the task
+  (``ray.cancel(force=True)``: a cancelled task is never retried);
+- the actor is the store's single writer: tasks return what ``train`` returns and the actor saves it under the
+  store's lock (a retried task that also finished cannot store a second copy), then prunes. The actor runs on the
+  node that owns the store: the node started with the custom resource ``rpm_store`` (``ray start --head
+  --resources '{"rpm_store": 1}'``), else the node of the server that created it.
+
+Limits and the store's root are those of the server that created the actor; later servers use the actor as it is
+(start every server with the same settings; ``stop_service`` ends it so the next server creates it afresh).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from rpm_engine.store import CorruptRun, RunStore, load_first
+from rpm_engine.train import RunConfig
+
+from .fair import FairQueue
+from .jobs import CANCELLED, DONE, FAILED, FINISHED, RUNNING, Job, JobView, job_view
+from .limits import Limits
+
+log = logging.getLogger(__name__)
+
+ADDRESS_ENV = "RPM_RAY_ADDRESS"
+SERVICE = "rpm-jobs"
+NAMESPACE = "rpm"
+STORE_RESOURCE = "rpm_store"
+WAITING = Job.__dataclass_fields__["state"].default  # the job vocabulary's waiting state (CONTRACTS §2)
+CALL_TIMEOUT_S = 15.0  # a call to the actor that takes longer means the cluster is in trouble
+RECENT_VIDEOS = 2
+
+
+# -- reaching the cluster -------------------------------------------------------------------------------------------
+def gcs_address(address: str) -> tuple[str, int] | None:
+    """(host, port) to probe for ``address`` ("HOST:PORT", "ray://HOST:PORT"; "auto": the cluster this machine
+    started, from Ray's own record of it), or None when there is nothing to probe (e.g. "local")."""
+    if address == "auto":
+        try:
+            address = Path("/tmp/ray/ray_current_cluster").read_text().strip()
+        except OSError:
+            raise ConnectionError("no Ray cluster was started on this machine (ray start --head ...)") from None
+    address = address.removeprefix("ray://")
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host or "127.0.0.1", int(port)
+
+
+def check_reachable(address: str, timeout: float = 3.0) -> None:
+    """``ConnectionError`` with one line within ``timeout`` s when nothing answers at ``address``'s GCS port (Ray's
+    own ``init`` waits far longer, 150 s and more, before it gives up)."""
+    where = gcs_address(address)
+    if where is None:
+        return
+    try:
+        with socket.create_connection(where, timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConnectionError(
+            f"no Ray cluster answers at {address} ({where[0]}:{where[1]}: {reason}); start one with "
+            "'ray start --head' or check RPM_RAY_ADDRESS"
+        ) from None
+
+
+def connect(address: str):
+    """The ``ray`` module connected to the cluster at ``address`` (checked first: one line if it is unreachable)."""
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    check_reachable(address)
+    ray.init(
+        address=address,
+        namespace=NAMESPACE,
+        ignore_reinit_error=True,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+        configure_logging=False,
+    )
+    return ray
+
+
+# -- the task: one training on some node ----------------------------------------------------------------------------
+_videos: collections.OrderedDict = collections.OrderedDict()
+
+
+def _video(config):
+    from rpm_engine.data import generate_video
+
+    v = _videos.get(config)
+    if v is None:
+        v = _videos[config] = generate_video(config)
+        while len(_videos) > RECENT_VIDEOS:
+            _videos.popitem(last=False)
+    return v
+
+
+def _train_task(job_id: str, config: RunConfig, device: str, threads: int, marker_dir: str | None):
+    """Runs in a Ray worker: train one run and return (what ``train`` returns, where it ran); never writes the store.
+    Tells the service when it starts (a retried task starts again) and how it progresses (at most twice a second)."""
+    import ray
+    import torch
+
+    from rpm_engine.train import train
+
+    torch.set_num_threads(max(1, threads))
+    pid, node = os.getpid(), ray.get_runtime_context().get_node_id()
+    if marker_dir:  # tests and monitoring: which process trains which run, attempt by attempt
+        Path(marker_dir).mkdir(parents=True, exist_ok=True)
+        (Path(marker_dir) / f"{config.key()}.{pid}.start").write_text(node)
+    service = ray.get_actor(SERVICE, namespace=NAMESPACE)
+    service.started.remote(job_id, pid, node)
+    last = [0.0]
+
+    def progress(p) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5 or p.event == "run_end":
+            last[0] = now
+            service.progress.remote(job_id, p)
+
+    t0 = time.perf_counter()
+    result = train(config, _video(config.video), device=device, callback=progress)
+    return result, {"pid": pid, "node": node, "task_seconds": time.perf_counter() - t0}
+
+
+# -- the actor: the class's job table ------------------------------------------------------------------------------
+class JobService:
+    """The job table of a class (a Ray async actor: its methods run one at a time on one event loop, so the table
+    needs no lock). Clients call it through ``RayJobRunner``; tasks call ``started`` and ``progress``."""
+
+    def __init__(
+        self,
+        store_root: str,
+        limits: Limits,
+        also: tuple[str, ...] = (),
+        device: str = "auto",
+        num_cpus: float = 1,
+        max_retries: int = 3,
+        marker_dir: str | None = None,
+        history: int = 2000,
+    ):
+        import ray
+
+        self.store = RunStore(store_root)
+        self.also = tuple(RunStore(r, read_only=True) for r in also)
+        self.limits = limits
+        gpus = ray.cluster_resources().get("GPU", 0)
+        if device == "cuda" and gpus < 1:
+            raise ValueError("device 'cuda' was asked for, but the Ray cluster has no GPU")
+        self.device = "cuda" if device == "cuda" or (device == "auto" and gpus >= 1) else "cpu"
+        self.resources = {"num_cpus": 1, "num_gpus": 1} if self.device == "cuda" else {"num_cpus": num_cpus}
+        self.threads = max(1, int(num_cpus))
+        self.max_retries = max_retries
+        self.marker_dir = marker_dir
+        self._history = history
+        self._queue = FairQueue()
+        self._active: dict[str, Job] = {}  # run key -> waiting or running job (joinable)
+        self._jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
+        self._refs: dict[str, object] = {}  # job id -> the ObjectRef of its task
+        self._starts: dict[str, list] = collections.defaultdict(list)  # job id -> [(pid, node)] per attempt
+        self._nodes: collections.Counter = collections.Counter()  # node id -> runs trained there
+        self.counters = collections.Counter(jobs=0, trained=0, opened=0, shared=0, failed=0, cancelled=0)
+        self.counters.update(task_starts=0, retried=0, stored_twice=0)
+        self._loop: asyncio.Task | None = None
+        self._remote = ray.remote(_train_task)
+
+    def _kick(self) -> None:
+        if self._loop is None or self._loop.done():
+            self._loop = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def info(self) -> dict:
+        self._kick()
+        return {"store": str(self.store.root), "limits": self.limits, "device": self.device, "pid": os.getpid()}
+
+    # -- requests ------------------------------------------------------------------------------------------------
+    async def submit_many(self, configs: list[RunConfig], client: str) -> list[JobView] | str:
+        """As ``JobRunner.submit_many``, class-wide; a refusal comes back as its message (a str)."""
+        self._kick()
+        try:
+            self.limits.check_batch(configs)
+        except ValueError as exc:
+            return str(exc).splitlines()[0]
+        wanted = {c.key(): c for c in configs}
+        stored = {}
+        for k in wanted:
+            if k not in self._active:
+                try:
+                    stored[k] = load_first((self.store, *self.also), k)
+                except CorruptRun:
+                    stored[k] = None
+        joins = {k: self._active[k] for k in wanted if k in self._active}
+        opens = {k: stored[k] for k in wanted if k not in joins and stored.get(k) is not None}
+        new = [k for k in wanted if k not in joins and k not in opens]
+        pending = len(self._active)
+        if new and pending + len(new) > self.limits.capacity:
+            return (
+                f"the class's training queue is full: {pending} runs are waiting or training and the class holds "
+                f"{self.limits.capacity}; try again shortly"
+            )
+        held = {j.key for j in self._active.values() if client in j.clients}
+        after = held | set(joins) | set(new)
+        if len(after) > self.limits.per_client:
+            return (
+                f"at most {self.limits.per_client} run(s) per visitor may wait or train at once (you have "
+                f"{len(held)}, this asks for {len(after) - len(held)} more); wait for them to finish or cancel some"
+            )
+        jobs = {}
+        for k, job in joins.items():
+            job.clients.add(client)
+            self.counters["shared"] += 1
+            jobs[k] = job
+        for k, run in opens.items():
+            job = Job(_new_id(), k, wanted[k], DONE, run=run, from_store=True, clients={client})
+            job.finished = time.time()
+            self.counters["opened"] += 1
+            self._remember(job)
+            jobs[k] = job
+        for k in new:
+            job = Job(_new_id(), k, wanted[k], clients={client})
+            self._active[k] = job
+            self._queue.append(job, client)
+            self.counters["jobs"] += 1
+            self._remember(job)
+            jobs[k] = job
+        self._dispatch()
+        return [self._view(jobs[c.key()]) for c in configs]
+
+    async def cancel(self, job_id: str, client: str | None = None) -> bool:
+        job = self._jobs.get(job_id)
+        if job is None or job.state in FINISHED:
+            return False
+        if client is None:
+            job.clients.clear()
+        else:
+            job.clients.discard(client)
+        if job.clients:
+            return False
+        if job in self._queue:
+            self._queue.remove(job)
+            self._finish(job, CANCELLED, error="cancelled before it started")
+        else:
+            self._stop(job, CANCELLED, "cancelled")
+        self._dispatch()
+        return True
+
+    # -- reading -------------------------------------------------------------------------------------------------
+    async def views(self, job_ids: list[str]) -> list[JobView]:
+        self._kick()
+        return [self._view(self._jobs[i]) for i in job_ids if i in self._jobs]
+
+    async def mine(self, client: str, limit: int = 40) -> list[str]:
+        return [j.id for j in reversed(self._jobs.values()) if client in j.clients][:limit]
+
+    async def stats(self) -> dict:
+        self._kick()
+        return {
+            **self.counters,
+            "running": sum(1 for j in self._active.values() if j.state == RUNNING),
+            "queued": len(self._queue),
+            "watchers": len({c for j in self._active.values() for c in j.clients}),
+            "stopping": 0,
+            "workers": self.limits.jobs,
+            "capacity": self.limits.capacity,
+            "per_client": self.limits.per_client,
+            "device": self.device,
+            "nodes": dict(self._nodes),
+            "backend": "ray",
+        }
+
+    async def attempts(self, job_id: str) -> list:
+        """[(pid, node id)] of every start of the job's task (more than one: it was retried)."""
+        return list(self._starts.get(job_id, ()))
+
+    # -- from the tasks ------------------------------------------------------------------------------------------
+    async def started(self, job_id: str, pid: int, node: str) -> None:
+        self._starts[job_id].append((pid, node))
+        self.counters["task_starts"] += 1
+        if len(self._starts[job_id]) == 2:
+            self.counters["retried"] += 1
+        job = self._jobs.get(job_id)
+        if job is not None and job.state == RUNNING:
+            job.progress = None  # a retry starts over
+
+    async def progress(self, job_id: str, p) -> None:
+        job = self._jobs.get(job_id)
+        if job is not None and job.state == RUNNING and job.id in self._refs:
+            job.progress = p
+
+    # -- internals -----------------------------------------------------------------------------------------------
+    def _view(self, job: Job) -> JobView:
+        position = None
+        if job.state == WAITING:
+            position = next((i + 1 for i, j in enumerate(self._queue) if j is job), None)
+        return job_view(job, position, self.device)
+
+    def _remember(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        while len(self._jobs) > self._history:
+            old_id, old = next(iter(self._jobs.items()))
+            if old.state not in FINISHED:
+                break
+            del self._jobs[old_id]
+            self._starts.pop(old_id, None)
+
+    def _finish(self, job: Job, state: str, run=None, error: str | None = None) -> None:
+        job.state, job.run, job.error, job.finished = state, run, error, time.time()
+        if self._active.get(job.key) is job:
+            del self._active[job.key]
+        if state == FAILED:
+            self.counters["failed"] += 1
+        elif state == CANCELLED:
+            self.counters["cancelled"] += 1
+
+    def _stop(self, job: Job, state: str, error: str) -> None:
+        """Finish a running job now and end its task (force: its worker process is killed; never retried)."""
+        import ray
+
+        self._finish(job, state, error=error)
+        ref = self._refs.pop(job.id, None)
+        if ref is not None:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001 - it may have finished meanwhile
+                pass
+
+    def _dispatch(self) -> None:
+        running = sum(1 for j in self._active.values() if j.state == RUNNING)
+        while self._queue and running < self.limits.jobs:
+            job = self._queue.popleft()
+            opts = dict(self.resources, max_retries=self.max_retries, retry_exceptions=False)
+            ref = self._remote.options(**opts, scheduling_strategy="SPREAD", name=f"rpm:{job.label}"[:100]).remote(
+                job.id, job.config, self.device, self.threads, self.marker_dir
+            )
+            self._refs[job.id] = ref
+            job.state, job.started = RUNNING, time.time()
+            running += 1
+
+    async def _supervise(self) -> None:
+        import ray
+
+        while True:
+            try:
+                now = time.time()
+                for job in [j for j in self._active.values() if j.state == RUNNING and j.id in self._refs]:
+                    if job.started and now - job.started > self.limits.job_seconds:
+                        self._stop(
+                            job,
+                            FAILED,
+                            f"stopped after {self.limits.job_seconds} s, the limit per run; nothing was stored",
+                        )
+                refs = dict(self._refs)
+                if refs:
+                    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=0)
+                    ready = set(ready)
+                    for job_id, ref in refs.items():
+                        if ref in ready and self._refs.get(job_id) is ref:
+                            del self._refs[job_id]
+                            await self._collect(self._jobs[job_id], ref)
+                self._dispatch()
+            except Exception:  # noqa: BLE001 - the table must keep serving whatever one task did
+                log.exception("job service: supervision step failed")
+            await asyncio.sleep(0.1)
+
+    async def _collect(self, job: Job, ref) -> None:
+        import ray
+
+        try:
+            result, info = await ref
+        except ray.exceptions.TaskCancelledError:
+            if job.state not in FINISHED:
+                self._finish(job, CANCELLED, error="cancelled")
+            return
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None) or exc
+            if job.state not in FINISHED:
+                self._finish(job, FAILED, error=_first_line(cause))
+            return
+        except ray.exceptions.RayError as exc:  # its worker or node was lost more than max_retries times
+            if job.state not in FINISHED:
+                self._finish(job, FAILED, error=f"the training was lost ({type(exc).__name__}) after retries")
+            return
+        if job.state in FINISHED:  # cancelled or over its time meanwhile: nothing is stored
+            return
+        try:
+            run, fresh = await asyncio.to_thread(self._save, result)
+        except Exception as exc:  # noqa: BLE001 - a store error fails this job, not the service
+            log.exception("storing %s failed", job.key)
+            self._finish(job, FAILED, error=f"the run could not be stored: {_first_line(exc)}")
+            return
+        if job.state in FINISHED:
+            return
+        self.counters["trained" if fresh else "opened"] += 1
+        self.counters["stored_twice"] += 0 if fresh else 1
+        self._nodes[info["node"]] += 1
+        self._finish(job, DONE, run)
+
+    def _save(self, result) -> tuple[object, bool]:
+        """The one writer: save atomically under the store's lock, unless the run is there already (then the stored
+        copy is kept: never two); prune the store to its size limit."""
+        key = result.config.key()
+        with self.store.lock(key):
+            try:
+                existing = self.store.load(key)
+            except CorruptRun:
+                existing = None
+            if existing is not None:
+                return existing, False
+            run = self.store.save(result)
+        try:
+            self.store.prune(self.limits.store_bytes)
+        except Exception:  # noqa: BLE001 - housekeeping never fails a job
+            log.exception("pruning the run store failed")
+        return run, True
+
+
+# -- the client every server uses -----------------------------------------------------------------------------------
+class RayJobRunner:
+    """The in-process ``JobRunner``'s interface over the class's ``JobService`` actor (created if it is not there).
+
+    ``address``: the cluster ("HOST:PORT", "auto", "ray://..."), default ``$RPM_RAY_ADDRESS``. Every call waits at
+    most ``timeout`` s for the actor and then raises ``RuntimeError`` with one line (the cluster is in trouble).
+    """
+
+    backend = "ray"
+
+    def __init__(
+        self,
+        store: RunStore | None = None,
+        limits: Limits | None = None,
+        device: str = "auto",
+        also: Iterable[RunStore] = (),
+        *,
+        address: str | None = None,
+        num_cpus: float = 1,
+        max_retries: int = 3,
+        marker_dir: str | None = None,
+        timeout: float = CALL_TIMEOUT_S,
+    ):
+        self.address = address or os.environ.get(ADDRESS_ENV) or "auto"
+        self.store = store or RunStore()
+        self.limits = limits or Limits()
+        self.timeout = timeout
+        ray = connect(self.address)
+        self._ray = ray
+        self._actor = _service(
+            ray,
+            str(self.store.root),
+            self.limits,
+            tuple(str(s.root) for s in also),
+            device,
+            num_cpus,
+            max_retries,
+            marker_dir,
+        )
+        self.info = self._call("info")
+        self.limits = self.info["limits"]  # the class's limits: those of the server that created the service
+        self.device = self.info["device"]
+        if Path(self.info["store"]) != self.store.root:
+            log.warning("the class's job service writes %s, not this server's %s", self.info["store"], self.store.root)
+
+    def _call(self, method: str, *args):
+        ray = self._ray
+        try:
+            return ray.get(getattr(self._actor, method).remote(*args), timeout=self.timeout)
+        except ray.exceptions.GetTimeoutError:
+            raise RuntimeError(f"the class's job service on Ray did not answer within {self.timeout:g} s") from None
+        except ray.exceptions.RayActorError as exc:
+            raise RuntimeError(f"the class's job service on Ray is gone ({type(exc).__name__})") from None
+
+    def submit(self, config: RunConfig, client: str = "") -> JobView:
+        return self.submit_many([config], client)[0]
+
+    def submit_many(self, configs: Iterable[RunConfig], client: str = "") -> list[JobView]:
+        configs = list(configs)
+        for c in configs:
+            if not isinstance(c, RunConfig):
+                raise TypeError(f"submit expects a RunConfig, got {type(c).__name__}")
+        self.limits.check_batch(configs)
+        out = self._call("submit_many", configs, client)
+        if isinstance(out, str):
+            raise ValueError(out)
+        return out
+
+    def cancel(self, job_id: str, client: str | None = None) -> bool:
+        return self._call("cancel", job_id, client)
+
+    def view(self, job_id: str) -> JobView | None:
+        got = self.views([job_id])
+        return got[0] if got else None
+
+    def views(self, job_ids: Iterable[str]) -> list[JobView]:
+        return self._call("views", list(job_ids))
+
+    def mine(self, client: str, limit: int = 40) -> list[str]:
+        return self._call("mine", client, limit)
+
+    def stats(self) -> dict:
+        return self._call("stats")
+
+    def attempts(self, job_id: str) -> list:
+        return self._call("attempts", job_id)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobView:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            v = self.view(job_id)
+            if v is None or v.finished or (deadline is not None and time.monotonic() >= deadline):
+                return v
+            time.sleep(0.2)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """This server stops using the service; the service and the class's jobs go on (``stop_service`` ends it)."""
+        self._actor = None
+
+
+def _service(ray, store_root, limits, also, device, num_cpus, max_retries, marker_dir):
+    """The class's actor: the one that exists, else a new one on the node that owns the store."""
+    try:
+        return ray.get_actor(SERVICE, namespace=NAMESPACE)
+    except ValueError:
+        pass
+    if any(STORE_RESOURCE in n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")):
+        where = {"resources": {STORE_RESOURCE: 0.001}}
+    else:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = ray.get_runtime_context().get_node_id()
+        where = {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=here, soft=False)}
+    cls = ray.remote(JobService)
+    return cls.options(
+        name=SERVICE, namespace=NAMESPACE, lifetime="detached", get_if_exists=True, num_cpus=0, **where
+    ).remote(store_root, limits, also, device, num_cpus, max_retries, marker_dir)
+
+
+def stop_service(address: str | None = None) -> bool:
+    """End the class's job service (its unfinished jobs with it); True if there was one."""
+    ray = connect(address or os.environ.get(ADDRESS_ENV) or "auto")
+    try:
+        actor = ray.get_actor(SERVICE, namespace=NAMESPACE)
+    except ValueError:
+        return False
+    ray.kill(actor, no_restart=True)
+    return True
+
+
+def _first_line(exc: BaseException) -> str:
+    s = str(exc).strip()
+    return s.splitlines()[0][:500] if s else type(exc).__name__
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+__all__ = ["ADDRESS_ENV", "JobService", "RayJobRunner", "check_reachable", "connect", "stop_service"]

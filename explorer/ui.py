@@ -89,10 +89,10 @@ def limits() -> Limits:
 
 
 @st.cache_resource(show_spinner=False)
-def _runner(root: str, lim: Limits) -> JobRunner:
-    from rpm_service.jobs import JobRunner  # torch: imported when training is first asked for, not to draw results
+def _runner(root: str, lim: Limits, ray_address: str | None) -> JobRunner:
+    from rpm_service.service import job_service  # torch: imported when training is first asked for
 
-    return JobRunner(RunStore(root), lim, also=[RunStore(SHIPPED_ROOT, read_only=True)])
+    return job_service(lim, root, also=[RunStore(SHIPPED_ROOT, read_only=True)])  # the class's queue on Ray if set
 
 
 def runner() -> JobRunner | None:
@@ -106,7 +106,11 @@ def runner() -> JobRunner | None:
             icon=":material/settings:",
         )
         return None
-    return _runner(str(default_root()), limits())
+    try:
+        return _runner(str(default_root()), limits(), os.environ.get("RPM_RAY_ADDRESS") or None)
+    except (ConnectionError, RuntimeError) as exc:  # the class's Ray cluster is configured but does not answer
+        st.error(f"Training is unavailable: {str(exc).splitlines()[0][:300]}", icon=":material/cloud_off:")
+        return None
 
 
 @st.cache_resource(show_spinner=False)
@@ -161,9 +165,23 @@ def painted(page: str, delay_s: float = 3.0) -> bool:
 
 
 def client_id() -> str:
-    """This browser session's name in the job runner."""
+    """This visitor's name in the job runner: the browser (every tab alike, on every server behind a balancer), from
+    Streamlit's XSRF cookie (``rpm_service.identity``); a logged-in user where the platform has a login; a name for
+    this session alone where neither is there."""
     if "client" not in st.session_state:
-        st.session_state["client"] = uuid.uuid4().hex[:12]
+        from rpm_service import identity
+
+        who = None
+        try:
+            if getattr(st.user, "is_logged_in", False) and st.user.get("email"):
+                who = identity.from_login(str(st.user.get("email")))
+        except Exception:  # noqa: BLE001 - no login configured on this server
+            who = None
+        try:
+            who = who or identity.visitor_from_cookies(st.context.cookies)
+        except Exception:  # noqa: BLE001 - no request context (AppTest): a session id
+            who = None
+        st.session_state["client"] = who or "s-" + uuid.uuid4().hex[:12]
     return st.session_state["client"]
 
 

@@ -11,7 +11,8 @@ lim = ui.limits()
 runner = ui.runner()  # None (with a message) when the limits are misconfigured: nothing trains then
 client = ui.client_id()
 ss = st.session_state
-ss.setdefault("my_jobs", [])
+if "my_jobs" not in ss:  # this visitor's runs from any tab or server (a new tab, a reconnect after a server died)
+    ss["my_jobs"] = ui.friendly(runner.mine, client, what="Finding your runs") or [] if runner is not None else []
 
 st.title("Train · fit the encoder with each prior")
 if not ui.hidden("text"):

@@ -3,7 +3,7 @@ time, held-out errors over seeds and learning curves."""
 
 import streamlit as st
 
-from explorer import charts, ui, views
+from explorer import charts, paired, ui, views
 from explorer.catalog import l2_summary, metrics_table
 from explorer.state import default_stride, heatmap_strides
 
@@ -13,7 +13,8 @@ text = not ui.hidden("text")
 if text:
     st.caption(
         "A linear read-out (least squares) maps each run's latents z to the true ball positions, fitted on the first "
-        "80 % of the frames; its error on the last 20 % says how much position information the encoder extracted."
+        "80 % of the frames; its error on the last 20 % measures the position information that can be read out of z "
+        "*linearly* — much of which an untrained encoder already carries (the paired view below)."
     )
 entries = ui.entries()
 by_key = {e.key: e for e in entries}
@@ -146,7 +147,15 @@ with left:
         "l2_per_ball",
     )
     if text:
-        st.caption("Each bar pools every stored seed of that configuration (the count is in the legend).")
+        st.caption(
+            "Each bar pools every stored seed of that configuration (the count is in the legend); on the log scale "
+            "bars are geometric means with the 95 % interval of log L2."
+        )
+    pairs, unpaired = paired.compare_groups(sel, entries, labels, {k: v[0] for k, v in style.items()})
+    if pairs:  # each trained run against its own untrained start (issue 18: the control at the centre)
+        ui.chart(paired.figure(pairs, log_y=log_y), "cmp_paired", "paired_change")
+    if text and (pairs or unpaired):
+        st.caption(paired.compare_caption(pairs, unpaired))
 with right:
     curve_runs = [
         {"label": labels[e.key], "colour": style[e.key][0], "dash": style[e.key][1], "history": runs[e.key].history, "method": e.config.train.method}

@@ -21,9 +21,12 @@ def test_compare_defaults_to_the_shipped_rbf_and_linear_runs(app):
     assert not at.warning and not at.error
     keys = at.multiselect(key="cmp_runs").value
     assert len(keys) == 2
-    # per run: decoded frame + heatmap; then centres over time, L2 bars, curves
-    assert len(at.get("plotly_chart")) == 7
+    # per run: decoded frame + heatmap; then centres over time, L2 bars, the paired view, curves
+    assert len(at.get("plotly_chart")) == 8
     specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    assert "untrained start" in specs  # each run against its own untrained start (issue 18)
+    paired = next(c.value for c in at.caption if c.value.startswith("Each line is one seed"))
+    assert "higher on 5 of 5 seeds" in paired and "lower on 5 of 5 seeds" in paired
     assert "predict the mean" in specs  # the no-information line on the error chart (one video compared)
     assert at.toggle(key="cmp_log").value is True
     assert at.slider(key="cmp_frame").value == default_frame(QUICK_VIDEO)  # a held-out frame of the shipped video
@@ -51,8 +54,8 @@ def test_four_runs_with_baselines_and_a_bad_link(app):
     assert "not a run key" in warnings and "not in this server's store" in warnings
     assert at.multiselect(key="cmp_runs").value == four[:3]
     at.multiselect(key="cmp_runs").set_value(four).run()
-    # 4 decoded frames, 2 heatmaps (the baselines have no prior: an info box instead), over time, bars, curves
-    assert len(at.get("plotly_chart")) == 9
+    # 4 decoded frames, 2 heatmaps (the baselines have no prior: an info box instead), over time, bars, paired, curves
+    assert len(at.get("plotly_chart")) == 10
     assert sum("no coupling" in i.value for i in at.info) == 2
     at.multiselect(key="cmp_runs").set_value(four[:1]).run()
     assert any("at least two" in i.value for i in at.info) and not at.exception

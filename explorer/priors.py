@@ -30,10 +30,31 @@ EXAMPLE = "-sum(abs(z - zp)) / theta"
 LENGTH_UNIT = "px of z"  # a length-scale: true px in the preview, the encoder's units in training
 PIXEL_UNITS = (LENGTH_UNIT, "1/px²")  # parameters whose meaning depends on the scale of z
 WHY_RAW_THETA_IS_SMALL = (
-    "A trained encoder shrinks its read-out z far below the pixel scale, so its learned θ looks tiny (about 0.1); "
-    "divided by the read-out's gain (how far z moves when a ball moves one pixel) it is the length-scale in true "
-    "pixels, the number this slider shows."
+    "A trained run's θ is in the encoder's own units, not pixels: z is the centre of mass of a feature map that is "
+    "mostly background, so it moves a small fraction of a pixel when a ball moves one (the read-out gain, from the "
+    "fitted linear read-out). Divided by that gain, θ is a length in true pixels: the number this slider shows."
 )
+
+
+def theta_help(fig1: dict) -> str:
+    """``WHY_RAW_THETA_IS_SMALL`` and what the shipped runs (``Catalog.shipped_fig1``) measure: the gain rises in
+    training (it does not shrink), θ ends small in z's units, and only θ / gain is pinned down, near one step."""
+    text = WHY_RAW_THETA_IS_SMALL
+    rbf, start = fig1.get("rbf", []), fig1.get("untrained", [])
+    gains = [e.metrics.get("readout_gain") for e in rbf]
+    starts = [e.metrics.get("readout_gain") for e in start]
+    thetas = [e.metrics.get("coupling_values", {}).get("theta") for e in rbf]
+    px = [e.metrics.get("theta_effective_px") for e in rbf]
+    if not rbf or not start or None in (*gains, *starts, *thetas, *px):
+        return text
+    return text + (
+        f" On the {len(rbf)} RBF runs shipped with the app the gain rose in training, from {min(starts):.4f}–"
+        f"{max(starts):.4f} untrained to {min(gains):.3f}–{max(gains):.3f}; θ ended at {min(thetas):.2f}–"
+        f"{max(thetas):.2f} in z's units and θ / gain at {min(px):.1f}–{max(px):.1f} px, about one step "
+        f"({rbf[0].config.video.step_px:g} px)."
+    )
+
+
 LANGUAGE_HELP = (
     "- operators `+ - * / **` (constant powers), numbers, parentheses, constants `pi`, `e`, `D` (the length of z)\n"
     "- `z`, `zp`: the latent now and next (vectors); `sum`, `mean`, `norm`, `min`, `max` of one vector and "

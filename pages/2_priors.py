@@ -84,7 +84,7 @@ with params_box:
         else:
             values[p.name] = st.slider(p.label, p.lo, p.hi, step=0.1, key=key, help=p.help)
     if any(p.name == "theta" for p in specs):
-        st.caption(f"One step of this video is {cfg.step_px:g} px. " + priors.WHY_RAW_THETA_IS_SMALL)
+        st.caption(f"One step of this video is {cfg.step_px:g} px. " + priors.theta_help(ui.catalog().shipped_fig1()))
 
 try:
     shown = Item.of(spec, **values)
@@ -112,7 +112,7 @@ with plot:
         + priors.lesson_text(les)
         + " The RBF prior is centred on ○, not on ×: it cannot know the direction, but it knows the ball moves "
         "about one step, which is what makes the encoder's z track the positions. A linear coupling has no notion "
-        "of near; it prefers large coordinates wherever the ball is."
+        "of near: P(z′|z) ∝ exp(zᵀWz′) grows along Wᵀz (eq. 26)."
     )
 
 st.divider()

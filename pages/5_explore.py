@@ -1,11 +1,12 @@
 """Explore: sweep coupling families over a parameter grid and seeds, watch L2 against the parameter fill in, rank
 every stored run of this video."""
 
-import pandas as pd
 import streamlit as st
 
 from explorer import explore as ex
 from explorer import priors, ui
+from explorer import sweep_view as sv
+from explorer import sweep_widgets as xw
 from rpm_engine.config import PAPER_VIDEO, QUICK_VIDEO
 
 ss, lim = st.session_state, ui.limits()
@@ -72,9 +73,23 @@ if sweep is not None:
     todo = [cfg for cfg in ex.plan(sweep) if cfg.key() not in stored]
     c.caption(f"**{len(ex.plan(sweep))} runs** ({sweep.describe()}, with supervised and untrained references): "
               f"{len(todo)} to train, at most {ex.wave_size(lim)} of yours waiting at once.")  # fmt: skip
-    go = c.button("Run the sweep", type="primary", key="x_run", icon=":material/play_arrow:", disabled=not todo)
-    if go and runner is not None:
+    busy = ss.get("x_sweep") is not None
+    go = c.button("Run the sweep", type="primary", key="x_run", icon=":material/play_arrow:", disabled=not todo or busy,
+                  help="A sweep is running: stop it, or wait for it, before starting another." if busy else None)  # fmt: skip
+    if go and runner is not None and not busy:
         ss["x_sweep"], ss["x_idle"] = ex.SweepRun.start(sweep, stored), 0
+        xw.remember(client, state)
+past = [p for p in xw.past_sweeps(client) if p != state]
+if past:
+    pick = st.selectbox("Reopen a past sweep", [None, *past], format_func=lambda p: "—" if p is None else xw.describe(p),
+                        key="x_past")  # fmt: skip
+    if pick is not None:
+        for k in [k for k in ss if k.startswith(("x_kind_", "x_expr_", "x_param_", "x_values_", "x_was_", "x_past"))]:
+            del ss[k]
+        for k in ("x_seeds", "x_epochs"):
+            ss.pop(k, None)
+        ss["explore"] = pick
+        st.rerun()
 
 
 def live() -> None:
@@ -96,12 +111,13 @@ def live() -> None:
             ss["x_sweep"] = None if job.finished(runner) else job
             st.rerun(scope="app")  # a new refresh interval (backing off), or none once the sweep is done
     if sweep is not None:
-        gs = ex.groups(entries, view.video)
-        cs = ex.curves(sweep, state.families, gs)
-        got, total = ex.progress(cs, len(sweep.seeds))
-        refs = ex.references(sweep, gs, ui.predict_mean_l2(view.video))
+        gs = sv.groups(entries, view.video)
+        cs = sv.curves(sweep, state.families, gs)
+        got, total = sv.progress(cs, len(sweep.seeds))
+        refs = sv.references(sweep, gs, ui.predict_mean_l2(view.video))
         st.markdown(f"**Held-out L2 against the parameter** · {got} of {total} points stored")
-        ui.chart(ex.l2_figure(cs, refs), "x_plot", "l2_vs_parameter")
+        ui.chart(sv.l2_figure(cs, refs), "x_plot", "l2_vs_parameter")
+        xw.png_button("x_plot")
 
 
 running = ss.get("x_sweep") is not None
@@ -109,28 +125,20 @@ ss["x_every"] = ex.poll_interval(ss.get("x_idle", 0)) if running else None
 st.fragment(live, run_every=ss["x_every"])()
 
 st.subheader("Leaderboard: every stored run of this video")
-gs = ex.groups(entries, view.video)
-families = sorted({g.family for g in gs})
-ui.bind("x_show", [f for f in state.show if f in families])
-show = st.multiselect("Families", families, key="x_show", placeholder="all families")
-if tuple(show) != state.show:
-    ss["explore"] = ex.ExploreState(state.families, state.seeds, state.epochs, tuple(show))
-table = ex.leaderboard(gs, show)
-if not table:
+gs = sv.groups(entries, view.video)
+if not gs:
     st.info("No stored runs of this video yet: run a sweep above, or train on the Train page.", icon=":material/info:")
     st.stop()
-df = pd.DataFrame(table).set_index("rank")
-best = ex.best_keys(gs, 4, show)
-top = next((r["rank"] for r in table if r["key"] == best[0]), None) if best else None
-st.dataframe(df.style.apply(lambda r: ["background-color: #d8f3dc" if r.name == top else ""] * len(r), axis=1),
-             key="x_table", column_config={"key": None, "l2_mean_px": st.column_config.NumberColumn("mean L2 (px)")})  # fmt: skip
-if top is not None:
-    st.caption(f"Best prior: **{df.loc[top, 'configuration']}** (highlighted). Click a column header to sort.")
-buttons = st.container(horizontal=True)
-if len(best) >= 2 and buttons.button(f"Open the best {len(best)} in Compare", type="primary", key="x_compare"):
-    ss.pop("cmp_runs", None)
-    ui.set_view(runs=best)
-    st.switch_page(ui.PAGES["compare"])
-buttons.download_button("CSV", ex.to_csv(table), "leaderboard.csv", "text/csv", key="x_csv", icon=":material/download:")
-buttons.download_button("JSON", ex.to_json(table, view.video), "leaderboard.json", "application/json", key="x_json",
-                        icon=":material/download:")  # fmt: skip
+f = xw.filters(gs, state.epochs, state.show)
+if f.families != state.show:
+    ss["explore"] = ex.ExploreState(state.families, state.seeds, state.epochs, f.families)
+board = sv.leaderboard(gs, f)
+if not board.rows:
+    st.info("No stored run matches these filters.", icon=":material/filter_alt:")
+    st.stop()
+xw.table(board)
+xw.actions(board, [*board.groups, *board.references], view.video)
+parallel = sv.parallel_figure(board.groups)
+if parallel is not None:
+    with st.expander("Every configuration across its parameters (parallel coordinates)"):
+        ui.chart(parallel, "x_parallel", "parameters")

@@ -1,14 +1,13 @@
 """The Explore page's view model: sweeps as the page defines them, their URL, waves within a visitor's share of the
-queue, and the results (groups over seeds, leaderboard, curves, references, the figure)."""
+queue. The results (groups, leaderboard, curves, the figure) are tested in test_sweep_view.py."""
 
 import time
 
 import pytest
 
 from explorer import explore as ex
-from explorer.catalog import Entry
 from explorer.state import default_item
-from rpm_engine.config import QUICK_VIDEO, RunConfig, VideoConfig
+from rpm_engine.config import QUICK_VIDEO, VideoConfig
 from rpm_engine.reproduce import QUICK_INIT
 from rpm_engine.store import RunStore
 from rpm_service.jobs import JobRunner
@@ -107,43 +106,3 @@ def test_a_sweep_runs_through_the_job_runner_in_waves(tmp_path):
         assert again.total == 0  # everything stored: nothing to train, the plot is complete at once
     finally:
         runner.shutdown()
-
-
-def entry(coupling: str | None, l2: float, seed: int, video=TINY, method="infonce", **init) -> Entry:
-    cfg = RunConfig.of(coupling, video=video, method=method, epochs=1, seed=seed, **init)
-    return Entry(cfg.key(), cfg, {"l2_mean": l2}, "yours", 0.0)
-
-
-def test_groups_leaderboard_curves_and_references():
-    entries = [
-        entry("rbf", 1.0, 0, theta=0.1, coupling_lr=0.5), entry("rbf", 1.2, 1, theta=0.1, coupling_lr=0.5),
-        entry("rbf", 3.0, 0, theta=1.0, coupling_lr=0.5),
-        entry("linear", 9.0, 0, w_init=1e-3), entry(None, 0.5, 0, method="supervised"),
-        entry(None, 5.0, 0, method="untrained"), entry("rbf", 0.1, 0, video=QUICK_VIDEO, theta=0.1, coupling_lr=0.5),
-    ]  # fmt: skip
-    gs = ex.groups(entries, TINY)
-    assert [g.family for g in gs] == ["supervised", "rbf", "rbf", "untrained", "linear"]  # best first; other video out
-    assert gs[1].seeds == (0, 1) and gs[1].summary["mean"] == pytest.approx(1.1)
-    rows = ex.leaderboard(gs)
-    assert rows[1]["ci95_lo_px"] < 1.1 < rows[1]["ci95_hi_px"] and rows[2]["ci95_lo_px"] is None  # one seed: no CI
-    assert [r["family"] for r in ex.leaderboard(gs, ["linear"])] == ["linear"]
-    assert ex.best_keys(gs, 4) == (gs[1].keys[0], gs[2].keys[0], gs[4].keys[0])  # trained priors only, one per config
-    assert "configuration" in ex.to_csv(rows).splitlines()[0] and '"leaderboard"' in ex.to_json(rows, TINY)
-
-    state = ex.ExploreState((ex.FamilyRow("rbf", "theta", "0.1,1,10"),), "0-1", 1)
-    sweep = ex.build_sweep(state, TINY, Limits())
-    (curve,) = ex.curves(sweep, state.families, gs)
-    assert curve.x == (0.1, 1.0, 10.0) and curve.l2 == ((1.0, 1.2), (3.0,), ())
-    assert ex.progress([curve], 2) == (3, 6)
-    refs = ex.references(sweep, gs, 20.0)
-    assert refs == {"supervised": 0.5, "untrained": 5.0, "mean": 20.0}
-    fig = ex.l2_figure([curve], refs)
-    assert fig.layout.xaxis.type == "log" and len(fig.layout.shapes) == 3
-    dots = [t for t in fig.data if t.mode == "markers"]
-    assert len({t.marker.color for t in dots}) == len(dots) == 2  # two θ values: two colours
-
-
-def test_colours_are_distinct_per_configuration():
-    labels = [f"rbf (theta={t})" for t in (0.01, 0.1, 1, 10)] + ["linear"]
-    cols = ex.colours(labels)
-    assert len(set(cols.values())) == 5

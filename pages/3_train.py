@@ -4,6 +4,7 @@ import streamlit as st
 
 from explorer import ui, views
 from explorer.state import BASELINES, Item, default_item
+from rpm_engine.config import QUICK_RECIPE
 from rpm_engine.couplings import PRESETS
 
 view = ui.page_setup("train")
@@ -17,10 +18,12 @@ if "my_jobs" not in ss:  # this visitor's runs from any tab or server (a new tab
 st.title("Train · fit the encoder with each prior")
 if not ui.hidden("text"):
     st.caption(
-        "Each run trains the paper's small convolutional encoder with InfoNCE under one coupling (App. D: batches "
-        "of 30 consecutive-frame pairs, SGD with learning rate 0.005), then fits a linear read-out of the ball "
-        "positions on the first 80 % of the frames and measures its error on the rest. Finished runs are stored: "
-        "asking again opens them at once."
+        "Each run trains the paper's small convolutional encoder with InfoNCE under one coupling, by the "
+        f"{QUICK_RECIPE.label} (App. D's plain SGD at learning rate {QUICK_RECIPE.lr:g} on batches of "
+        f"{QUICK_RECIPE.batch_size} consecutive-frame pairs; a learnable length-scale such as RBF's log θ trains at "
+        f"its own rate, {QUICK_RECIPE.length_scale_lr:g}), then fits a linear read-out of the ball positions on the "
+        "first 80 % of the frames and measures its error on the rest. Finished runs are stored: asking again opens "
+        "them at once."
     )
 st.info(f"**Video:** {ui.video_caption(view.video)}.", icon=":material/movie:")
 st.page_link(ui.PAGES["data"], label="Change the video on the Data page", icon=":material/movie:")

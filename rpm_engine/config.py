@@ -17,6 +17,7 @@ import numbers
 from dataclasses import dataclass, field
 
 from .coupling_spec import CouplingSpec
+from .text import clip
 
 SCHEMA_VERSION = 1  # bump when a change alters what a run's key means
 METHODS = ("infonce", "supervised", "untrained")
@@ -72,16 +73,16 @@ class Field:
         if value is None and self.optional:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float, str)) and not hasattr(value, "__float__"):
-            raise ValueError(f"{where}: must be a number, got {_short(value)}")
+            raise ValueError(f"{where}: must be a number, got {clip(value)}")
         try:
             v = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{where}: must be a number, got {_short(value)}") from None
+            raise ValueError(f"{where}: must be a number, got {clip(value)}") from None
         if not math.isfinite(v):
-            raise ValueError(f"{where}: must be a finite number, got {_short(value)}")
+            raise ValueError(f"{where}: must be a finite number, got {clip(value)}")
         if self.kind is int:
             if v != int(v):
-                raise ValueError(f"{where}: must be a whole number, got {_short(value)}")
+                raise ValueError(f"{where}: must be a whole number, got {clip(value)}")
             v = int(v)
         if not self.lo <= v <= self.hi:
             raise ValueError(f"{where}: must be between {self.bounds}, got {v:g}")
@@ -94,12 +95,6 @@ def _fmt(v: float) -> str:
 
 def _unit(unit: str) -> str:
     return f" {unit}" if unit else ""
-
-
-def _short(value, n: int = 40) -> str:
-    """A value for a message, never more than ``n`` characters (a 500 KB bad value is not echoed back)."""
-    text = repr(value)
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 VIDEO_FIELDS: tuple[Field, ...] = (
@@ -135,11 +130,11 @@ def _rgb(value, where: str) -> tuple[int, int, int]:
     try:
         t = tuple(value)
     except TypeError:
-        raise ValueError(f"{where}: bad RGB triple {_short(value)}") from None
+        raise ValueError(f"{where}: bad RGB triple {clip(value)}") from None
     if len(t) != 3 or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and v == int(v) for v in t):
-        raise ValueError(f"{where}: bad RGB triple {_short(value)}")
+        raise ValueError(f"{where}: bad RGB triple {clip(value)}")
     if not all(0 <= v <= 255 for v in t):
-        raise ValueError(f"{where}: bad RGB triple {_short(value)} (each value 0 to 255)")
+        raise ValueError(f"{where}: bad RGB triple {clip(value)} (each value 0 to 255)")
     return tuple(int(v) for v in t)
 
 
@@ -169,7 +164,7 @@ class VideoConfig:
             object.__setattr__(self, "step", None)  # one spelling: None means one diameter
         if self.colours is not None:
             if isinstance(self.colours, (str, bytes)) or not hasattr(self.colours, "__iter__"):
-                raise ValueError(f"VideoConfig.colours: expected RGB triples, got {_short(self.colours)}")
+                raise ValueError(f"VideoConfig.colours: expected RGB triples, got {clip(self.colours)}")
             cols = tuple(_rgb(c, "VideoConfig.colours") for c in self.colours)
             object.__setattr__(self, "colours", None if cols == DEFAULT_COLOURS[: self.balls] else cols)
         object.__setattr__(self, "background", _rgb(self.background, "VideoConfig.background"))
@@ -265,7 +260,7 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.method not in METHODS:
-            raise ValueError(f"TrainConfig.method: unknown method {_short(self.method)} (choose {', '.join(METHODS)})")
+            raise ValueError(f"TrainConfig.method: unknown method {clip(self.method)} (choose {', '.join(METHODS)})")
         _canonical(self, TRAIN_FIELDS, "TrainConfig")
         frac = Field("train_frac", "", "", float, 0.1, 0.95).parse(self.train_frac, "TrainConfig.train_frac")
         object.__setattr__(self, "train_frac", frac)

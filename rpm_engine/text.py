@@ -15,12 +15,11 @@ import threading
 CLIP = 40  # characters of a bad value a message may repeat (a 500 KB value is never echoed back)
 
 
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of ``str(exc)``, stripped; the exception's type name when the message is empty."""
-    for line in str(exc).strip().splitlines():
-        if line.strip():
-            return line.strip()
-    return type(exc).__name__
+def first_line(exc: BaseException, n: int | None = None) -> str:
+    """The first non-empty line of ``str(exc)``, stripped; the exception's type name when the message is empty.
+    With ``n``: at most ``n`` characters (a longer line ends in "…")."""
+    line = next((t.strip() for t in str(exc).splitlines() if t.strip()), type(exc).__name__)
+    return line if n is None or len(line) <= n else line[: max(n - 1, 0)] + "…"
 
 
 def clip(value: object, n: int = CLIP) -> str:

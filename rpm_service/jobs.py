@@ -44,6 +44,7 @@ from multiprocessing.connection import wait as wait_any
 from rpm_engine.data import Video, VideoConfig, generate_video
 from rpm_engine.obtain import obtain
 from rpm_engine.store import CorruptRun, Run, RunStore, StoreError, load_first
+from rpm_engine.text import first_line
 from rpm_engine.train import Cancelled, Progress, RunConfig, TrainingError, resolve_device
 
 from .fair import FairQueue
@@ -168,11 +169,6 @@ def train_job(
     return obtain(config, store, video=video, device=device, callback=progress, cancel=cancel)
 
 
-def _first_line(exc: BaseException) -> str:
-    s = str(exc).strip()
-    return s.splitlines()[0][:500] if s else type(exc).__name__
-
-
 def _worker_main(conn, threads: int, work, store_root: str, max_tasks: int, nice: int = 0) -> None:
     """A worker process: take (job id, config, device, store bytes) tasks from ``conn``, send events back.
 
@@ -230,10 +226,10 @@ def _worker_main(conn, threads: int, work, store_root: str, max_tasks: int, nice
         except Cancelled:
             msg = ("cancelled", job_id, "cancelled")
         except (TrainingError, ValueError, StoreError) as exc:
-            msg = ("failed", job_id, _first_line(exc))
+            msg = ("failed", job_id, first_line(exc, 500))
         except Exception as exc:  # noqa: BLE001 - one bad job must not kill the worker
             log.exception("job %s failed", job_id)
-            msg = ("failed", job_id, f"{type(exc).__name__}: {_first_line(exc)}")
+            msg = ("failed", job_id, f"{type(exc).__name__}: {first_line(exc, 500)}")
         try:
             conn.send(msg)
         except OSError:

@@ -31,6 +31,7 @@ import tomllib
 
 from rpm_engine.config import QUICK_VIDEO, TRAIN_FIELDS, VIDEO_FIELDS, RunConfig, TrainConfig, VideoConfig
 from rpm_engine.coupling_spec import REGISTRY, canonical_name, offered_couplings
+from rpm_engine.text import clip
 
 ENV_PREFIX = "RPM_MAX_"
 ALLOW_ENV = "RPM_ALLOW_EXPRESSIONS"
@@ -102,11 +103,11 @@ class Limits:
         names = [f.name for f in dataclasses.fields(cls)]
         for key in secrets:
             if key not in names:
-                raise ValueError(f"{where}: [{TABLE}] has no limit {_clip(key)!r}{_did_you_mean(str(key), names)}")
+                raise ValueError(f"{where}: [{TABLE}] has no limit {clip(str(key))}{_did_you_mean(str(key), names)}")
         env_names = {env_name(n): n for n in names}
         for var in env:
             if var.startswith(ENV_PREFIX) and var not in env_names:
-                raise ValueError(f"environment variable {_clip(var)} is not a limit{_did_you_mean(var, env_names)}")
+                raise ValueError(f"environment variable {str(var)[:40]} is not a limit{_did_you_mean(var, env_names)}")
         values = {}
         for name in names:
             var = env_name(name)
@@ -199,7 +200,7 @@ class Limits:
             names = ", ".join(offered)
             if spec not in offered and spec in REGISTRY:
                 # A coupling registered from Python by a library user: fine in a notebook, never from the app.
-                raise ValueError(f"coupling '{_clip(spec)}' is not offered here: use {names} or an expression")
+                raise ValueError(f"coupling {clip(str(spec))} is not offered here: use {names} or an expression")
             if spec not in offered and not self.allow_expressions:
                 raise ValueError(f"custom expressions are switched off on this server: use {names}")
             for name, value in config.coupling.init:
@@ -250,7 +251,7 @@ def read_secrets(path: Path | str = SECRETS_PATH) -> dict:
                 raise ValueError(f"{path}: '{TABLE}' must be a table ([{TABLE}]), got a {type(value).__name__}")
         elif isinstance(value, dict):  # other tables are other secrets; one that looks like [limits] is a typo
             if key.lower().strip() == TABLE or difflib.get_close_matches(key.lower(), [TABLE], n=1, cutoff=0.7):
-                raise ValueError(f"{path}: unknown table [{_clip(key)}] (did you mean [{TABLE}]?)")
+                raise ValueError(f"{path}: unknown table [{str(key)[:40]}] (did you mean [{TABLE}]?)")
         elif key in names:
             raise ValueError(f"{path}: {key} must be inside the [{TABLE}] table")
     return dict(doc.get(TABLE, {}))
@@ -260,11 +261,6 @@ def _positive(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 1
 
 
-def _clip(text, n: int = 40) -> str:
-    s = str(text)
-    return s if len(s) <= n else s[: n - 1] + "…"
-
-
 def _did_you_mean(name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(known)})"
@@ -272,13 +268,13 @@ def _did_you_mean(name: str, known: Iterable[str]) -> str:
 
 def _parse_int(raw, where: str) -> int:
     if isinstance(raw, bool) or isinstance(raw, float) and not raw.is_integer():
-        raise ValueError(f"{where}: expected a positive integer, got {_clip(repr(raw))}")
+        raise ValueError(f"{where}: expected a positive integer, got {clip(raw)}")
     try:
         v = int(raw) if isinstance(raw, (int, float)) else int(str(raw).strip())
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: expected a positive integer, got {_clip(repr(raw))}") from None
+        raise ValueError(f"{where}: expected a positive integer, got {clip(raw)}") from None
     if v < 1:
-        raise ValueError(f"{where}: expected a positive integer, got {_clip(repr(raw))}")
+        raise ValueError(f"{where}: expected a positive integer, got {clip(raw)}")
     return v
 
 
@@ -290,4 +286,4 @@ def _parse_bool(raw, where: str) -> bool:
         return True
     if s in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"{where}: expected 1/0 or true/false, got {_clip(repr(raw))}")
+    raise ValueError(f"{where}: expected 1/0 or true/false, got {clip(raw)}")

@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rpm_engine.store import CorruptRun, RunStore, load_first
+from rpm_engine.text import first_line
 from rpm_engine.train import RunConfig
 
 from .fair import FairQueue
@@ -397,7 +398,7 @@ class JobService:
         except ray.exceptions.RayTaskError as exc:
             cause = getattr(exc, "cause", None) or exc
             if job.state not in FINISHED:
-                self._finish(job, FAILED, error=_first_line(cause))
+                self._finish(job, FAILED, error=first_line(cause, 500))
             return
         except ray.exceptions.RayError as exc:  # its worker or node was lost more than max_retries times
             if job.state not in FINISHED:
@@ -409,7 +410,7 @@ class JobService:
             run, fresh = await asyncio.to_thread(self._save, result)
         except Exception as exc:  # noqa: BLE001 - a store error fails this job, not the service
             log.exception("storing %s failed", job.key)
-            self._finish(job, FAILED, error=f"the run could not be stored: {_first_line(exc)}")
+            self._finish(job, FAILED, error=f"the run could not be stored: {first_line(exc, 500)}")
             return
         if job.state in FINISHED:
             return
@@ -565,11 +566,6 @@ def stop_service(address: str | None = None) -> bool:
         return False
     ray.kill(actor, no_restart=True)
     return True
-
-
-def _first_line(exc: BaseException) -> str:
-    s = str(exc).strip()
-    return s.splitlines()[0][:500] if s else type(exc).__name__
 
 
 def _new_id() -> str:

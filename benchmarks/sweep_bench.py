@@ -23,7 +23,8 @@ import time
 import torch
 
 from rpm_engine import RunStore, VideoConfig, generate_video
-from rpm_engine.sweep import Sweep, run_sweep
+from rpm_engine.sweep import Sweep
+from rpm_service.sweeps import run_sweep
 
 SCALES = {
     "quick": VideoConfig(frames=128, size=64, diameter=8),  # reproduce --quick's video

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 
 from rpm_engine.config import RunConfig, VideoConfig
 from rpm_engine.coupling_spec import canonical_name, coupling_info
-from rpm_engine.reproduce import QUICK_EPOCHS
-from rpm_engine.sweep import MAX_POINTS, TRAIN_PARAMS, Family, Sweep, parse_grid
+from rpm_engine.sweep import MAX_POINTS, TRAIN_PARAMS, Family, Sweep, parse_grid, plan
 from rpm_service.limits import Limits
 
 from .priors import training_item
-from .state import DEFAULT_TRAIN
+from .state import RECIPE
 
 DEFAULT_GRIDS = {("rbf", "theta"): "0.01,0.03,0.1,0.3,1", ("linear", "w_init"): "0.0001,0.001,0.01"}
 TRAIN_LABELS = {
@@ -64,7 +63,7 @@ class ExploreState:
 
     families: tuple[FamilyRow, ...] = (FamilyRow("rbf", "theta", DEFAULT_GRIDS[("rbf", "theta")]),)
     seeds: str = "0-2"
-    epochs: int = QUICK_EPOCHS
+    epochs: int = RECIPE.epochs
     show: tuple[str, ...] = ()  # leaderboard: only these families (empty: all)
 
 
@@ -134,9 +133,7 @@ def build_sweep(state: ExploreState, video: VideoConfig, lim: Limits) -> Sweep:
     lim.check_video(video)
     families = []
     for row in state.families:
-        item = training_item(row.coupling, {})
-        start = dict(item.coupling.init)
-        grids = {**start, **DEFAULT_TRAIN.get(item.coupling.spec, {})}  # the recipe's training extras (θ's own lr)
+        grids = {}  # the recipe gives every other parameter its start (θ₀) and θ its own learning rate
         if row.param:
             if row.param not in grid_params(row.coupling):
                 raise ValueError(f"{row.coupling}: has no parameter {row.param!r} (it has {grid_params(row.coupling)})")
@@ -146,7 +143,7 @@ def build_sweep(state: ExploreState, video: VideoConfig, lim: Limits) -> Sweep:
                 )
             grids[row.param] = parse_grid(row.values, row.param)
         families.append(Family.of(row.coupling, grids))
-    sweep = Sweep.of(families, seeds=parse_seeds(state.seeds, lim), video=video, epochs=state.epochs,
+    sweep = Sweep.of(families, seeds=parse_seeds(state.seeds, lim), video=video, recipe=RECIPE, epochs=state.epochs,
                      max_points=max_points(lim))  # fmt: skip
     for cfg in plan(sweep):
         lim.check_run(cfg)
@@ -157,17 +154,6 @@ def within(lim: Limits, video: VideoConfig) -> bool:
     """True if this server allows ``video`` (else ValueError naming the field over its limit)."""
     lim.check_video(video)
     return True
-
-
-def plan(sweep: Sweep) -> list[RunConfig]:
-    """Every run of the sweep: its points, then the supervised and untrained references over the same seeds."""
-    refs = [c for cs in sweep.reference_points().values() for c in cs]
-    seen, out = set(), []
-    for c in [*sweep.points(), *refs]:
-        if c.key() not in seen:
-            seen.add(c.key())
-            out.append(c)
-    return out
 
 
 def next_wave(pending: Sequence[RunConfig], active: int, share: int) -> tuple[list[RunConfig], list[RunConfig]]:

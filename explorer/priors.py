@@ -6,7 +6,7 @@ frame t, and each candidate z' is the true centres of frame t+1 with one ball mo
 leave the frame or overlap another ball are left out, as in the Fig. 1D/E heatmaps). So every length in the preview
 is in **true pixels**: its θ is the *effective* length-scale of a trained run (θ divided by the read-out's gain,
 ``evaluate.effective_length_scale``), and it starts at one step of the video. Training starts from the recipe's own
-values in the encoder's units (``reproduce.QUICK_INIT``) and learns them: ``training_item``. No Streamlit here.
+values in the encoder's units (the quick recipe, ``config.QUICK_RECIPE``) and learns them: ``training_item``. No Streamlit here.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from rpm_engine.config import VideoConfig
 from rpm_engine.couplings import Coupling, CouplingInfo, Param, coupling_info, make_coupling, offered_couplings
 from rpm_engine.data import Video
 from rpm_engine.evaluate import Heatmap, candidates, heatmap_of
-from rpm_engine.reproduce import QUICK_INIT
 
-from .state import Item
+from .state import RECIPE, Item
 
 CUSTOM = "custom"
 EXAMPLE = "-sum(abs(z - zp)) / theta"
@@ -165,15 +164,15 @@ def preview_values(prior: Item, spec: str, default_prior: Item) -> dict[str, flo
 
 def training_item(spec: str, values: dict[str, float]) -> Item:
     """What "Add to the training list" sends: the coupling with the recipe's start for every parameter measured in
-    the units of z (θ₀ from ``reproduce.QUICK_INIT``, which training then learns), and the previewed value of every
+    the units of z (θ₀ from the quick recipe, which training then learns), and the previewed value of every
     parameter that does not depend on z's scale (τ, ν, α …). The preview's θ is in true pixels; the encoder's z is
     not, so sending it would start training at a length-scale about 100 times too long."""
     info = coupling_info(spec)
+    start = RECIPE.starting_values(spec)
     init = {}
     for p in info.user_params:
         if p.unit in PIXEL_UNITS:
-            fallback = QUICK_INIT["rbf"]["theta"] if p.unit == LENGTH_UNIT else p.default
-            init[p.name] = float(QUICK_INIT.get(info.name, {}).get(p.name, fallback))
+            init[p.name] = float(start.get(p.name, p.default))
         elif p.name in values:
             init[p.name] = float(values[p.name])
     return Item.of(spec, **init)

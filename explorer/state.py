@@ -18,15 +18,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from rpm_engine.config import (
+    QUICK_RECIPE,
     QUICK_VIDEO,
     VIDEO_FIELDS,
     RunConfig,
-    TrainConfig,
     VideoConfig,
     default_frame,
 )
 from rpm_engine.coupling_spec import PRESETS, CouplingSpec, canonical_name
-from rpm_engine.reproduce import QUICK_EPOCHS, QUICK_INIT, QUICK_TRAIN
 from rpm_service.limits import Limits
 
 BASELINES = ("supervised", "untrained")
@@ -39,11 +38,9 @@ ECHO = 40  # characters of a bad value a notice may repeat
 HIDE_FLAGS = ("controls", "sliders", "sidebar", "text")  # classroom link: ?controls_hide=1&sidebar_hide=1
 MAX_CANDIDATES = 4096  # rendered and encoded frames per heatmap: a 64x64 grid, about a second on a CPU
 
-# Where a coupling's parameters start when nobody said otherwise, and the training fields the app adds per coupling:
-# the shipped runs' quick recipe (reproduce.QUICK_INIT / QUICK_TRAIN: RBF's log θ learns at its own rate, a stated
-# deviation from App. D), so the app's defaults name the shipped runs.
-DEFAULT_INIT = {name: dict(init) for name, init in QUICK_INIT.items()}
-DEFAULT_TRAIN = {name: dict(extra) for name, extra in QUICK_TRAIN.items()}
+# The app trains every run with the quick recipe (config.QUICK_RECIPE: where each coupling starts, θ's own learning
+# rate), on whatever video the visitor chose, so its runs are the shipped runs and the command line's.
+RECIPE = QUICK_RECIPE
 
 
 def short(value: object, n: int = ECHO) -> str:
@@ -109,14 +106,13 @@ class Item:
 
     def run_config(self, video: VideoConfig, epochs: int, seed: int) -> RunConfig:
         if self.coupling is None:
-            return RunConfig.of(None, video=video, method=self.method, epochs=epochs, seed=seed)
-        extra = DEFAULT_TRAIN.get(self.coupling.spec, {})
-        return RunConfig(video, self.coupling, TrainConfig(epochs=epochs, seed=seed, **extra))
+            return RECIPE.run_config(None, method=self.method, seed=seed, video=video, epochs=epochs)
+        return RECIPE.run_config(self.coupling, seed=seed, video=video, epochs=epochs)
 
 
 def default_item(spec: str) -> Item:
     """A coupling (or baseline) with the shipped runs' starting values."""
-    return Item.of(spec, **DEFAULT_INIT.get(spec, {}))
+    return Item.of(spec, **RECIPE.starting_values(spec)) if spec not in BASELINES else Item.of(spec)
 
 
 @dataclass(frozen=True)
@@ -126,7 +122,7 @@ class ViewState:
 
     video: VideoConfig = QUICK_VIDEO  # 128 frames of 64 px: something to see within seconds on a laptop
     items: tuple[Item, ...] = (default_item("rbf"), default_item("linear"))  # the paper's two couplings
-    epochs: int = QUICK_EPOCHS
+    epochs: int = RECIPE.epochs
     seeds: int = 1
     prior: Item = default_item("rbf")  # the coupling shown on the Priors page
     runs: tuple[str, ...] = ()  # run keys on the Compare page (empty: the shipped example runs)

@@ -7,61 +7,22 @@ interrupted); long work shows a progress bar on stderr.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from . import reproduce as rep
-from .config import METHODS, PAPER_VIDEO, TRAIN_FIELDS, VIDEO_FIELDS, RunConfig, TrainConfig, VideoConfig
-from .couplings import PRESETS, coupling_names
+from .cli_args import Parser, add_recipe, add_train_options, add_video_options, recipe, train_settings, video_config
+from .config import METHODS, PAPER_VIDEO, QUICK_VIDEO, RunConfig
+from .coupling_spec import PRESETS, coupling_names
 from .data import generate_video, save_npz
 from .obtain import obtain
 from .store import CorruptRun, RunStore
-from .sweep_cli import add_sweep_parser
 from .train import Cancelled, TrainingError
 
 
 class CLIError(Exception):
     """Bad input, reported as one line and exit code 2."""
-
-
-def _add_fields(g, fields, defaults, skip=()) -> None:
-    """One argument per schema field (``config.VIDEO_FIELDS`` / ``TRAIN_FIELDS``): flag, type, bounds and help."""
-    for f in fields:
-        if f.name in skip:
-            continue
-        default = defaults.get(f.name)
-        shown = ("one diameter" if f.name == "step" else "none") if f.optional and default is None else "%(default)s"
-        g.add_argument(
-            f.cli,
-            dest=f.name if f not in TRAIN_FIELDS else f"train_{f.name}",
-            type=_bounded(f),
-            default=default,
-            metavar=f.name.upper(),
-            help=f"{f.help} (between {f.bounds}; default {shown})",
-        )
-
-
-def _bounded(f):
-    """An argparse type for field ``f``: its canonical value, or a one-line error naming the flag."""
-
-    def parse(text: str):
-        try:
-            return f.parse(text, f.cli)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{f.cli}: ")) from None
-
-    parse.__name__ = f.kind.__name__
-    return parse
-
-
-def _video_options(p: argparse.ArgumentParser, defaults: VideoConfig = PAPER_VIDEO) -> None:
-    _add_fields(p.add_argument_group("video options"), VIDEO_FIELDS, dataclasses.asdict(defaults))
-
-
-def _video_config(a) -> VideoConfig:
-    return VideoConfig(**{f.name: getattr(a, f.name) for f in VIDEO_FIELDS})
 
 
 def _params(items: list[str]) -> dict[str, float]:
@@ -84,7 +45,7 @@ def _write_json(path: str | None, data: dict) -> None:
 
 
 def cmd_generate(a) -> int:
-    video = generate_video(_video_config(a))
+    video = generate_video(video_config(a, PAPER_VIDEO))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npz":
@@ -106,11 +67,14 @@ def train_config(a: argparse.Namespace) -> RunConfig:
     """The RunConfig of parsed ``train`` arguments (``build_parser().parse_args(["train", ...])``)."""
     if a.method == "infonce" and not a.coupling:
         raise CLIError("--coupling is required for contrastive training (e.g. --coupling rbf)")
-    return RunConfig.of(
-        a.coupling,
-        video=_video_config(a),
+    train = train_settings(a)
+    seed = train.pop("seed", 0)
+    return recipe(a).run_config(
+        a.coupling if a.method == "infonce" else None,
         method=a.method,
-        **{f.name: getattr(a, f"train_{f.name}") for f in TRAIN_FIELDS},
+        seed=seed,
+        video=video_config(a),
+        **train,
         **_params(a.param),
     )
 
@@ -162,22 +126,11 @@ def cmd_reproduce(a) -> int:
     return 0
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (``error: --frames: must be between ...``) and exit code 2."""
-
-    def error(self, message: str):
-        line = message.splitlines()[0]
-        if "--coupling: expected one argument" in line:  # argparse reads '-sum(...)' as a flag
-            line += "; an expression that starts with '-' is written --coupling='-sum(abs(z - zp)) / theta'"
-        self.exit(2, f"error: {line}\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="python -m rpm_engine", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
-
+def add_commands(sub) -> None:
+    """Register ``generate``, ``train`` and ``reproduce`` on an argparse subparsers object (the full command line,
+    with the service's ``sweep``, is composed in ``rpm_service.cli``)."""
     g = sub.add_parser("generate", help="generate a ball video (.npz or .gif)")
-    _video_options(g)
+    add_video_options(g, PAPER_VIDEO)
     g.add_argument("--out", required=True, help="output path ending in .npz or .gif")
     g.set_defaults(func=cmd_generate)
 
@@ -187,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="linear, rbf, " + ", ".join(PRESETS) + ", or an expression for log f, e.g. '-sum(abs(z - zp)) / theta'",
     )
     t.add_argument("--method", choices=METHODS, default="infonce", help="infonce (default), supervised, untrained")
-    _video_options(t)
-    _add_fields(t.add_argument_group("training options"), TRAIN_FIELDS, dataclasses.asdict(TrainConfig()))
+    add_recipe(t, "paper")
+    add_video_options(t)
+    add_train_options(t)
     t.add_argument(
         "--param",
         action="append",
@@ -205,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--quick",
         action="store_true",
-        help=f"reduced scale ({rep.QUICK_VIDEO.frames} frames of "
-        f"{rep.QUICK_VIDEO.size} px, θ learned at its own learning rate) that finishes in minutes on 2 CPU cores",
+        help=f"the quick recipe ({QUICK_VIDEO.frames} frames of "
+        f"{QUICK_VIDEO.size} px, θ learned at its own learning rate) that finishes in minutes on 2 CPU cores",
     )
     r.add_argument(
         "--paper-recipe",
@@ -222,13 +176,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_reproduce)
 
-    add_sweep_parser(sub)
+
+def build_parser(extra=()) -> argparse.ArgumentParser:
+    """The parser of the engine's commands; ``extra``: more ``add_*(subparsers)`` registrations (e.g. sweep)."""
+    p = Parser(prog="python -m rpm_engine", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    add_commands(sub)
+    for add in extra:
+        add(sub)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    a = parser.parse_args(argv)
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Run one command line; errors are one line on stderr (2 bad input, 1 a failure, 130 interrupted)."""
+    a = (parser or build_parser()).parse_args(argv)
     try:
         return a.func(a)
     except (CLIError, ValueError) as exc:  # ExpressionError and config errors are ValueErrors
@@ -249,4 +210,4 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-__all__ = ["main", "build_parser", "coupling_names", "train_config"]
+__all__ = ["add_commands", "build_parser", "coupling_names", "main", "train_config"]

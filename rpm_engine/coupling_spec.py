@@ -20,12 +20,8 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from .expressions import FREE_PARAMS, SCALE_PARAMS, Expression, ExpressionError, clip, parse_expression
-
-if TYPE_CHECKING:
-    from .couplings import Coupling
 
 # Presets written in the expression language; each is a prior over the next latent.
 PRESETS: dict[str, str] = {
@@ -260,15 +256,13 @@ def _resolve(spec: str) -> tuple[str, str]:
     return "expression", name
 
 
-def coupling_info(spec: str | CouplingSpec | Coupling) -> CouplingInfo:
+def coupling_info(spec) -> CouplingInfo:
     """The parameters and description of a coupling: a name, a preset, an expression, a spec or a built coupling.
 
     For an expression the parameters come from its text: scale parameters positive, free ones unsigned.
     """
-    if hasattr(spec, "param_table"):  # a built coupling (an nn.Module): torch is loaded already
-        from .couplings import info_of
-
-        return info_of(spec)
+    if hasattr(spec, "coupling_info"):  # a built coupling (an nn.Module) knows its own description
+        return spec.coupling_info()
     if isinstance(spec, CouplingSpec):
         spec = spec.spec
     kind, name = _resolve(spec)
@@ -329,11 +323,6 @@ class CouplingSpec:
     @classmethod
     def of(cls, spec: str, **init: float) -> CouplingSpec:
         return cls(spec, tuple(init.items()))
-
-    def build(self, dim: int) -> Coupling:
-        from .couplings import make_coupling  # the module (torch), only when one is built
-
-        return make_coupling(self.spec, dim, **dict(self.init))
 
     def to_dict(self) -> dict:
         return {"spec": self.spec, "init": dict(self.init)}

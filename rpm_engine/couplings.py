@@ -116,6 +116,10 @@ class Coupling(nn.Module):
         values = check_init(self.name, self.param_table(), init)
         self.init = {**self.defaults, **values}
 
+    def coupling_info(self) -> CouplingInfo:
+        """What this coupling is (``coupling_spec.coupling_info`` of a built coupling)."""
+        return info_of(self)
+
     def param_table(self) -> tuple[Param, ...]:
         """The declared parameters; a class with only ``defaults`` gets plain rows made from them."""
         if self.params:
@@ -237,6 +241,11 @@ class ExpressionCoupling(Coupling):
         return {p: float(v.detach()) for p, v in self._params().items()}
 
 
+def build(spec: CouplingSpec, dim: int) -> Coupling:
+    """The module of a ``CouplingSpec`` (its coupling with its starting values) for latents of length ``dim``."""
+    return make_coupling(spec.spec, dim, **dict(spec.init))
+
+
 def make_coupling(spec: str, dim: int, **init: float) -> Coupling:
     """A coupling from a registered name, a preset name or an expression for log f (SPEC §4).
 
@@ -272,6 +281,7 @@ __all__ = [
     "coupling_info",
     "coupling_names",
     "info_of",
+    "build",
     "make_coupling",
     "number",
     "offered_couplings",

@@ -3,48 +3,35 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 
-from .config import PAPER_VIDEO, QUICK_VIDEO, RunConfig, VideoConfig, default_frame
+from .config import PAPER_RECIPE, QUICK_RECIPE, Recipe, RunConfig, default_frame
 from .data import generate_video
 from .evaluate import conditional_prior, effective_length_scale, mean_predictor_l2, seeds_summary
 from .obtain import obtain
 from .store import RunStore
 
-PAPER_EPOCHS, QUICK_EPOCHS = 30, 30
-
-# Starting values of the couplings' parameters, in pixels of z (see README, "What decides the outcome").
-# theta starts well below the step. At App. D's lr 0.005 log theta barely moves in 30 epochs (quick scale, 5 seeds:
-# 0.1 -> 0.107-0.131 at 128 frames, 0.112-0.124 at 512), so its start decides the run. The quick recipe learns log
-# theta at its own rate, 0.5 (QUICK_TRAIN): theta then ends at 0.16-0.21 from 0.1 and at 0.16-0.23 from 8, i.e. the
-# start no longer matters, and theta / read-out gain = 6.4-8.8 true px, about one step (8 px)
-# (benchmarks/default_scale.py). W starts small so the linear logits z^T W z' (z ~ 30-100 px) stay moderate.
-PAPER_INIT = {"rbf": {"theta": 1.0}, "linear": {"w_init": 1e-3}}
-QUICK_INIT = {"rbf": {"theta": 0.1}, "linear": {"w_init": 1e-3}}
-# Training fields per method beyond App. D's recipe (epochs, batch 30, lr 0.005 for everything).
-PAPER_TRAIN: dict[str, dict] = {}
-QUICK_TRAIN: dict[str, dict] = {"rbf": {"coupling_lr": 0.5}}  # a deviation from App. D: log theta at lr 0.5
 METHODS = ("supervised", "rbf", "linear", "untrained")
+# The quick video trained with App. D's one learning rate (``reproduce --quick --paper-recipe``): θ starts at the
+# quick recipe's 0.1 and barely moves at 0.005, which is why the quick recipe learns it at its own rate.
+QUICK_APPD_RECIPE = dataclasses.replace(QUICK_RECIPE, name="quick video, App. D training", length_scale_lr=None)
 
 
-def recipe(quick: bool, paper_recipe: bool = False) -> tuple[VideoConfig, int, dict, dict]:
-    """(video, epochs, init, train) of a scale: the quick one (``paper_recipe``: with App. D's exact training) or
-    the paper's (App. D)."""
+def recipe(quick: bool, paper_recipe: bool = False) -> Recipe:
+    """The recipe of a scale: the paper's (App. D), the quick one, or (``paper_recipe``) the quick video with
+    App. D's training."""
     if not quick:
-        return PAPER_VIDEO, PAPER_EPOCHS, PAPER_INIT, PAPER_TRAIN
-    return QUICK_VIDEO, QUICK_EPOCHS, QUICK_INIT, (PAPER_TRAIN if paper_recipe else QUICK_TRAIN)
+        return PAPER_RECIPE
+    return QUICK_APPD_RECIPE if paper_recipe else QUICK_RECIPE
 
 
-def method_config(
-    method: str, video: VideoConfig, seed: int, epochs: int, init: dict, train: dict | None = None
-) -> RunConfig:
-    """The run of one method and seed: ``init`` holds the couplings' starting values, ``train`` extra training
-    fields per method (e.g. ``{"rbf": {"coupling_lr": 0.5}}``)."""
-    extra = (train or {}).get(method, {})
+def method_config(method: str, recipe: Recipe, seed: int, epochs: int | None = None) -> RunConfig:
+    """The run of one of Fig. 1's methods (supervised, rbf, linear, untrained) and a seed under ``recipe``."""
     if method in ("supervised", "untrained"):
-        return RunConfig.of(None, video=video, method=method, epochs=epochs, seed=seed, **extra)
-    return RunConfig.of(method, video=video, epochs=epochs, seed=seed, **init[method], **extra)
+        return recipe.run_config(None, method=method, seed=seed, epochs=epochs)
+    return recipe.run_config(method, seed=seed, epochs=epochs)
 
 
 @contextlib.contextmanager
@@ -123,14 +110,15 @@ def reproduce(
     """
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
-    video_cfg, default_epochs, init, train_kw = recipe(quick, paper_recipe)
-    epochs = epochs if epochs is not None else default_epochs
+    rec = recipe(quick, paper_recipe)
+    video_cfg = rec.video
+    epochs = epochs if epochs is not None else rec.epochs
     store = store or RunStore()
     video = generate_video(video_cfg)
     runs, total = {}, len(METHODS) * seeds
     for m in METHODS:
         for s in range(seeds):
-            cfg = method_config(m, video_cfg, s, epochs, init, train_kw)
+            cfg = method_config(m, rec, s, epochs)
             with progress_bar(cfg, quiet, position=f"[{len(runs) + 1}/{total}] ") as cb:
                 runs[(m, s)] = obtain(cfg, store, video=video, device=device, callback=cb)
     methods = {m: _method_summary([runs[(m, s)] for s in range(seeds)]) for m in METHODS}
@@ -138,12 +126,12 @@ def reproduce(
     result = {
         "config": {
             "scale": "quick" if quick else "paper",
-            "recipe": "App. D" if (not quick or paper_recipe) else "quick (App. D + coupling_lr)",
+            "recipe": rec.label,
             "video": video_cfg.to_dict(),
             "epochs": epochs,
             "seeds": seeds,
-            "init": init,
-            "train": train_kw,
+            "init": {m: dict(rec.starting_values(m)) for m in ("rbf", "linear")},
+            "length_scale_lr": rec.length_scale_lr,
             "video_redraws": video.redraws,
             "video_stuck": video.stuck,
         },

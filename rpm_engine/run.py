@@ -52,6 +52,7 @@ class Run:
     coupling_state: dict | None = field(repr=False)
     cached: bool = False  # loaded from the store rather than trained by this call
     rebuilt: bool = False  # a corrupt entry was found and trained again
+    provenance: dict | None = None  # what its numerics depend on (``numerics.provenance``); None: stored before
 
     @property
     def key(self) -> str:
@@ -71,7 +72,9 @@ class Run:
     def coupling(self, device: str | torch.device = "cpu") -> Coupling | None:
         if self.config.coupling is None:
             return None
-        c = self.config.coupling.build(2 * self.config.video.balls)
+        from .couplings import build
+
+        c = build(self.config.coupling, 2 * self.config.video.balls)
         c.load_state_dict(self.coupling_state)
         return c.to(device).eval()
 

@@ -1,45 +1,27 @@
-"""Sweeps: coupling families x parameter grids x seeds on one video, as data; running them; ranking the results.
+"""A sweep as data: coupling families x parameter grids x seeds on one video, under one recipe.
 
-A ``Sweep`` is a frozen description (families, grids, seeds, video, base training settings). Every point is an
-ordinary run (``RunConfig``) with its ordinary key, so a sweep shares the run store with everything else and is
-resumable: a point already stored is opened, not trained (``cached``). ``run_sweep`` runs the points on a backend
-(``"local"``: in this process, one after another; ``"ray"``: one Ray task per point, see
-``rpm_service.ray_backend``) and ``rank`` orders the configurations (points differing only by seed) by their mean
-held-out L2, with a 95 % Student-t interval over seeds.
+A ``Sweep`` is a frozen description (families, grids, seeds, video, recipe). Every point is an ordinary run
+(``RunConfig``) built by the recipe's one factory (``Recipe.run_config``), with its ordinary key, so a sweep shares
+the run store with everything else and the same sweep from the app and from the command line is the same runs.
+``plan(sweep)`` lists them (points, then the supervised and untrained references, without duplicates); ranking the
+results is ``rpm_engine.ranking``; running them is the service's (``rpm_service.sweeps``: in this process, on the
+app's job runner or on Ray). The engine knows no backend.
 
-    sweep = Sweep.of([("rbf", {"theta": "log:0.1:10:5"}), ("linear", {"w_init": [1e-3, 1.0]})],
-                     seeds=3, video=VideoConfig(frames=128, size=64, diameter=8), epochs=30)
-    result = run_sweep(sweep, store=RunStore())
-    result.ranking[0]["label"], result.ranking[0]["l2_mean"]
+    sweep = Sweep.of([("rbf", {"theta": "log:0.1:10:5"}), ("linear", {"w_init": [1e-3, 1.0]})], seeds=3,
+                     recipe="quick")
+    [c.key() for c in plan(sweep)]
 """
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import math
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import (  # the package's public names only: the modules behind them may move
-    Cancelled,
-    CorruptRun,
-    Run,
-    RunConfig,
-    RunStore,
-    TrainConfig,
-    TrainingError,
-    Video,
-    VideoConfig,
-    generate_video,
-    make_coupling,
-    mean_predictor_l2,
-    seeds_summary,
-)
+from .config import RECIPES, Recipe, RunConfig, TrainConfig, VideoConfig
 from .couplings import canonical_name
 
 MAX_POINTS = 500  # a sweep larger than this is refused (runs, references included)
@@ -174,9 +156,10 @@ class Setting:
     """One configuration of a sweep: a coupling with its starting values and training settings (all seeds)."""
 
     coupling: str
-    init: tuple[tuple[str, float], ...]  # the coupling's parameters set by the sweep
+    init: tuple[tuple[str, float], ...]  # the coupling's starting values: the recipe's, then the sweep's
     train: tuple[tuple[str, float], ...]  # training settings set by the sweep's grid (not the base)
     method: str = "infonce"
+    recipe: str = "quick"
 
     @property
     def params(self) -> dict:
@@ -189,6 +172,11 @@ class Setting:
         extra = ", ".join(f"{k}={v:g}" for k, v in self.init + self.train)
         return f"{self.coupling} ({extra})" if extra else self.coupling
 
+    @property
+    def name(self) -> str:
+        """The label with its recipe, as every list names a run: 'rbf (theta=0.1) · quick recipe'."""
+        return f"{self.label} · {self.recipe} recipe"
+
 
 @dataclass(frozen=True)
 class Sweep:
@@ -196,10 +184,11 @@ class Sweep:
 
     families: tuple[Family, ...]
     seeds: tuple[int, ...] = (0, 1, 2)
-    video: VideoConfig = field(default_factory=VideoConfig)
-    epochs: int = 30  # base training settings (App. D); a family's grid overrides them
-    lr: float = 0.005
-    batch_size: int = 30
+    video: VideoConfig = field(default_factory=lambda: RECIPES["quick"].video)
+    recipe: Recipe = field(default_factory=lambda: RECIPES["quick"])  # starting values, epochs, SGD, θ's rate
+    epochs: int | None = None  # base training settings: None -> the recipe's; a family's grid overrides them
+    lr: float | None = None
+    batch_size: int | None = None
     references: bool = True  # supervised and untrained runs over the same seeds
     max_points: int = MAX_POINTS
 
@@ -210,10 +199,16 @@ class Sweep:
         *,
         seeds: int | Iterable[int] = 3,
         video: VideoConfig | None = None,
+        recipe: str | Recipe = "quick",
         **settings,
     ) -> Sweep:
         """``families``: ``Family`` objects, ``(coupling, {name: values})`` pairs or coupling names;
-        ``seeds``: a count (0..n-1) or the seeds themselves; ``settings``: epochs, lr, batch_size, references, ..."""
+        ``seeds``: a count (0..n-1) or the seeds themselves; ``recipe``: "quick", "paper" or a ``Recipe`` (its video
+        unless ``video`` is given); ``settings``: epochs, lr, batch_size, references, max_points."""
+        if isinstance(recipe, str):
+            if recipe not in RECIPES:
+                raise ValueError(f"--recipe: unknown recipe {recipe!r} (choose {', '.join(RECIPES)})")
+            recipe = RECIPES[recipe]
         fams = []
         for f in families:
             if isinstance(f, Family):
@@ -227,7 +222,7 @@ class Sweep:
             if seeds < 1:
                 raise ValueError(f"--seeds: must be at least 1, got {seeds}")
             seeds = range(seeds)
-        return cls(tuple(fams), tuple(int(s) for s in seeds), video or VideoConfig(), **settings)
+        return cls(tuple(fams), tuple(int(s) for s in seeds), video or recipe.video, recipe, **settings)
 
     def __post_init__(self):
         if not self.families:
@@ -236,7 +231,7 @@ class Sweep:
             raise ValueError("--seeds: a sweep needs at least one seed")
         if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
             raise ValueError(f"--seeds: seeds must be distinct and >= 0, got {list(self.seeds)}")
-        TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size)  # ValueError names a bad setting
+        TrainConfig(**self._base())  # ValueError names a bad setting
         n = self.size
         if n > self.max_points:
             raise ValueError(
@@ -244,10 +239,13 @@ class Sweep:
                 + (" + references" if self.references else "")
                 + f"), more than the limit of {self.max_points}; use fewer values or seeds"
             )
+        from .couplings import make_coupling  # torch: only to check each coupling once, before any training
+
         dim = 2 * self.video.balls
         for fam in self.families:  # refuse bad couplings and parameters now, not after an hour of training
+            start = self.recipe.starting_values(fam.coupling)  # an unknown name or a bad expression: refused here
             for combo in fam.combinations():
-                init = {k: v for k, v in combo.items() if k not in TRAIN_PARAMS}
+                init = {**start, **{k: v for k, v in combo.items() if k not in TRAIN_PARAMS}}
                 make_coupling(fam.coupling, dim, **init)
                 self._train_config(combo, 0)
 
@@ -257,38 +255,50 @@ class Sweep:
         configs = sum(f.size for f in self.families)
         return (configs + (len(REFERENCE_METHODS) if self.references else 0)) * len(self.seeds)
 
+    def _base(self) -> dict:
+        """The training settings every point starts from: the recipe's, where the sweep sets none."""
+        r = self.recipe
+        return {
+            "epochs": r.epochs if self.epochs is None else self.epochs,
+            "lr": r.lr if self.lr is None else self.lr,
+            "batch_size": r.batch_size if self.batch_size is None else self.batch_size,
+        }
+
     def _train_config(self, combo: Mapping, seed: int, method: str = "infonce") -> TrainConfig:
-        base = {"epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size}
-        base.update({k: v for k, v in combo.items() if k in TRAIN_PARAMS})
+        base = {**self._base(), **{k: v for k, v in combo.items() if k in TRAIN_PARAMS}}
         return TrainConfig(method=method, seed=seed, **base)
 
     def settings(self) -> list[Setting]:
         """The configurations (points differing only by seed), in the order given, without duplicates."""
         out = []
         for fam in self.families:
+            start = self.recipe.starting_values(fam.coupling)
             for combo in fam.combinations():
-                init = tuple((k, float(v)) for k, v in combo.items() if k not in TRAIN_PARAMS)
+                init = {**start, **{k: float(v) for k, v in combo.items() if k not in TRAIN_PARAMS}}
                 tr = tuple((k, v) for k, v in combo.items() if k in TRAIN_PARAMS)
-                s = Setting(fam.coupling, init, tr)
+                s = Setting(fam.coupling, tuple(sorted(init.items())), tr, recipe=self.recipe.name)
                 if s not in out:
                     out.append(s)
         return out
 
     def config(self, setting: Setting, seed: int) -> RunConfig:
-        tc = self._train_config(dict(setting.train), seed, setting.method)
-        train = {"epochs": tc.epochs, "lr": tc.lr, "batch_size": tc.batch_size, "seed": seed}
-        if tc.coupling_lr is not None:
-            train["coupling_lr"] = tc.coupling_lr  # the coupling's own learning rate (None: App. D's one lr)
+        """The run of ``setting`` and ``seed``: the recipe's factory, with the sweep's base settings and grid."""
+        train = {**self._base(), **dict(setting.train)}
+        epochs = train.pop("epochs")
         if setting.method != "infonce":
-            return RunConfig.of(None, video=self.video, method=setting.method, **train)
-        return RunConfig.of(setting.coupling, video=self.video, **dict(setting.init), **train)
+            return self.recipe.run_config(None, method=setting.method, seed=seed, video=self.video, epochs=epochs,
+                                          **train)  # fmt: skip
+        return self.recipe.run_config(setting.coupling, seed=seed, video=self.video, epochs=epochs,
+                                      **dict(setting.init), **train)  # fmt: skip
 
     def points(self) -> list[RunConfig]:
         """Every sweep run: configurations x seeds (seeds innermost), duplicates (same key) removed."""
         return _unique([self.config(s, seed) for s in self.settings() for seed in self.seeds])
 
     def reference_settings(self) -> list[Setting]:
-        return [Setting(m, (), (), method=m) for m in REFERENCE_METHODS] if self.references else []
+        if not self.references:
+            return []
+        return [Setting(m, (), (), method=m, recipe=self.recipe.name) for m in REFERENCE_METHODS]
 
     def reference_points(self) -> dict[str, list[RunConfig]]:
         """Supervised and untrained runs over the same seeds, with the base training settings."""
@@ -298,7 +308,7 @@ class Sweep:
         v = self.video
         return (
             f"{len(self.settings())} configurations x {len(self.seeds)} seeds on {v.frames} frames of {v.size} px "
-            f"({v.balls} balls of {v.diameter:g} px), {self.epochs} epochs unless gridded"
+            f"({v.balls} balls of {v.diameter:g} px), {self.recipe.label}, {self._base()['epochs']} epochs unless gridded"
         )
 
     def to_dict(self) -> dict:
@@ -306,9 +316,8 @@ class Sweep:
             "families": [{"coupling": f.coupling, "params": {k: list(v) for k, v in f.params}} for f in self.families],
             "seeds": list(self.seeds),
             "video": self.video.to_dict(),
-            "epochs": self.epochs,
-            "lr": self.lr,
-            "batch_size": self.batch_size,
+            "recipe": self.recipe.name,
+            **self._base(),
             "references": self.references,
         }
 
@@ -323,367 +332,20 @@ def _unique(configs: Iterable[RunConfig]) -> list[RunConfig]:
     return out
 
 
-# -- running -----------------------------------------------------------------------------------------------------
-@dataclass
-class PointResult:
-    """One run of a sweep, as finished (trained, opened from the store, or failed)."""
-
-    config: RunConfig
-    key: str
-    setting: Setting
-    seed: int
-    l2_mean: float | None
-    cached: bool
-    train_seconds: float  # the trainer's own clock (0 when cached)
-    wall_seconds: float  # from start to stored, as the backend saw it
-    error: str | None = None
-    metrics: dict = field(default_factory=dict, repr=False)
-    reference: bool = False
-
-    def to_dict(self) -> dict:
-        return {
-            "key": self.key,
-            "label": self.setting.label,
-            "coupling": self.setting.coupling if self.setting.method == "infonce" else None,
-            "method": self.setting.method,
-            "params": self.setting.params,
-            "seed": self.seed,
-            "l2_mean": self.l2_mean,
-            "l2_per_ball": self.metrics.get("l2_per_ball"),
-            "cached": self.cached,
-            "train_seconds": self.train_seconds,
-            "wall_seconds": self.wall_seconds,
-            "coupling_values": self.metrics.get("coupling_values"),
-            "error": self.error,
-        }
-
-
-@dataclass(frozen=True)
-class SweepEvent:
-    """Progress: a point ``started`` or ``finished`` (``point`` set), with counts over the whole sweep."""
-
-    kind: str  # "started" | "finished"
-    config: RunConfig
-    point: PointResult | None
-    done: int
-    total: int
-    running: int
-    cached: int
-    failed: int
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a backend reports for one config: started (run None, error None) or finished (run or error)."""
-
-    config: RunConfig
-    finished: bool
-    run: Run | None = None
-    error: str | None = None
-    wall_seconds: float = 0.0
-    running: int = 0
-
-
-@dataclass
-class SweepResult:
-    sweep: Sweep
-    points: list[PointResult]  # the sweep's runs, in the order of ``Sweep.points()``
-    references: dict  # supervised / untrained summaries + predict_mean
-    ranking: list[dict]  # best first
-    backend: str
-    wall_seconds: float
-    reference_runs: list[PointResult] = field(default_factory=list)  # the supervised / untrained runs
-
-    @property
-    def trained(self) -> int:
-        return sum(1 for p in self.points if not p.cached and p.error is None)
-
-    def to_dict(self) -> dict:
-        return {
-            "sweep": self.sweep.to_dict(),
-            "backend": self.backend,
-            "wall_seconds": self.wall_seconds,
-            "points": [_json_safe(p.to_dict()) for p in self.points],
-            "ranking": [_json_safe(r) for r in self.ranking],
-            "references": _json_safe(self.references),
-        }
-
-
-def _json_safe(obj):
-    """NaN/inf -> None, so the JSON is valid for every reader (a 1-seed interval is undefined)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
-def _is_cancelled(cancel) -> bool:
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())
-
-
-class LocalBackend:
-    """In this process, one point after another, through ``RunStore.get_or_train`` (store lock, atomic write)."""
-
-    name = "local"
-
-    def __init__(self, device: str = "auto", threads: int | None = None):
-        self.device = device
-        self.threads = threads  # torch threads while the sweep runs (None: leave torch's setting alone)
-
-    def run(self, configs: list[RunConfig], video: Video, store: RunStore, cancel=None) -> Iterator[Outcome]:
-        import torch
-
-        before = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        try:
-            for cfg in configs:
-                if _is_cancelled(cancel):
-                    raise Cancelled("sweep cancelled")
-                yield Outcome(cfg, False, running=1)
-                t0 = time.perf_counter()
-                try:
-                    run = obtain(cfg, store, video=video, device=self.device, cancel=cancel)
-                except TrainingError as exc:
-                    yield Outcome(cfg, True, error=_first_line(exc), wall_seconds=time.perf_counter() - t0)
-                    continue
-                yield Outcome(cfg, True, run=run, wall_seconds=time.perf_counter() - t0)
-        finally:
-            torch.set_num_threads(before)
-
-
-def _first_line(exc: BaseException) -> str:
-    s = str(exc)
-    return s.splitlines()[0] if s else type(exc).__name__
-
-
-BACKENDS = {"local": "rpm_engine.sweep:LocalBackend", "ray": "rpm_service.ray_backend:RayBackend"}
-
-
-def make_backend(name: str = "local", **options):
-    """A backend by name. ``ray`` lives in ``rpm_service`` (imported only when asked for; needs ``ray``)."""
-    if name not in BACKENDS:
-        raise ValueError(f"--backend: unknown backend {name!r} (choose {', '.join(BACKENDS)})")
-    module, _, cls = BACKENDS[name].partition(":")
-    return getattr(importlib.import_module(module), cls)(**options)
-
-
-def run_sweep(
-    sweep: Sweep,
-    backend="local",
-    store: RunStore | None = None,
-    *,
-    on_point: Callable[[SweepEvent], None] | None = None,
-    cancel: threading.Event | Callable[[], bool] | None = None,
-    video: Video | None = None,
-) -> SweepResult:
-    """Run every point (and the references) that is not stored yet, then rank.
-
-    Stored points are opened first (``cached=True``); the rest go to ``backend`` ("local", "ray" or a backend
-    object with ``run(configs, video, store, cancel)`` yielding ``Outcome``s). ``on_point`` gets a ``SweepEvent``
-    when a point starts and when it finishes. ``cancel`` (an Event or a callable) stops the sweep between and
-    within points: ``Cancelled`` is raised, and every point finished so far is already in the store, so running the
-    same sweep again resumes. A point whose training fails (non-finite loss) is recorded with its error; the sweep
-    goes on.
-    """
-    t_start = time.perf_counter()
-    store = store or RunStore()
-    backend = make_backend(backend) if isinstance(backend, str) else backend
-    video = video or generate_video(sweep.video)
-
-    settings = {}  # key -> (setting, seed, is_reference)
-    for s in sweep.settings():
-        for seed in sweep.seeds:
-            settings.setdefault(sweep.config(s, seed).key(), (s, seed, False))
-    for s in sweep.reference_settings():
-        for seed in sweep.seeds:
-            settings.setdefault(sweep.config(s, seed).key(), (s, seed, True))
-    configs = _unique([sweep.config(s, seed) for s in sweep.settings() for seed in sweep.seeds])
-    configs += _unique(c for cs in sweep.reference_points().values() for c in cs)
-    configs = _unique(configs)
-    total = len(configs)
-    results: dict[str, PointResult] = {}
-    counts = {"running": 0, "cached": 0, "failed": 0}
-
-    def finish(cfg: RunConfig, run: Run | None, error: str | None, wall: float, cached: bool) -> None:
-        key = cfg.key()
-        s, seed, ref = settings[key]
-        m = run.metrics if run is not None else {}
-        p = PointResult(
-            cfg,
-            key,
-            s,
-            seed,
-            float(m["l2_mean"]) if run is not None else None,
-            cached,
-            0.0 if cached or run is None else float(m.get("train_seconds", 0.0)),
-            wall,
-            error,
-            dict(m),
-            ref,
-        )
-        results[key] = p
-        counts["cached"] += cached
-        counts["failed"] += error is not None
-        if on_point:
-            on_point(SweepEvent("finished", cfg, p, len(results), total, counts["running"], **_cf(counts)))
-
-    todo = []
-    for cfg in configs:  # open what the store has: a resumed sweep shows its finished points at once
-        t0 = time.perf_counter()
-        try:
-            run = store.load(cfg.key())
-        except CorruptRun:
-            run = None  # trained again (get_or_train / the backend rebuilds it)
-        if run is None:
-            todo.append(cfg)
-        else:
-            finish(cfg, run, None, time.perf_counter() - t0, True)
-
-    if todo:
-        if _is_cancelled(cancel):
-            raise Cancelled("sweep cancelled")
-        stream = backend.run(todo, video, store, cancel=cancel)
-        try:
-            for out in stream:
-                counts["running"] = out.running
-                if not out.finished:
-                    if on_point:
-                        ev = SweepEvent("started", out.config, None, len(results), total, out.running, **_cf(counts))
-                        on_point(ev)
-                    continue
-                cached = bool(out.run is not None and out.run.cached)  # e.g. stored meanwhile by another process
-                finish(out.config, out.run, out.error, out.wall_seconds, cached)
-        finally:
-            close = getattr(stream, "close", None)
-            if close:
-                close()  # a backend's clean-up (e.g. cancelling Ray tasks) runs on error or Ctrl-C too
-
-    points = [results[c.key()] for c in configs if not settings[c.key()][2]]
-    refs = [results[c.key()] for c in configs if settings[c.key()][2]]
-    references = _references(refs, sweep.reference_settings())
-    references["predict_mean"] = {
-        "label": "predict the mean",
-        "l2_mean": mean_predictor_l2(video.centres, TrainConfig().train_frac),
-    }
-    return SweepResult(
-        sweep,
-        points,
-        references,
-        rank(points),
-        getattr(backend, "name", "custom"),
-        time.perf_counter() - t_start,
-        refs,
-    )
-
-
-def _cf(counts: dict) -> dict:
-    return {"cached": counts["cached"], "failed": counts["failed"]}
-
-
-# -- ranking -----------------------------------------------------------------------------------------------------
-def _summary(points: list[PointResult]) -> dict:
-    ok = [p.l2_mean for p in points if p.l2_mean is not None]
-    if ok:
-        s = seeds_summary(ok)
-        mean, half = s["mean"], s["ci95"]
-        ci = [s["lo"], s["hi"]]
-    else:
-        mean, half, ci = None, None, [None, None]
-    return {
-        "l2_mean": mean,
-        "l2_ci95": ci,
-        "l2_ci95_halfwidth": half,
-        "l2_per_seed": [p.l2_mean for p in points],
-        "seeds": [p.seed for p in points],
-        "keys": [p.key for p in points],
-        "failed": sum(1 for p in points if p.error is not None),
-        "errors": sorted({p.error for p in points if p.error}),
-    }
-
-
-def rank(points: Iterable[PointResult]) -> list[dict]:
-    """Configurations (points differing only by seed), best (lowest mean held-out L2) first.
-
-    Each entry: label, coupling, params, l2_mean, l2_ci95 ([lo, hi], 95 % Student-t over seeds, as
-    ``evaluate.seeds_summary``), l2_ci95_halfwidth, l2_per_seed (None where a seed failed), seeds, keys, failed.
-    A configuration whose every seed failed comes last with l2_mean None.
-    """
-    groups: dict[Setting, list[PointResult]] = {}
-    for p in points:
-        groups.setdefault(p.setting, []).append(p)
-    out = []
-    for s, ps in groups.items():
-        ps = sorted(ps, key=lambda p: p.seed)
-        out.append({"label": s.label, "coupling": s.coupling, "params": s.params, **_summary(ps)})
-    out.sort(key=lambda r: (r["l2_mean"] is None, r["l2_mean"] if r["l2_mean"] is not None else 0.0))
-    for i, r in enumerate(out, 1):
-        r["rank"] = i
-    return out
-
-
-def _references(points: list[PointResult], settings: list[Setting]) -> dict:
-    out = {}
-    for s in settings:
-        ps = sorted((p for p in points if p.setting == s), key=lambda p: p.seed)
-        if ps:
-            out[s.method] = {"label": s.label, **_summary(ps)}
-    return out
-
-
-def format_table(result: SweepResult) -> str:
-    """The ranking as printed by ``sweep``: rank, configuration, mean, 95 % interval, per-seed values; references."""
-    sw = result.sweep
-    n_trained = result.trained
-    n_cached = sum(p.cached for p in result.points)
-    width = max([len(r["label"]) for r in result.ranking] + [24]) + 2
-    lines = [
-        f"Held-out mean L2 of a linear read-out (px): {sw.describe()}; {len(result.points)} points "
-        f"({n_trained} trained, {n_cached} from the store), {result.backend} backend, {result.wall_seconds:.1f} s",
-        f"{'rank':<6}{'configuration':<{width}}{'mean':>9}{'95% interval':>22}   per seed",
-    ]
-
-    def row(rank: str, r: dict) -> str:
-        mean = "failed" if r["l2_mean"] is None else f"{r['l2_mean']:.3f}"
-        lo, hi = r.get("l2_ci95", [None, None])
-        ci = f"[{lo:.3f}, {hi:.3f}]" if (lo is not None and math.isfinite(lo)) else "n/a"
-        per = ", ".join("failed" if v is None else f"{v:.3f}" for v in r.get("l2_per_seed", []))
-        if r.get("failed"):
-            per += f"  ({r['failed']} failed: {r['errors'][0]})"
-        return f"{rank:<6}{r['label']:<{width}}{mean:>9}{ci:>22}   {per}".rstrip()
-
-    for r in result.ranking:
-        lines.append(row(str(r["rank"]), r))
-    lines.append("references")
-    for name in (*REFERENCE_METHODS, "predict_mean"):
-        r = result.references.get(name)
-        if r is not None:
-            lines.append(row("-", {"l2_ci95": [None, None], **r}))
-    return "\n".join(lines)
+def plan(sweep: Sweep) -> list[RunConfig]:
+    """Every run of ``sweep``: its points (configurations x seeds), then the supervised and untrained references
+    over the same seeds, without duplicates (one key once). What every executor runs, in this order."""
+    refs = [c for cs in sweep.reference_points().values() for c in cs]
+    return _unique([*sweep.points(), *refs])
 
 
 __all__ = [
-    "BACKENDS",
     "MAX_POINTS",
+    "REFERENCE_METHODS",
     "TRAIN_PARAMS",
     "Family",
-    "LocalBackend",
-    "Outcome",
-    "PointResult",
     "Setting",
     "Sweep",
-    "SweepEvent",
-    "SweepResult",
-    "format_table",
-    "make_backend",
     "parse_grid",
-    "rank",
-    "run_sweep",
+    "plan",
 ]

@@ -1,6 +1,7 @@
 """A sweep backend on a Ray cluster: one Ray task per run, one writer for the store (the driver).
 
-    from rpm_engine.sweep import Sweep, run_sweep
+    from rpm_engine.sweep import Sweep
+    from rpm_service.sweeps import run_sweep
     from rpm_service.ray_backend import RayBackend
     run_sweep(sweep, RayBackend(address="auto"), store)      # or: python -m rpm_engine sweep ... --backend ray
 
@@ -30,7 +31,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rpm_engine import Cancelled, CorruptRun, RunConfig, RunStore, TrainingError, Video
-from rpm_engine.sweep import Outcome, _is_cancelled
+from rpm_engine.text import is_cancelled
+
+from .sweeps import Outcome
 
 ADDRESS_ENV = "RPM_RAY_ADDRESS"
 INSTALL_HINT = "the ray backend needs Ray: pip install -r requirements-ray.txt"
@@ -157,7 +160,7 @@ class RayBackend:
                 start[pending[ref].key()] = now
                 yield Outcome(pending[ref], False, running=min(len(pending), slots))
             while pending:
-                if _is_cancelled(cancel):
+                if is_cancelled(cancel):
                     raise Cancelled("sweep cancelled")
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=self.poll_s)
                 for ref in ready:

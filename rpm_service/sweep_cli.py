@@ -1,10 +1,11 @@
 """``python -m rpm_engine sweep``: coupling families x parameter grids x seeds on one video, ranked by held-out L2.
 
     python -m rpm_engine sweep --coupling rbf --param theta=log:0.1:10:5 \\
-        --coupling linear --param w_init=0.001,1 --param lr=0.005,0.01 \\
-        --seeds 3 --frames 128 --size 64 --diameter 8 --epochs 30 --json sweep.json
+        --coupling linear --param w_init=0.001,1 --param lr=0.005,0.01 --seeds 3 --json sweep.json
 
-A ``--param`` belongs to the ``--coupling`` before it; a comma list (or ``log:START:STOP:COUNT`` /
+Runs are built by a recipe (``--recipe quick``, the default and the app's: 512 frames of 64 px, θ learned at its
+own rate; ``--recipe paper``: App. D), so the same sweep from the app and from here is the same runs, ranked by
+the one ranking. A ``--param`` belongs to the ``--coupling`` before it; a comma list (or ``log:START:STOP:COUNT`` /
 ``lin:START:STOP:COUNT``) is a grid, one value is fixed; ``epochs``, ``lr`` and ``batch_size`` grid a training
 setting. Every point is an ordinary run in the store: a second call (or one after Ctrl-C) only trains what is missing.
 Exit codes: 0 done, 2 bad input (one line on stderr), 1 a failure while running, 130 interrupted.
@@ -20,7 +21,11 @@ import sys
 import uuid
 from pathlib import Path
 
-from .sweep import MAX_POINTS, TRAIN_PARAMS, Family, Sweep, SweepEvent, format_table, run_sweep
+from rpm_engine.cli_args import Parser, add_recipe, add_train_options, add_video_options, recipe, train_settings
+from rpm_engine.cli_args import video_config as _video_config
+from rpm_engine.sweep import MAX_POINTS, TRAIN_PARAMS, Family, Sweep
+
+from .sweeps import SweepEvent, format_table, make_backend, run_sweep
 
 RAY_HINT = "the ray backend needs Ray: pip install -r requirements-ray.txt"
 
@@ -51,12 +56,6 @@ class _ParamAction(argparse.Action):
         families[-1][1].append(values)
 
 
-def _video_options(p: argparse.ArgumentParser) -> None:
-    from .cli import _video_options as video_options  # here, not at import: cli imports this module
-
-    video_options(p)
-
-
 def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``sweep`` on an ``argparse`` subparsers object (``build_parser`` in cli.py calls this)."""
     s = subparsers.add_parser(
@@ -85,10 +84,9 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
         f"setting's grid ({', '.join(TRAIN_PARAMS)}); one value = fixed (repeatable)",
     )
     s.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 per configuration (%(default)s)")
-    _video_options(s)
-    s.add_argument("--epochs", type=int, default=30, help="epochs unless a --param grids them (App. D: %(default)s)")
-    s.add_argument("--lr", type=float, default=0.005, help="SGD learning rate unless gridded (%(default)s)")
-    s.add_argument("--batch-size", type=int, default=30, help="pairs per batch unless gridded (%(default)s)")
+    add_recipe(s, "quick")
+    add_video_options(s)
+    add_train_options(s, skip=("seed", "coupling_lr"))  # seeds: --seeds; θ's own rate: the recipe, or --param
     s.add_argument("--no-references", action="store_true", help="skip the supervised and untrained reference runs")
     s.add_argument("--max-points", type=int, default=MAX_POINTS, help="refuse larger sweeps (%(default)s runs)")
     s.add_argument("--backend", choices=("local", "ray"), default="local", help="where points train (%(default)s)")
@@ -122,8 +120,6 @@ def _split_param(item: str) -> tuple[str, str]:
 
 def sweep_from_args(a) -> Sweep:
     """The ``Sweep`` a command line asks for (``ValueError`` with a one-line message if it is wrong)."""
-    from .cli import _video_config
-
     if a.sweep_errors:
         raise SweepInputError(a.sweep_errors[0])
     if not a.families:
@@ -133,21 +129,19 @@ def sweep_from_args(a) -> Sweep:
         raise SweepInputError(f"--seeds must be at least 1, got {a.seeds}")
     if a.max_points < 1:
         raise SweepInputError(f"--max-points must be at least 1, got {a.max_points}")
+    train = train_settings(a, skip=("seed", "coupling_lr"))
     return Sweep.of(
         families,
         seeds=a.seeds,
         video=_video_config(a),
-        epochs=a.epochs,
-        lr=a.lr,
-        batch_size=a.batch_size,
+        recipe=recipe(a),
         references=not a.no_references,
         max_points=a.max_points,
+        **train,
     )
 
 
 def _backend(a):
-    from .sweep import make_backend
-
     if a.threads is not None and a.threads < 1:
         raise SweepInputError(f"--threads must be at least 1, got {a.threads}")
     if a.backend == "local":
@@ -172,13 +166,13 @@ def _write_atomic(path: str, text: str) -> None:
 def _run_rows(result) -> list[dict]:
     """One row per run (points, then references), as the app's Explore exports them (``rpm_engine.exports``);
     a failed run has no metrics, so its measured columns are empty."""
-    from .exports import run_rows
+    from rpm_engine.exports import run_rows
 
     return run_rows((p.key, p.config, p.metrics) for p in result.points + result.reference_runs)
 
 
 def _csv_text(result) -> str:
-    from .exports import to_csv
+    from rpm_engine.exports import to_csv
 
     return to_csv(_run_rows(result))
 
@@ -219,7 +213,7 @@ class _Progress:
 
 def cmd_sweep(a) -> int:
     """Run the sweep; errors are handled here (one line on stderr) so the exit codes hold under any ``main``."""
-    from . import Cancelled, CorruptRun, RunStore, TrainingError
+    from rpm_engine import Cancelled, CorruptRun, RunStore, TrainingError
 
     progress = None
     total = 0
@@ -277,12 +271,9 @@ def _line(exc: BaseException) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """A parser with just the ``sweep`` subcommand (tests, and ``python -m rpm_engine.sweep_cli sweep ...``)."""
-    from . import cli
-
-    cls = getattr(cli, "Parser", argparse.ArgumentParser)  # the CLI's one-line-error parser, where it has one
-    p = cls(prog="python -m rpm_engine")
-    add_sweep_parser(p.add_subparsers(dest="command", required=True, parser_class=cls))
+    """A parser with just the ``sweep`` subcommand (tests, and ``python -m rpm_service.sweep_cli sweep ...``)."""
+    p = Parser(prog="python -m rpm_engine")
+    add_sweep_parser(p.add_subparsers(dest="command", required=True, parser_class=Parser))
     return p
 
 

@@ -1,9 +1,9 @@
 """AppTest: the Priors page previews P(z'|z) for every kind of coupling in true pixels, shows the lesson at its
 defaults, sends training what the button says, and keeps where you look when an expression breaks."""
 
-from rpm_engine.reproduce import QUICK_INIT
+from rpm_engine.config import QUICK_RECIPE
 
-THETA0 = QUICK_INIT["rbf"]["theta"]
+THETA0 = QUICK_RECIPE.theta0
 
 
 def metrics(at) -> dict:

@@ -1,5 +1,6 @@
 """The command line: exit codes, one-line errors and the JSON fields of SPEC §4."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -90,8 +91,8 @@ def test_reproduce_json_shape(tmp_path, monkeypatch):
     from rpm_engine import reproduce as rep
     from rpm_engine.data import VideoConfig
 
-    monkeypatch.setattr(rep, "QUICK_VIDEO", VideoConfig(frames=40, size=32, diameter=6))
-    monkeypatch.setattr(rep, "QUICK_EPOCHS", 1)
+    tiny = dataclasses.replace(rep.QUICK_RECIPE, video=VideoConfig(frames=40, size=32, diameter=6), epochs=1)
+    monkeypatch.setattr(rep, "QUICK_RECIPE", tiny)
     monkeypatch.setenv("RPM_ENGINE_CACHE", str(tmp_path / "cache"))
     j = tmp_path / "m.json"
     assert (
@@ -102,7 +103,7 @@ def test_reproduce_json_shape(tmp_path, monkeypatch):
     for m in data["methods"].values():
         assert len(m["l2_per_seed"]) == 2 and len(m["l2_ci95"]) == 2 and m["l2_mean"] > 0
     assert data["references"]["predict_mean"] > 0 and data["references"]["step_px"] == 6.0
-    assert data["config"]["train"] == rep.QUICK_TRAIN
+    assert data["config"]["recipe"] == "quick recipe" and data["config"]["length_scale_lr"] == 0.5
     assert all(t is None or t > 0 for t in data["methods"]["rbf"]["theta_effective_px_per_seed"])
     for name in ("l2_bars.png", "centres.png", "heatmap_rbf.png", "heatmap_linear.png"):
         assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
@@ -110,14 +111,14 @@ def test_reproduce_json_shape(tmp_path, monkeypatch):
 
 def test_paper_recipe_is_app_d_at_the_quick_scale():
     from rpm_engine import reproduce as rep
+    from rpm_engine.config import PAPER_RECIPE, QUICK_RECIPE
 
-    video, epochs, init, train = rep.recipe(quick=True, paper_recipe=True)
-    assert video == rep.QUICK_VIDEO and train == {} and epochs == rep.QUICK_EPOCHS
-    app_d = rep.method_config("rbf", video, 0, epochs, init, train)
+    app_d = rep.method_config("rbf", rep.recipe(quick=True, paper_recipe=True), 0)
+    assert app_d.video == QUICK_RECIPE.video and app_d.train.epochs == QUICK_RECIPE.epochs
     assert app_d.train.coupling_lr is None and app_d.train.lr == 0.005
-    quick = rep.method_config("rbf", *rep.recipe(quick=True)[:1], 0, epochs, init, rep.QUICK_TRAIN)
-    assert quick.train.coupling_lr == rep.QUICK_TRAIN.get("rbf", {}).get("coupling_lr")
-    assert rep.recipe(quick=False) == (rep.PAPER_VIDEO, rep.PAPER_EPOCHS, rep.PAPER_INIT, {})
+    quick = rep.method_config("rbf", rep.recipe(quick=True), 0)
+    assert quick.train.coupling_lr == QUICK_RECIPE.length_scale_lr == 0.5
+    assert rep.recipe(quick=False) is PAPER_RECIPE and PAPER_RECIPE.length_scale_lr is None
 
 
 def test_an_expression_starting_with_minus_is_explained_and_accepted_with_equals(tmp_path):

@@ -5,9 +5,10 @@ import csv
 import io
 import json
 
-from rpm_engine import exports, sweep_cli
+from rpm_engine import exports
 from rpm_engine.config import PAPER_RECIPE, QUICK_RECIPE, QUICK_VIDEO
 from rpm_engine.store import RunStore
+from rpm_service import sweep_cli
 
 EXPR = "-sum((z - zp)**2) / theta**2"
 

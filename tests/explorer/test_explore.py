@@ -7,8 +7,7 @@ import pytest
 
 from explorer import explore as ex
 from explorer.state import default_item
-from rpm_engine.config import QUICK_VIDEO, VideoConfig
-from rpm_engine.reproduce import QUICK_INIT
+from rpm_engine.config import QUICK_RECIPE, QUICK_VIDEO, VideoConfig
 from rpm_engine.store import RunStore
 from rpm_service.jobs import JobRunner
 from rpm_service.limits import Limits
@@ -52,7 +51,7 @@ def test_the_quick_rbf_sweep_is_15_points_and_its_runs_are_the_train_pages():
     by_epochs = ex.build_sweep(
         ex.ExploreState((ex.FamilyRow("rbf", "epochs", "10,30"),), "0", 30), QUICK_VIDEO, Limits()
     )
-    assert {dict(c.coupling.init)["theta"] for c in by_epochs.points()} == {QUICK_INIT["rbf"]["theta"]}
+    assert {dict(c.coupling.init)["theta"] for c in by_epochs.points()} == {QUICK_RECIPE.theta0}
     assert sorted(c.train.epochs for c in by_epochs.points()) == [10, 30]
 
 

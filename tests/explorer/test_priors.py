@@ -6,10 +6,9 @@ import pytest
 
 from explorer import priors
 from explorer.state import Item, ViewState, default_stride
-from rpm_engine.config import PAPER_VIDEO, QUICK_VIDEO, VideoConfig, default_frame
+from rpm_engine.config import PAPER_VIDEO, QUICK_RECIPE, QUICK_VIDEO, VideoConfig, default_frame
 from rpm_engine.couplings import make_coupling
 from rpm_engine.data import generate_video
-from rpm_engine.reproduce import QUICK_INIT
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +37,7 @@ def test_a_length_scale_starts_at_one_step_and_one_step_is_on_the_slider():
     (tau,) = priors.param_specs("cosine", QUICK_VIDEO)
     assert tau.default == 1.0 and tau.positive and min(tau.options) == 0.01 and max(tau.options) == 1000
     (w,) = priors.param_specs("linear", QUICK_VIDEO)
-    assert w.default == QUICK_INIT["linear"]["w_init"] and min(w.options) == 1e-6 and max(w.options) == 0.1
+    assert w.default == QUICK_RECIPE.w_init and min(w.options) == 1e-6 and max(w.options) == 0.1
     free = priors.param_specs("-sum(abs(z - zp)) + alpha", QUICK_VIDEO)
     assert [(p.name, p.positive, p.lo, p.hi) for p in free] == [("alpha", False, -10.0, 10.0)]
     assert priors.slider_value(free[0], 42.0) == 10.0
@@ -46,11 +45,11 @@ def test_a_length_scale_starts_at_one_step_and_one_step_is_on_the_slider():
 
 
 def test_the_button_sends_the_recipe_start_for_lengths_and_the_preview_for_the_rest():
-    assert priors.training_item("rbf", {"theta": 8.0}) == Item.of("rbf", theta=QUICK_INIT["rbf"]["theta"])
-    assert priors.training_item("linear", {"w_init": 0.05}) == Item.of("linear", w_init=QUICK_INIT["linear"]["w_init"])
+    assert priors.training_item("rbf", {"theta": 8.0}) == Item.of("rbf", theta=QUICK_RECIPE.theta0)
+    assert priors.training_item("linear", {"w_init": 0.05}) == Item.of("linear", w_init=QUICK_RECIPE.w_init)
     assert priors.training_item("cosine", {"tau": 0.5}) == Item.of("cosine", tau=0.5)  # τ does not depend on z's scale
     sent = priors.training_item("-sum(abs(z - zp)) / theta + alpha", {"theta": 16.0, "alpha": 1.0})
-    assert dict(sent.coupling.init) == {"theta": QUICK_INIT["rbf"]["theta"], "alpha": 1.0}
+    assert dict(sent.coupling.init) == {"theta": QUICK_RECIPE.theta0, "alpha": 1.0}
     assert priors.training_item("rbf", {"theta": 8.0}) == ViewState().items[0]  # the default run: its shipped key
 
 

@@ -115,8 +115,8 @@ def test_one_run_key_for_the_default_quick_video_from_url_widgets_cli_and_librar
     """Issue 9.5: the URL's default view, the Data page's widget values (floats from number inputs), the CLI and
     the library's recipe name one run, so pressing "Generate video" with the defaults opens the shipped runs."""
     from rpm_engine.cli import build_parser, train_config
-    from rpm_engine.config import QUICK_VIDEO
-    from rpm_engine.reproduce import QUICK_EPOCHS, QUICK_INIT, QUICK_TRAIN, method_config
+    from rpm_engine.config import QUICK_RECIPE, QUICK_VIDEO
+    from rpm_engine.reproduce import method_config
 
     view, _ = from_query({})
     url_key = view.items[0].run_config(view.video, view.epochs, 0).key()
@@ -126,12 +126,13 @@ def test_one_run_key_for_the_default_quick_video_from_url_widgets_cli_and_librar
     frames, size, diam = str(QUICK_VIDEO.frames), str(QUICK_VIDEO.size), f"{QUICK_VIDEO.diameter:g}"
     spelled, notices = from_query({"frames": frames + ".0", "size": size, "diam": diam + ".0", "step": diam})
     assert notices == [] and spelled == view
-    argv = ["train", "--coupling", "rbf", "--param", f"theta={QUICK_INIT['rbf']['theta']}", "--frames", frames]
-    argv += ["--size", size, "--diameter", diam, "--epochs", str(QUICK_EPOCHS), "--seed", "0"]
-    argv += [x for k, v in QUICK_TRAIN["rbf"].items() for x in ("--" + k.replace("_", "-"), str(v))]
+    argv = ["train", "--coupling", "rbf", "--param", f"theta={QUICK_RECIPE.theta0}", "--frames", frames]
+    argv += ["--size", size, "--diameter", diam, "--epochs", str(QUICK_RECIPE.epochs), "--seed", "0"]
+    argv += ["--coupling-lr", str(QUICK_RECIPE.length_scale_lr)]
     cli_key = train_config(build_parser().parse_args(argv)).key()
-    lib_key = method_config("rbf", QUICK_VIDEO, 0, QUICK_EPOCHS, QUICK_INIT, QUICK_TRAIN).key()
-    assert url_key == widget_key == cli_key == lib_key
+    recipe_key = train_config(build_parser().parse_args(["train", "--coupling", "rbf", "--recipe", "quick"])).key()
+    lib_key = method_config("rbf", QUICK_RECIPE, 0).key()
+    assert url_key == widget_key == cli_key == recipe_key == lib_key
     shipped = Catalog([("shipped", RunStore(SHIPPED_ROOT, read_only=True))]).shipped_fig1()
     assert url_key in {e.key for e in shipped["rbf"]}, "the default view opens the shipped RBF run"
 

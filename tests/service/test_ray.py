@@ -11,8 +11,9 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
 
 from rpm_engine import Cancelled, RunStore, VideoConfig  # noqa: E402
-from rpm_engine.sweep import Sweep, run_sweep  # noqa: E402
+from rpm_engine.sweep import Sweep  # noqa: E402
 from rpm_service.ray_backend import ADDRESS_ENV, RayBackend  # noqa: E402
+from rpm_service.sweeps import run_sweep  # noqa: E402
 
 TINY = VideoConfig(frames=24, size=32, diameter=6)
 

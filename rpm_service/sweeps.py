@@ -1,0 +1,386 @@
+"""Running a sweep: its executors and the driver that opens what is stored, runs the rest and reports progress.
+
+The sweep itself is data (``rpm_engine.sweep``: ``Sweep``, ``plan``); its ranking is ``rpm_engine.ranking``. Here are
+the executors a sweep's runs can go to, all over the one ``rpm_engine.obtain`` (load or train once, under the
+store's lock): ``LocalExecutor`` (in this process, one run after another), ``rpm_service.ray_backend.RayBackend``
+(one Ray task per run) and, for the app, the job runner's waves (``explorer.explore.SweepRun``). ``run_sweep`` drives
+one of them and reports each run's state with the one vocabulary ``RunState``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from rpm_engine import (
+    Cancelled,
+    CorruptRun,
+    Run,
+    RunConfig,
+    RunStore,
+    TrainConfig,
+    TrainingError,
+    Video,
+    generate_video,
+    mean_predictor_l2,
+    obtain,
+    seeds_summary,
+)
+from rpm_engine.run import RunState
+from rpm_engine.sweep import REFERENCE_METHODS, Setting, Sweep, plan
+from rpm_engine.text import first_line, is_cancelled
+
+
+@dataclass
+class PointResult:
+    """One run of a sweep, as finished (trained, opened from the store, or failed)."""
+
+    config: RunConfig
+    key: str
+    setting: Setting
+    seed: int
+    l2_mean: float | None
+    cached: bool
+    train_seconds: float  # the trainer's own clock (0 when cached)
+    wall_seconds: float  # from start to stored, as the backend saw it
+    error: str | None = None
+    metrics: dict = field(default_factory=dict, repr=False)
+    reference: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "key": self.key,
+            "label": self.setting.label,
+            "coupling": self.setting.coupling if self.setting.method == "infonce" else None,
+            "method": self.setting.method,
+            "params": self.setting.params,
+            "seed": self.seed,
+            "l2_mean": self.l2_mean,
+            "l2_per_ball": self.metrics.get("l2_per_ball"),
+            "cached": self.cached,
+            "train_seconds": self.train_seconds,
+            "wall_seconds": self.wall_seconds,
+            "coupling_values": self.metrics.get("coupling_values"),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class SweepEvent:
+    """Progress: a run ``started`` or ``finished`` (``point`` set), with counts over the whole sweep; ``state`` in
+    the one vocabulary (running, then done or failed)."""
+
+    kind: str  # "started" | "finished"
+    config: RunConfig
+    point: PointResult | None
+    done: int
+    total: int
+    running: int
+    cached: int
+    failed: int
+
+    @property
+    def state(self) -> RunState:
+        if self.kind == "started":
+            return RunState.RUNNING
+        return RunState.FAILED if self.point is not None and self.point.error else RunState.DONE
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a backend reports for one config: started (run None, error None) or finished (run or error)."""
+
+    config: RunConfig
+    finished: bool
+    run: Run | None = None
+    error: str | None = None
+    wall_seconds: float = 0.0
+    running: int = 0
+
+
+@dataclass
+class SweepResult:
+    sweep: Sweep
+    points: list[PointResult]  # the sweep's runs, in the order of ``Sweep.points()``
+    references: dict  # supervised / untrained summaries + predict_mean
+    ranking: list[dict]  # best first
+    backend: str
+    wall_seconds: float
+    reference_runs: list[PointResult] = field(default_factory=list)  # the supervised / untrained runs
+
+    @property
+    def trained(self) -> int:
+        return sum(1 for p in self.points if not p.cached and p.error is None)
+
+    def to_dict(self) -> dict:
+        return {
+            "sweep": self.sweep.to_dict(),
+            "backend": self.backend,
+            "wall_seconds": self.wall_seconds,
+            "points": [_json_safe(p.to_dict()) for p in self.points],
+            "ranking": [_json_safe(r) for r in self.ranking],
+            "references": _json_safe(self.references),
+        }
+
+
+def _json_safe(obj):
+    """NaN/inf -> None, so the JSON is valid for every reader (a 1-seed interval is undefined)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+class LocalExecutor:
+    """In this process, one run after another, through ``rpm_engine.obtain`` (store lock, atomic write)."""
+
+    name = "local"
+
+    def __init__(self, device: str = "auto", threads: int | None = None):
+        self.device = device
+        self.threads = threads  # torch threads while the sweep runs (None: leave torch's setting alone)
+
+    def run(self, configs: list[RunConfig], video: Video, store: RunStore, cancel=None) -> Iterator[Outcome]:
+        import torch
+
+        before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            for cfg in configs:
+                if is_cancelled(cancel):
+                    raise Cancelled("sweep cancelled")
+                yield Outcome(cfg, False, running=1)
+                t0 = time.perf_counter()
+                try:
+                    run = obtain(cfg, store, video=video, device=self.device, cancel=cancel)
+                except TrainingError as exc:
+                    yield Outcome(cfg, True, error=first_line(exc), wall_seconds=time.perf_counter() - t0)
+                    continue
+                yield Outcome(cfg, True, run=run, wall_seconds=time.perf_counter() - t0)
+        finally:
+            torch.set_num_threads(before)
+
+
+EXECUTORS = {"local": "rpm_service.sweeps:LocalExecutor", "ray": "rpm_service.ray_backend:RayBackend"}
+
+
+def make_backend(name: str = "local", **options):
+    """An executor by name: ``local`` or ``ray`` (imported only when asked for; needs ``ray``)."""
+    if name not in EXECUTORS:
+        raise ValueError(f"--backend: unknown backend {name!r} (choose {', '.join(EXECUTORS)})")
+    module, _, cls = EXECUTORS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)(**options)
+
+
+def run_sweep(
+    sweep: Sweep,
+    backend="local",
+    store: RunStore | None = None,
+    *,
+    on_point: Callable[[SweepEvent], None] | None = None,
+    cancel: threading.Event | Callable[[], bool] | None = None,
+    video: Video | None = None,
+) -> SweepResult:
+    """Run every point (and the references) that is not stored yet, then rank.
+
+    Stored points are opened first (``cached=True``); the rest go to ``backend`` ("local", "ray" or a backend
+    object with ``run(configs, video, store, cancel)`` yielding ``Outcome``s). ``on_point`` gets a ``SweepEvent``
+    when a point starts and when it finishes. ``cancel`` (an Event or a callable) stops the sweep between and
+    within points: ``Cancelled`` is raised, and every point finished so far is already in the store, so running the
+    same sweep again resumes. A point whose training fails (non-finite loss) is recorded with its error; the sweep
+    goes on.
+    """
+    t_start = time.perf_counter()
+    store = store or RunStore()
+    backend = make_backend(backend) if isinstance(backend, str) else backend
+    video = video or generate_video(sweep.video)
+
+    settings = {}  # key -> (setting, seed, is_reference)
+    for s in sweep.settings():
+        for seed in sweep.seeds:
+            settings.setdefault(sweep.config(s, seed).key(), (s, seed, False))
+    for s in sweep.reference_settings():
+        for seed in sweep.seeds:
+            settings.setdefault(sweep.config(s, seed).key(), (s, seed, True))
+    configs = plan(sweep)
+    total = len(configs)
+    results: dict[str, PointResult] = {}
+    counts = {"running": 0, "cached": 0, "failed": 0}
+
+    def finish(cfg: RunConfig, run: Run | None, error: str | None, wall: float, cached: bool) -> None:
+        key = cfg.key()
+        s, seed, ref = settings[key]
+        m = run.metrics if run is not None else {}
+        p = PointResult(
+            cfg,
+            key,
+            s,
+            seed,
+            float(m["l2_mean"]) if run is not None else None,
+            cached,
+            0.0 if cached or run is None else float(m.get("train_seconds", 0.0)),
+            wall,
+            error,
+            dict(m),
+            ref,
+        )
+        results[key] = p
+        counts["cached"] += cached
+        counts["failed"] += error is not None
+        if on_point:
+            on_point(SweepEvent("finished", cfg, p, len(results), total, counts["running"], **_cf(counts)))
+
+    todo = []
+    for cfg in configs:  # open what the store has: a resumed sweep shows its finished points at once
+        t0 = time.perf_counter()
+        try:
+            run = store.load(cfg.key())
+        except CorruptRun:
+            run = None  # trained again (obtain rebuilds it)
+        if run is None:
+            todo.append(cfg)
+        else:
+            finish(cfg, run, None, time.perf_counter() - t0, True)
+
+    if todo:
+        if is_cancelled(cancel):
+            raise Cancelled("sweep cancelled")
+        stream = backend.run(todo, video, store, cancel=cancel)
+        try:
+            for out in stream:
+                counts["running"] = out.running
+                if not out.finished:
+                    if on_point:
+                        ev = SweepEvent("started", out.config, None, len(results), total, out.running, **_cf(counts))
+                        on_point(ev)
+                    continue
+                cached = bool(out.run is not None and out.run.cached)  # e.g. stored meanwhile by another process
+                finish(out.config, out.run, out.error, out.wall_seconds, cached)
+        finally:
+            close = getattr(stream, "close", None)
+            if close:
+                close()  # a backend's clean-up (e.g. cancelling Ray tasks) runs on error or Ctrl-C too
+
+    points = [results[c.key()] for c in configs if not settings[c.key()][2]]
+    refs = [results[c.key()] for c in configs if settings[c.key()][2]]
+    references = _references(refs, sweep.reference_settings())
+    references["predict_mean"] = {
+        "label": "predict the mean",
+        "l2_mean": mean_predictor_l2(video.centres, TrainConfig().train_frac),
+    }
+    return SweepResult(
+        sweep,
+        points,
+        references,
+        rank(points),
+        getattr(backend, "name", "custom"),
+        time.perf_counter() - t_start,
+        refs,
+    )
+
+
+def _cf(counts: dict) -> dict:
+    return {"cached": counts["cached"], "failed": counts["failed"]}
+
+
+# -- ranking -----------------------------------------------------------------------------------------------------
+def _summary(points: list[PointResult]) -> dict:
+    ok = [p.l2_mean for p in points if p.l2_mean is not None]
+    if ok:
+        s = seeds_summary(ok)
+        mean, half = s["mean"], s["ci95"]
+        ci = [s["lo"], s["hi"]]
+    else:
+        mean, half, ci = None, None, [None, None]
+    return {
+        "l2_mean": mean,
+        "l2_ci95": ci,
+        "l2_ci95_halfwidth": half,
+        "l2_per_seed": [p.l2_mean for p in points],
+        "seeds": [p.seed for p in points],
+        "keys": [p.key for p in points],
+        "failed": sum(1 for p in points if p.error is not None),
+        "errors": sorted({p.error for p in points if p.error}),
+    }
+
+
+def rank(points: Iterable[PointResult]) -> list[dict]:
+    """Configurations (points differing only by seed), best (lowest mean held-out L2) first.
+
+    Each entry: label, coupling, params, l2_mean, l2_ci95 ([lo, hi], 95 % Student-t over seeds, as
+    ``evaluate.seeds_summary``), l2_ci95_halfwidth, l2_per_seed (None where a seed failed), seeds, keys, failed.
+    A configuration whose every seed failed comes last with l2_mean None.
+    """
+    groups: dict[Setting, list[PointResult]] = {}
+    for p in points:
+        groups.setdefault(p.setting, []).append(p)
+    out = []
+    for s, ps in groups.items():
+        ps = sorted(ps, key=lambda p: p.seed)
+        out.append({"label": s.label, "coupling": s.coupling, "params": s.params, **_summary(ps)})
+    out.sort(key=lambda r: (r["l2_mean"] is None, r["l2_mean"] if r["l2_mean"] is not None else 0.0))
+    for i, r in enumerate(out, 1):
+        r["rank"] = i
+    return out
+
+
+def _references(points: list[PointResult], settings: list[Setting]) -> dict:
+    out = {}
+    for s in settings:
+        ps = sorted((p for p in points if p.setting == s), key=lambda p: p.seed)
+        if ps:
+            out[s.method] = {"label": s.label, **_summary(ps)}
+    return out
+
+
+def format_table(result: SweepResult) -> str:
+    """The ranking as printed by ``sweep``: rank, configuration, mean, 95 % interval, per-seed values; references."""
+    sw = result.sweep
+    n_trained = result.trained
+    n_cached = sum(p.cached for p in result.points)
+    width = max([len(r["label"]) for r in result.ranking] + [24]) + 2
+    lines = [
+        f"Held-out mean L2 of a linear read-out (px): {sw.describe()}; {len(result.points)} points "
+        f"({n_trained} trained, {n_cached} from the store), {result.backend} backend, {result.wall_seconds:.1f} s",
+        f"{'rank':<6}{'configuration':<{width}}{'mean':>9}{'95% interval':>22}   per seed",
+    ]
+
+    def row(rank: str, r: dict) -> str:
+        mean = "failed" if r["l2_mean"] is None else f"{r['l2_mean']:.3f}"
+        lo, hi = r.get("l2_ci95", [None, None])
+        ci = f"[{lo:.3f}, {hi:.3f}]" if (lo is not None and math.isfinite(lo)) else "n/a"
+        per = ", ".join("failed" if v is None else f"{v:.3f}" for v in r.get("l2_per_seed", []))
+        if r.get("failed"):
+            per += f"  ({r['failed']} failed: {r['errors'][0]})"
+        return f"{rank:<6}{r['label']:<{width}}{mean:>9}{ci:>22}   {per}".rstrip()
+
+    for r in result.ranking:
+        lines.append(row(str(r["rank"]), r))
+    lines.append("references")
+    for name in (*REFERENCE_METHODS, "predict_mean"):
+        r = result.references.get(name)
+        if r is not None:
+            lines.append(row("-", {"l2_ci95": [None, None], **r}))
+    return "\n".join(lines)
+
+
+__all__ = [
+    "EXECUTORS",
+    "LocalExecutor",
+    "Outcome",
+    "PointResult",
+    "SweepEvent",
+    "SweepResult",
+    "format_table",
+    "make_backend",
+    "rank",
+    "run_sweep",
+]

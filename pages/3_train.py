@@ -113,11 +113,10 @@ def jobs_panel(every: float | None) -> None:
             if not v.finished:
                 runner.cancel(v.id, client)
         st.rerun()
-    if done and buttons.button("Compare these runs", type="primary", key="train_compare", icon=":material/compare:"):
-        batch = [v for v in done if v.id in ss.get("train_batch", [])] or done
-        shipped = ui.catalog().shipped_fig1()
-        fallback = [shipped[m][0].key for m in ("rbf", "linear") if m in shipped]
-        ui.set_view(runs=tuple(views.compare_keys(batch, fallback, {e.key: e for e in ui.entries()})))
+    batch = [v for v in done if v.id in ss.get("train_batch", [])]  # the runs just trained, and only those
+    keys = views.compare_keys(batch, {e.key: e for e in ui.entries()})
+    if keys and buttons.button("Compare these runs", type="primary", key="train_compare", icon=":material/compare:"):
+        ui.set_view(runs=tuple(keys))
         ss["train_go_compare"] = True  # switch pages from a whole-page run, not from inside the fragment
         st.rerun()
     if job_views and buttons.button("Clear finished from this list", key="train_clear"):

@@ -2,12 +2,13 @@
 exports; user text escaped for Markdown."""
 
 import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 
 from explorer import views
-from explorer.catalog import SHIPPED_ROOT, Catalog
+from explorer.catalog import SHIPPED_ROOT, Catalog, Entry
 from rpm_engine.store import RunStore
 from rpm_service.jobs import DONE, QUEUED, RUNNING
 
@@ -33,6 +34,10 @@ def test_markdown_escape_leaves_no_tag_or_directive():
 def test_job_lines_say_what_a_student_can_read():
     line = views.job_line(job(RUNNING, label="<b>x</b>", epoch=3, loss=3.9, mi=-38.51))
     assert "\\<b\\>" in line and "below 0" in line and "epoch 3/30" in line
+    for tiny in (-0.0, -0.004, -0.04):  # rounding noise is 0.00, never "-0.00", and needs no explanation
+        assert views.mi_text(tiny) == "I_N 0.00 nats" or views.mi_text(tiny) == f"I_N {tiny:.2f} nats"
+        assert "-0.00" not in views.mi_text(tiny) and "below 0" not in views.mi_text(tiny)
+    assert "below 0" in views.mi_text(-0.2)
     done = views.describe(job(DONE, elapsed_s=1.5, loss=0.5, mi=2.9), l2=1.234)
     assert "held-out error **1.23 px**" in done and "I_N 2.90 nats" in done
 
@@ -48,9 +53,10 @@ def test_compare_picks_one_run_per_configuration_never_a_run_twice(shipped):
     by_key = {e.key: e for e in cat.entries()}
     rbf, lin = fig1["rbf"], fig1["linear"]
     done = [job(key=e.key) for e in rbf] + [job(key=lin[0].key), job(key=lin[1].key), job(key=rbf[0].key)]
-    assert views.compare_keys(done, [rbf[0].key, lin[0].key], by_key) == [rbf[0].key, lin[0].key]
-    single = views.compare_keys([job(key=rbf[1].key)], [rbf[0].key, lin[0].key], by_key)
-    assert single == [rbf[1].key, lin[0].key]  # paired with a different configuration, not with itself
+    assert views.compare_keys(done, by_key) == [rbf[0].key, lin[0].key]
+    assert views.compare_keys([job(key=rbf[1].key)], by_key) == []  # one run: nothing is filled in beside it
+    seeds = views.compare_keys([job(key=rbf[1].key), job(key=rbf[2].key)], by_key)
+    assert seeds == [rbf[1].key, rbf[2].key]  # one configuration: exactly its runs just trained, side by side
 
 
 def test_labels_styles_and_exports(shipped):
@@ -64,4 +70,12 @@ def test_labels_styles_and_exports(shipped):
     assert json.loads(views.metrics_json(rows, 3, 1))["frame"] == 3
     summary = dict(views.run_summary(sel[0], {**sel[0].metrics, "theta_effective_px": 9.4}))
     assert summary["held-out L2"].endswith("px") and "9.4 px" in summary["length-scale"]
+    assert summary["video"].startswith(f"{sel[0].config.video.frames} frames")
+    pooled = [e.metrics["l2_mean"] for e in fig1["rbf"]]
+    both = dict(views.run_summary(sel[0], sel[0].metrics, pooled))
+    assert f"over {len(pooled)} seeds (geometric mean)" in both and "held-out L2, this seed" in both
+    assert views.group_label(sel[0], len(pooled)).endswith("shipped") and "seed" not in views.group_label(sel[0], 5)
+    other = Entry("x", replace(sel[0].config, video=replace(sel[0].config.video, frames=48)), sel[0].metrics,
+                  "yours", 0.0)  # fmt: skip
+    assert views.video_warning(sel) is None and "2 different videos" in views.video_warning([sel[0], other])
     assert "Here" in views.mi_caption([(labels[e.key], e.metrics) for e in sel])

@@ -34,6 +34,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import numerics
+
 log = logging.getLogger(__name__)
 ENV_VAR = "RPM_ENGINE_FAST"  # "0" forces the stock PyTorch path
 BUILD_TIMEOUT_VAR = "RPM_ENGINE_BUILD_TIMEOUT"  # seconds a process waits for another one's build of the kernels
@@ -336,6 +338,7 @@ class _FusedTrain(torch.autograd.Function):
     """z = g(frames[idx]) with BatchNorm in training mode; backward by the fused kernels (the eager graph's math)."""
 
     @staticmethod
+    @numerics.kernel_threads()  # inside a run: the caller's threads (issue 18)
     def forward(ctx, frames, idx, ws, eps, w1, b1, g1, be1, w2, b2, g2, be2):
         ext = extension()
         n, h, w = len(idx), frames.shape[1], frames.shape[2]
@@ -350,6 +353,7 @@ class _FusedTrain(torch.autograd.Function):
         return z, stats
 
     @staticmethod
+    @numerics.kernel_threads()
     def backward(ctx, gz, _gstats):
         ws = ctx.ws
         if ws.version != ctx.version:
@@ -413,6 +417,7 @@ def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d):
     return conv.weight.detach(), conv.bias.detach(), scale.detach(), (bn.bias - bn.running_mean * scale).detach()
 
 
+@numerics.kernel_threads()
 def eval_encode(encoder, frames: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
     """(T, H, W, 3) uint8 -> z (B, 2K) for frames[idx] (all when None), BatchNorm in eval mode; nothing is kept."""
     if idx is None:

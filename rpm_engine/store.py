@@ -119,6 +119,12 @@ def check_metrics(metrics, config: RunConfig) -> None:
             raise ValueError(f"metric '{name}' is not a number")
 
 
+def _provenance(meta: dict) -> dict | None:
+    """A run.json's numerics provenance (issue 18); None for runs stored before it was recorded."""
+    prov = meta.get("provenance")
+    return prov if isinstance(prov, dict) else None
+
+
 def _summary(key: str, meta: dict) -> tuple[RunConfig, dict]:
     """(config, metrics) of a run.json, or ValueError/KeyError/TypeError if it does not describe run ``key``."""
     cfg = RunConfig.from_dict(meta["config"])
@@ -222,7 +228,10 @@ class RunStore:
             import torch  # listing runs needs no torch; opening one does
 
             model = torch.load(io.BytesIO(blobs["model.pt"]), map_location="cpu", weights_only=True)
-            return Run(config, metrics, meta["history"], z, model["encoder"], model.get("coupling"), cached=True)
+            coupling = model.get("coupling")
+            return Run(
+                config, metrics, meta["history"], z, model["encoder"], coupling, True, provenance=_provenance(meta)
+            )
         except CorruptRun:
             raise
         except Exception as exc:  # unreadable JSON, missing file or metric, bad pickle, ...: all mean "corrupt"
@@ -386,6 +395,7 @@ class RunStore:
             "config": result.config.to_dict(),
             "metrics": result.metrics,
             "history": result.history,
+            "provenance": result.provenance,
             "files": {name: _sha256(b) for name, b in blobs.items()},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }

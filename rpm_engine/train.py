@@ -16,9 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import fast
+from . import fast, numerics
 from .config import METHODS, RunConfig, TrainConfig
 from .couplings import Coupling
+from .couplings import build as build_coupling
 from .data import Cancelled, Video, generate_video, is_cancelled
 from .encoder import Encoder, to_input
 from .evaluate import fit_decoder, l2_errors, readout_gain, theta_in_true_px
@@ -121,7 +122,7 @@ def _set_up(config: RunConfig, video: Video | None, device: str) -> _Setup:
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(tc.seed)
         encoder = Encoder(config.video.balls).to(dev)
-        coupling = config.coupling.build(encoder.dim).to(dev) if config.coupling else None
+        coupling = build_coupling(config.coupling, encoder.dim).to(dev) if config.coupling else None
     n_items = (T - 1) if tc.method == "infonce" else config.n_train
     use_fast = fast.usable(encoder, frames)  # fused CPU kernels, else stock PyTorch (CUDA, RPM_ENGINE_FAST=0)
     return _Setup(
@@ -205,6 +206,7 @@ def _metrics(s: _Setup, errors: dict, gain: float, last: dict, train_seconds: fl
     return metrics
 
 
+@numerics.isolated  # same key, same numbers: whatever ran before in this process (issue 18)
 def train(
     config: RunConfig,
     video: Video | None = None,
@@ -245,6 +247,7 @@ def train(
         z.astype(np.float32),
         {k: v.detach().cpu() for k, v in s.encoder.state_dict().items()},
         {k: v.detach().cpu() for k, v in s.coupling.state_dict().items()} if s.coupling else None,
+        provenance=numerics.provenance(s.use_fast, s.dev),
     )
 
 

@@ -403,8 +403,23 @@ def from_query(params: Mapping[str, object], limits: Limits | None = None) -> tu
                     hide.add(name)
             except ValueError as exc:
                 ignored(url, vs[-1], exc)
+    notices += misspelt_flags(params)
     state = canonical(dataclasses.replace(d, **kw, hide=frozenset(hide)))
     return state, notices
+
+
+def misspelt_flags(params) -> list[str]:
+    """One notice per parameter that looks like a classroom flag but is not one (``control_hide=1``), naming the
+    closest real flag: the same one-line notice as any other bad link value."""
+    import difflib
+
+    out = []
+    for name in map(str, params):
+        if name.endswith("_hide") and name not in HIDE_PROPS:
+            close = difflib.get_close_matches(name, HIDE_PROPS, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"the flags are {', '.join(HIDE_PROPS)}"
+            out.append(f"URL parameter {short(name)}: not a flag this app knows, so nothing was hidden ({hint})")
+    return out
 
 
 def _reads(p: Prop, value: str, ctx: Ctx) -> bool:

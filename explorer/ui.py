@@ -95,9 +95,24 @@ def _runner(root: str, lim: Limits, ray_address: str | None) -> JobRunner:
     return job_service(lim, root, also=[RunStore(SHIPPED_ROOT, read_only=True)])  # the class's queue on Ray if set
 
 
+def training_on() -> bool:
+    """Whether this server trains: its limits parsed and are not in presentation mode (``training = false``)."""
+    return limits_error() is None and limits().training
+
+
+PRESENTING = (
+    "**Presentation mode:** training is switched off on this server for the lecture (whoever runs it set "
+    "`training = false` in its limits). Everything already trained, and the shipped examples, still show."
+)
+
+
 def runner() -> JobRunner | None:
     """The one job runner of this server process, shared by every browser session; None (and a message on the page)
-    when the limits are misconfigured: training stops rather than running without limits."""
+    when the limits are misconfigured (training stops rather than running without limits) or in presentation mode."""
+    if limits_error() is None and not limits().training:
+        with st.container(key="keep_presenting"):
+            st.info(PRESENTING, icon=":material/co_present:")
+        return None
     err = limits_error()
     if err is not None:
         st.error(
@@ -137,7 +152,10 @@ def _kernel_build() -> threading.Thread:
 
 def warm_kernels(say: bool = True) -> None:
     """Build the fused CPU kernels in the background, once per server process (the first visit starts it); while
-    they compile, ``say`` so on the page (the first run waits for them)."""
+    they compile, ``say`` so on the page (the first run waits for them). Nothing when this server trains nothing
+    (presentation mode, or limits that did not parse): no page then talks of compiling."""
+    if not training_on():
+        return
     if _kernel_build().is_alive() and say:
         st.caption(
             ":material/build: Compiling the fused CPU kernels for this server (once, about a minute on 2 cores): a "
@@ -372,7 +390,10 @@ HIDE_CSS = {
     ".stTextInput, .stTextArea, .stDownloadButton, .stCheckbox, .stPageLink",
     "sliders": ".stSlider",
     "sidebar": '[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"]',
-    "text": '[data-testid="stCaptionContainer"], [data-testid="stExpander"], [data-testid="stAlert"]',
+    # text: captions, expanders and info boxes; never a warning or an error (role "alert": limits, refused input,
+    # ignored link values) and nothing inside a container keyed keep_… (presentation mode's notice)
+    "text": '[data-testid="stCaptionContainer"]:not([class*="st-key-keep_"] *), [data-testid="stExpander"], '
+    '[data-testid="stAlert"]:not(:has([role="alert"])):not([class*="st-key-keep_"] *)',
 }
 
 
@@ -396,25 +417,33 @@ def page_setup(page: str) -> ViewState:
     state = view_state()
     write_url()
     classroom_css(state)
-    sidebar()
+    sidebar(page)
     show_notices()
     return state
 
 
-def sidebar() -> None:
+def sidebar(page: str = "home") -> None:
+    """Navigation, this server's limits (in a keep_ container: no classroom flag hides them) and the classroom-link
+    builder."""
+    from .classroom import builder
+
     lim = limits()
     with st.sidebar:
         st.markdown("### RPM Explorer")
-        for page, (label, icon) in NAV.items():
-            st.page_link(PAGES[page], label=label, icon=icon)
+        for name, (label, icon) in NAV.items():
+            st.page_link(PAGES[name], label=label, icon=icon)
         st.divider()
         if limits_error() is not None:
-            st.caption("**Training is switched off:** this server's limits are misconfigured.")
+            with st.container(key="keep_limits"):
+                st.caption("**Training is switched off:** this server's limits are misconfigured.")
             return
-        st.caption(
-            "**This server's limits**  \n"
-            f"≤ {lim.frames} frames · ≤ {lim.size} px · ≤ {lim.balls} balls  \n"
-            f"≤ {lim.epochs} epochs · seeds 0–{lim.seeds - 1}  \n"
-            f"{lim.jobs} training job(s) at once · at most {lim.capacity} runs waiting or training, "
-            f"{lim.per_client} per visitor"
-        )
+        with st.container(key="keep_limits"):
+            st.caption(
+                ("**Presentation mode:** nothing trains here during the lecture.  \n" if not lim.training else "")
+                + "**This server's limits**  \n"
+                f"≤ {lim.frames} frames · ≤ {lim.size} px · ≤ {lim.balls} balls  \n"
+                f"≤ {lim.epochs} epochs · seeds 0–{lim.seeds - 1}  \n"
+                f"{lim.jobs} training job(s) at once · at most {lim.capacity} runs waiting or training in all, "
+                f"{lim.per_client} of them per visitor"
+            )
+        builder(page, view_state(), lim)

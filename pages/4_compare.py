@@ -76,11 +76,18 @@ log_y = c4.toggle("Log scale for errors", key="cmp_log")
 view = ui.set_view(frame=int(frame), ball=int(ball), stride=int(stride), log_y=bool(log_y))
 
 style, labels = views.styles(sel), views.labels(sel)
+if (mixed := views.video_warning(sel)) is not None:
+    st.warning(mixed, icon=":material/movie:")
+pooled = {e.key: [s.metrics["l2_mean"] for s in ui.catalog().siblings(e.config, entries)] for e in sel}
 cols = st.columns(len(sel), gap="small")
 for col, e in zip(cols, sel):  # row 1: who is who, and the numbers that matter
     with col.container(border=True, key=f"cmp_card_{e.key}"):
         st.markdown(f"**{views.md_escape(labels[e.key])}**")
-        st.markdown("  \n".join(f"{name}: **{value}**" for name, value in views.run_summary(e, runs[e.key].metrics)))
+        st.markdown(
+            "  \n".join(
+                f"{name}: **{value}**" for name, value in views.run_summary(e, runs[e.key].metrics, pooled[e.key])
+            )
+        )
 videos = {e.key: ui.video(e.config.video) for e in sel}
 for col, e in zip(st.columns(len(sel), gap="small"), sel):  # row 2: decoded against true centres
     with col:
@@ -129,7 +136,7 @@ for i, (vcfg, group) in enumerate(by_video.items()):  # row 4: centres over time
 left, right = st.columns(2, gap="large")  # row 5: errors over seeds, learning curves
 groups = [
     {
-        "label": labels[e.key],
+        "label": views.group_label(e, len(pooled[e.key])),
         "colour": style[e.key][0],
         **l2_summary(ui.catalog().siblings(e.config, entries), min_balls),
     }

@@ -10,6 +10,7 @@ scale. Environment variables win, so a container's ``-e`` flags override a secre
     RPM_MAX_EPOCHS       epochs per run                       RPM_MAX_PER_CLIENT   runs one visitor may have waiting
     RPM_MAX_STORE_MB     run store size (least used pruned)                          or training (default queue // 4)
     RPM_MAX_JOB_SECONDS  a job running longer is stopped      RPM_ALLOW_EXPRESSIONS  1/0: custom log f expressions
+    RPM_TRAINING         1/0: 0 is presentation mode (nothing trains; stored and shipped runs still show)
                                                                                      (parsed, never run as Python)
 
 ``Limits.load()`` fails closed: a secrets file that does not parse, a misspelt key or table, a value that is not a
@@ -35,6 +36,8 @@ from rpm_engine.text import clip
 
 ENV_PREFIX = "RPM_MAX_"
 ALLOW_ENV = "RPM_ALLOW_EXPRESSIONS"
+TRAINING_ENV = "RPM_TRAINING"  # 0: presentation mode (training off for every visitor), set by whoever runs the server
+BOOLS = {"allow_expressions": ALLOW_ENV, "training": TRAINING_ENV}  # the on/off limits and their variables
 SECRETS_PATH = Path(".streamlit/secrets.toml")
 TABLE = "limits"
 
@@ -52,15 +55,16 @@ class Limits:
     job_seconds: int = 900  # a job still running after this long is stopped (a work budget per job)
     store_mb: int = 2048  # the run store is pruned (least recently used first) beyond this
     allow_expressions: bool = True  # custom expressions are parsed, never executed as Python
+    training: bool = True  # false: presentation mode for a lecture (nothing trains; stored and shipped runs show)
 
     def __post_init__(self):
         if self.per_client is None:
             object.__setattr__(self, "per_client", max(1, self.queue // 4) if _positive(self.queue) else 1)
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name == "allow_expressions":
+            if f.name in BOOLS:
                 if not isinstance(v, bool):
-                    raise ValueError(f"limit allow_expressions must be true or false, got {v!r}")
+                    raise ValueError(f"limit {f.name} must be true or false, got {v!r}")
             elif not _positive(v):
                 raise ValueError(f"limit {f.name} must be a positive integer, got {v!r}")
         for fld in (*VIDEO_FIELDS, *TRAIN_FIELDS):  # the engine's own minimum: a limit below it allows nothing
@@ -117,9 +121,9 @@ class Limits:
                 raw, at = secrets[name], f"{where}: [{TABLE}] {name}"
             else:
                 continue
-            values[name] = _parse_bool(raw, at) if name == "allow_expressions" else _parse_int(raw, at)
+            values[name] = _parse_bool(raw, at) if name in BOOLS else _parse_int(raw, at)
             need = _MINIMUM.get(name, 1)
-            if name != "allow_expressions" and values[name] < need:
+            if name not in BOOLS and values[name] < need:
                 raise ValueError(f"{at}: {values[name]} is below the smallest {name} the engine can use ({need})")
         return cls(**values)
 
@@ -225,7 +229,7 @@ _MINIMUM = {f.limit: Limits._need(f) for f in (*VIDEO_FIELDS, *TRAIN_FIELDS) if 
 
 def env_name(field_name: str) -> str:
     """The environment variable of a limit: ``frames`` -> ``RPM_MAX_FRAMES``."""
-    return ALLOW_ENV if field_name == "allow_expressions" else ENV_PREFIX + field_name.upper()
+    return BOOLS.get(field_name) or ENV_PREFIX + field_name.upper()
 
 
 def read_secrets(path: Path | str = SECRETS_PATH) -> dict:

@@ -1,0 +1,24 @@
+"""The sidebar's classroom-link builder (Streamlit): choose the page, what to hide and keep the view on screen, then
+copy the link (``explorer.links`` builds and reads it)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from . import links
+from .state import HIDE_FLAGS
+
+
+def builder(page: str, state, limits) -> None:
+    """An expander in the sidebar: page, hide flags, and the link for the view on screen (with a copy button)."""
+    with st.expander("Classroom link", icon=":material/school:"):
+        names = list(links.PATHS)
+        target = st.selectbox("Page", names, index=names.index(page) if page in names else 0, key="cl_page",
+                              format_func=lambda p: p.capitalize() if p != "bound" else "The bound")  # fmt: skip
+        hide = st.multiselect("Hide", list(HIDE_FLAGS), default=[], key="cl_hide",
+                              format_func=lambda f: links.HIDE_HELP[f])  # fmt: skip
+        extra = {k: st.query_params.get_all(k) for k in st.query_params if k.startswith("x")} if target == page else {}
+        link = links.classroom_link(st.context.url or "http://localhost:8501", target, state, hide, limits, extra)
+        st.code(link, language=None, wrap_lines=True)
+        st.caption("The view on screen (video, runs, frame, ball…) goes into the link; hidden parts stay hidden for "
+                   "whoever opens it. Warnings and the server's limits are never hidden.")  # fmt: skip

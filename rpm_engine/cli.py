@@ -16,9 +16,10 @@ from .cli_args import Parser, add_recipe, add_train_options, add_video_options, 
 from .config import METHODS, PAPER_VIDEO, QUICK_VIDEO, RunConfig
 from .coupling_spec import PRESETS, coupling_names
 from .data import generate_video, save_npz
+from .numerics import provenance_mismatch
 from .obtain import obtain
 from .store import CorruptRun, RunStore
-from .train import Cancelled, TrainingError
+from .train import Cancelled, TrainingError, resolve_device
 
 
 class CLIError(Exception):
@@ -98,6 +99,8 @@ def cmd_train(a) -> int:
         "device": m["device"],
         "coupling_values": m["coupling_values"],
         "config": config.to_dict(),
+        "provenance": run.provenance,  # what its numerics depend on; null for a run stored before it was recorded
+        "provenance_note": provenance_mismatch(run, device=resolve_device(a.device).type),
     }
     print(
         f"{run.label}: held-out L2 {m['l2_mean']:.3f} px  (per ball "
@@ -105,6 +108,8 @@ def cmd_train(a) -> int:
         + f")  loss {m['final_loss']:.4f}  {m['steps']} steps  {m['train_seconds']:.1f} s"
         + ("  [cached]" if run.cached else "")
     )
+    if result["provenance_note"]:
+        print(f"note: {result['provenance_note']}", file=sys.stderr)
     _write_json(a.json, result)
     return 0
 

@@ -194,16 +194,16 @@ def _short(field: str, value) -> str:
     return text[:8] if field.endswith("sha256") else text
 
 
-def provenance_mismatch(run, here: dict | None = None) -> str | None:
+def provenance_mismatch(run, here: dict | None = None, *, device: str | None = None) -> str | None:
     """One line saying why this machine may not reproduce ``run``'s numbers (its provenance differs from ``here``,
-    default ``machine_provenance()``), or None when retraining its key here gives the same bits."""
+    default ``machine_provenance(device)``), or None when retraining its key here gives the same bits."""
     rec = getattr(run, "provenance", None)
     if not rec:
         return (
             "trained before runs recorded their numerics (issue 18): retraining this key here may not give "
             "these exact numbers"
         )
-    here = here or machine_provenance()
+    here = here or machine_provenance(device)
     why = []
     if rec.get("device") != here.get("device"):
         why.append(f"trained on {rec.get('device')}, this machine trains on {here.get('device')}")

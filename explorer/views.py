@@ -43,14 +43,23 @@ BASELINE_HELP = {
 }
 
 
+MI_NEGATIVE = -0.05  # nats: below this I_N is explained; above it, -0.0 and rounding noise read as 0.00
+
+
 def mi_text(mi: float | None) -> str:
-    """I_N as a student can read it; a negative value is explained (I_N = log N − loss is a lower bound, eq. 23–25:
-    below zero the critic still ranks the true next frame below a random one)."""
+    """I_N as a student can read it (``-0.001`` is ``0.00``, never ``-0.00``); a value meaningfully below zero is
+    explained (I_N = log N − loss is a lower bound, eq. 23–25: below zero the critic still ranks the true next frame
+    below a random one)."""
     if mi is None or mi != mi:
         return ""
-    if mi < 0:
-        return f"I_N {mi:.1f} nats (below 0: the critic still prefers wrong pairs; the bound is loose)"
-    return f"I_N {mi:.2f} nats"
+    if mi < MI_NEGATIVE:
+        return f"I_N {mi:.2f} nats (below 0: the critic still prefers wrong pairs; the bound is loose)"
+    return f"I_N {nats(mi)} nats"
+
+
+def nats(mi: float) -> str:
+    """``mi`` to 2 decimals with no negative zero."""
+    return f"{mi:.2f}".replace("-0.00", "0.00")
 
 
 def describe(v, l2: float | None = None) -> str:
@@ -133,26 +142,20 @@ def jobs_signature(views) -> tuple:
     return tuple((v.id, v.state, v.epoch) for v in views)
 
 
-def compare_keys(done, shipped_keys: list[str], by_key: dict[str, Entry], limit: int = 4) -> list[str]:
-    """Runs for "Compare these runs": one per configuration (the lowest seed of each; never a run twice), up to
-    ``limit``; a single configuration is paired with the shipped examples (RBF, then linear) that differ from it."""
+def compare_keys(done, by_key: dict[str, Entry], limit: int = 4) -> list[str]:
+    """Runs for "Compare these runs": exactly the runs just trained (``done``), never another: one per configuration
+    (its lowest seed; Compare pools the seeds) when there are two or more configurations, else the runs themselves
+    (one configuration's seeds side by side); at most ``limit``. Fewer than 2: nothing to compare."""
+    keys = list(dict.fromkeys(v.key for v in done))
     chosen, groups = [], set()
-    for key in dict.fromkeys(v.key for v in done):
-        entry = by_key.get(key)
-        g = group_key(entry.config) if entry is not None else key
-        if g in groups:
-            continue
-        groups.add(g)
-        chosen.append(key)
-    for key in shipped_keys:
-        if len(chosen) >= 2:
-            break
+    for key in keys:
         entry = by_key.get(key)
         g = group_key(entry.config) if entry is not None else key
         if g not in groups:
             groups.add(g)
             chosen.append(key)
-    return chosen[:limit]
+    out = chosen if len(chosen) >= 2 else keys
+    return out[:limit] if len(out) >= 2 else []
 
 
 # -- Compare ---------------------------------------------------------------------------------------------------------
@@ -184,13 +187,35 @@ def length_scale_text(metrics: dict, step_px: float) -> str | None:
     return f"θ ≈ {theta_px:.1f} px in the picture (the ball steps {step_px:g} px)"
 
 
-def run_summary(e: Entry, metrics: dict) -> list[tuple[str, str]]:
-    """(name, value) rows for one run's card: held-out error, I_N, learned parameters, the length-scale."""
-    rows = [("held-out L2", f"{metrics['l2_mean']:.2f} px")]
+def video_name(e: Entry) -> str:
+    """'512 frames × 64 px, 3 balls (seed 0)': which video a run was trained on."""
+    v = e.config.video
+    return f"{v.frames} frames × {v.size} px, {n_of(v.balls, 'ball')} (video seed {v.seed})"
+
+
+def group_label(e: Entry, n_seeds: int) -> str:
+    """A configuration's label for charts that pool its seeds ('linear · shipped'): no single seed in it, so the
+    legend's '(5 seeds)' never contradicts it."""
+    return e.config.label + (" · shipped" if e.source == "shipped" else "")
+
+
+def run_summary(e: Entry, metrics: dict, pooled: list[float] | None = None) -> list[tuple[str, str]]:
+    """(name, value) rows for one run's card: the video, held-out error (this seed, and over the configuration's
+    stored seeds as Home's Fig. 1C shows it: the geometric mean), I_N, learned parameters, the length-scale."""
+    rows = [("video", video_name(e))]
+    l2 = f"{metrics['l2_mean']:.2f} px"
+    if pooled and len(pooled) > 1:
+        from rpm_engine.ranking import log_t_interval
+
+        centre, interval = log_t_interval(pooled)
+        rows += [("held-out L2, this seed", l2), (f"over {len(pooled)} seeds (geometric mean)",
+                 f"{centre:.2f} px [{interval[0]:.2f}, {interval[1]:.2f}]")]  # fmt: skip
+    else:
+        rows.append(("held-out L2", l2))
     if e.config.train.method == "infonce":
         mi = metrics.get("final_mi")
         if isinstance(mi, (int, float)) and math.isfinite(mi):
-            rows.append(("final I_N", f"{mi:.2f} nats"))
+            rows.append(("final I_N", f"{nats(mi)} nats"))
         learned = ", ".join(f"{k} = {v:.3g}" for k, v in (metrics.get("coupling_values") or {}).items())
         if learned:
             rows.append(("learned", learned))
@@ -199,6 +224,16 @@ def run_summary(e: Entry, metrics: dict) -> list[tuple[str, str]]:
             rows.append(("length-scale", scale))
     rows.append(("trained", f"{e.config.train.epochs} epochs, seed {e.seed}"))
     return rows
+
+
+def video_warning(entries: list[Entry]) -> str | None:
+    """A warning when the compared runs come from different videos (their errors are not comparable), else None."""
+    videos = list(dict.fromkeys(e.config.video for e in entries))
+    if len(videos) < 2:
+        return None
+    names = "; ".join(video_name(next(e for e in entries if e.config.video == v)) for v in videos)
+    return (f"These runs come from {len(videos)} different videos ({names}): their errors are measured on different "
+            "balls and frames, so compare them with care (each card names its video).")  # fmt: skip
 
 
 def metrics_csv(rows: list[dict]) -> str:
@@ -224,7 +259,7 @@ def mi_caption(items: list[tuple[str, dict]]) -> str:
         "can be negative while a critic still prefers wrong pairs."
     )
     here = [
-        f"{label}: {m['final_mi']:.2f} nats, {m['l2_mean']:.2f} px"
+        f"{label}: {nats(m['final_mi'])} nats, {m['l2_mean']:.2f} px"
         for label, m in items
         if isinstance(m.get("final_mi"), (int, float)) and math.isfinite(m["final_mi"])
     ]

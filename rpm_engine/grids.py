@@ -7,7 +7,7 @@ one line naming the field. The text itself is capped (``MAX_TEXT`` characters), 
 counts (a family's grids, families x seeds) is multiplied out before anything is (``check_product``).
 
     parse_grid("log:0.1:10:5", "theta")           -> (0.1, 0.316228, 1.0, 3.16228, 10.0)
-    parse_grid("log:1:2:999999999999", "theta")   ValueError: --param theta: COUNT 999999999999 is over the limit ...
+    parse_grid("log:1:2:999999999999", "theta")   ValueError: --param theta: COUNT 999999999999 is more than the limit ...
     parse_seeds("0-2,5", max_seed=9)              -> (0, 1, 2, 5)
     parse_seeds("0-99999999999", max_seed=9)      ValueError: seeds: 10 is over the limit (seeds 0 to 9)
 """
@@ -54,7 +54,7 @@ def _range_count(part: str, what: str, max_values: int) -> int:
     """A range's COUNT from its text, refused when it is not a whole number >= 1 or is over ``max_values``."""
     raw = part.strip()
     if raw.lstrip("+").isdigit() and len(raw.lstrip("+").lstrip("0")) > 12:  # never int() a 2,000-digit COUNT
-        raise ValueError(f"{what}: COUNT {raw[:12]}… ({len(raw):,} digits) is over the limit of {max_values:,} values")
+        raise ValueError(f"{what}: COUNT {raw[:12]}… ({len(raw):,} digits) is more than the limit of {max_values:,} values")
     try:
         n = int(raw)
     except ValueError:
@@ -62,7 +62,7 @@ def _range_count(part: str, what: str, max_values: int) -> int:
     if n < 1:
         raise ValueError(f"{what}: an empty grid (COUNT {n}); give at least one value")
     if n > max_values:
-        raise ValueError(f"{what}: COUNT {n:,} is over the limit of {max_values:,} values")
+        raise ValueError(f"{what}: COUNT {n:,} is more than the limit of {max_values:,} values")
     return n
 
 

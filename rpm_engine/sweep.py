@@ -19,8 +19,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from . import grids
 from .config import RECIPES, Recipe, RunConfig, TrainConfig, VideoConfig
 from .couplings import canonical_name
 
@@ -36,80 +35,10 @@ REFERENCE_METHODS = ("supervised", "untrained")
 
 
 # -- grids -------------------------------------------------------------------------------------------------------
-def _num(text: str, what: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise ValueError(f"{what}: {text.strip()!r} is not a number") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{what}: {text.strip()!r} is not a finite number")
-    return v
-
-
-def _tidy(v: float) -> float:
-    """6 significant digits: a log range's values get short labels and keys that do not depend on float noise."""
-    return float(f"{v:.6g}")
-
-
 def parse_grid(text, name: str = "param") -> tuple:
-    """A grid's values from text: ``"0.1,1,10"``, ``"log:0.1:10:5"`` (5 values, geometric), ``"lin:0:1:3"``
-    (linear), or one value. Numbers and lists/tuples of numbers pass through. Integer settings (``epochs``,
-    ``batch_size``) must be whole numbers (a log/lin range is rounded, duplicates dropped)."""
-    kind = TRAIN_PARAMS.get(name, float)
-    what = f"--param {name}"
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        values = [float(text)]
-        ranged = False
-    elif isinstance(text, (list, tuple)):
-        values = [_num(str(v), what) for v in text]
-        ranged = False
-    elif isinstance(text, str):
-        s = text.strip()
-        low = s.lower()
-        ranged = low.startswith(("log:", "lin:"))
-        if ranged:
-            parts = s.split(":")
-            if len(parts) != 4:
-                raise ValueError(f"{what}: a range is {parts[0]}:START:STOP:COUNT (e.g. log:0.1:10:5), got {s!r}")
-            a, b = _num(parts[1], what), _num(parts[2], what)
-            try:
-                n = int(parts[3])
-            except ValueError:
-                raise ValueError(f"{what}: COUNT must be a whole number, got {parts[3]!r}") from None
-            if n < 1:
-                raise ValueError(f"{what}: an empty grid (COUNT {n}); give at least one value")
-            if low.startswith("log:"):
-                if a <= 0 or b <= 0:
-                    raise ValueError(f"{what}: a log range needs positive ends, got {a:g} and {b:g}")
-                values = list(np.geomspace(a, b, n)) if n > 1 else [a]
-            else:
-                values = list(np.linspace(a, b, n)) if n > 1 else [a]
-        else:
-            items = [t.strip() for t in s.split(",")]
-            if not s or all(not t for t in items):
-                raise ValueError(f"{what}: an empty grid; give values such as {name}=0.1,1 or {name}=log:0.1:10:5")
-            if any(not t for t in items):
-                raise ValueError(f"{what}: an empty value in {s!r}")
-            values = [_num(t, what) for t in items]
-    else:
-        raise ValueError(f"{what}: expected a number, a list or text such as '0.1,1' or 'log:0.1:10:5', got {text!r}")
-    if not values:
-        raise ValueError(f"{what}: an empty grid")
-    if kind is int:
-        out = []
-        for v in values:
-            r = round(v)
-            if not ranged and r != v:
-                raise ValueError(f"{what}: must be a whole number, got {v:g}")
-            out.append(int(r))
-    else:
-        out = [_tidy(v) for v in values]
-    seen, uniq = set(), []
-    for v in out:
-        if v not in seen:
-            seen.add(v)
-            uniq.append(v)
-    return tuple(uniq)
+    """A grid's values from text (``rpm_engine.grids.parse_grid``: bounded before expanded), with the integer
+    training settings (``epochs``, ``batch_size``) rounded to whole numbers."""
+    return grids.parse_grid(text, name, integer=TRAIN_PARAMS.get(name, float) is int)
 
 
 def _param_name(name: str) -> str:
@@ -205,6 +134,11 @@ class Sweep:
         """``families``: ``Family`` objects, ``(coupling, {name: values})`` pairs or coupling names;
         ``seeds``: a count (0..n-1) or the seeds themselves; ``recipe``: "quick", "paper" or a ``Recipe`` (its video
         unless ``video`` is given); ``settings``: epochs, lr, batch_size, references, max_points."""
+        limit = settings.get("max_points", MAX_POINTS)
+        for what, many in (("--coupling", families), ("--seeds", seeds)):  # counted before anything is built
+            n = many if isinstance(many, int) else len(many) if hasattr(many, "__len__") else 0
+            if n > limit:
+                raise ValueError(f"{what}: {n:,} given, more than the limit of {limit:,} runs in one sweep")
         if isinstance(recipe, str):
             if recipe not in RECIPES:
                 raise ValueError(f"--recipe: unknown recipe {recipe!r} (choose {', '.join(RECIPES)})")
@@ -235,7 +169,8 @@ class Sweep:
         n = self.size
         if n > self.max_points:
             raise ValueError(
-                f"the sweep has {n} runs ({len(self.settings())} configurations x {len(self.seeds)} seeds"
+                f"the sweep has {n:,} runs ({sum(f.size for f in self.families):,} configurations x "
+                f"{len(self.seeds)} seeds"
                 + (" + references" if self.references else "")
                 + f"), more than the limit of {self.max_points}; use fewer values or seeds"
             )

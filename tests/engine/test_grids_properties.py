@@ -38,7 +38,7 @@ def test_grids_as_before():
         ("log:0:1:3", "positive ends"),
         ("log:1:2", "log:START:STOP:COUNT"),
         ("nan", "finite"),
-        ("log:1:2:501", "over the limit of 500"),
+        ("log:1:2:501", "more than the limit of 500"),
         ("log:1:2:2.5", "whole number"),
         (",".join(["1"] * 501), "501 values"),
         ([1.0] * 501, "501 values"),

@@ -28,8 +28,9 @@ from rpm_engine import (
     generate_video,
     mean_predictor_l2,
     obtain,
-    seeds_summary,
 )
+from rpm_engine.ranking import Ranking, Trial, log_t_interval
+from rpm_engine.ranking import rank as rank_trials
 from rpm_engine.run import RunState
 from rpm_engine.sweep import REFERENCE_METHODS, Setting, Sweep, plan
 from rpm_engine.text import first_line, is_cancelled
@@ -111,6 +112,7 @@ class SweepResult:
     backend: str
     wall_seconds: float
     reference_runs: list[PointResult] = field(default_factory=list)  # the supervised / untrained runs
+    verdict: str = ""  # the one ranking's: which configuration is best, or "not separated at n seeds"
 
     @property
     def trained(self) -> int:
@@ -123,6 +125,7 @@ class SweepResult:
             "wall_seconds": self.wall_seconds,
             "points": [_json_safe(p.to_dict()) for p in self.points],
             "ranking": [_json_safe(r) for r in self.ranking],
+            "verdict": self.verdict,
             "references": _json_safe(self.references),
         }
 
@@ -276,14 +279,16 @@ def run_sweep(
         "label": "predict the mean",
         "l2_mean": mean_predictor_l2(video.centres, TrainConfig().train_frac),
     }
+    rows, ranking = rank(points)
     return SweepResult(
-        sweep,
-        points,
-        references,
-        rank(points),
-        getattr(backend, "name", "custom"),
-        time.perf_counter() - t_start,
-        refs,
+        sweep=sweep,
+        points=points,
+        references=references,
+        ranking=rows,
+        backend=getattr(backend, "name", "custom"),
+        wall_seconds=time.perf_counter() - t_start,
+        reference_runs=refs,
+        verdict=ranking.verdict,
     )
 
 
@@ -293,17 +298,15 @@ def _cf(counts: dict) -> dict:
 
 # -- ranking -----------------------------------------------------------------------------------------------------
 def _summary(points: list[PointResult]) -> dict:
+    """One configuration's seeds: the arithmetic mean, the geometric centre and its log-scale t-interval (the one
+    ranking's, ``rpm_engine.ranking.log_t_interval``: never below zero), per-seed values and failures."""
     ok = [p.l2_mean for p in points if p.l2_mean is not None]
-    if ok:
-        s = seeds_summary(ok)
-        mean, half = s["mean"], s["ci95"]
-        ci = [s["lo"], s["hi"]]
-    else:
-        mean, half, ci = None, None, [None, None]
+    mean = float(sum(ok) / len(ok)) if ok else None
+    centre, interval = log_t_interval(ok) if ok else (None, None)
     return {
         "l2_mean": mean,
-        "l2_ci95": ci,
-        "l2_ci95_halfwidth": half,
+        "l2_centre": centre,
+        "l2_ci95": list(interval) if interval else [None, None],
         "l2_per_seed": [p.l2_mean for p in points],
         "seeds": [p.seed for p in points],
         "keys": [p.key for p in points],
@@ -312,24 +315,33 @@ def _summary(points: list[PointResult]) -> dict:
     }
 
 
-def rank(points: Iterable[PointResult]) -> list[dict]:
-    """Configurations (points differing only by seed), best (lowest mean held-out L2) first.
-
-    Each entry: label, coupling, params, l2_mean, l2_ci95 ([lo, hi], 95 % Student-t over seeds, as
-    ``evaluate.seeds_summary``), l2_ci95_halfwidth, l2_per_seed (None where a seed failed), seeds, keys, failed.
-    A configuration whose every seed failed comes last with l2_mean None.
-    """
+def rank(points: Iterable[PointResult]) -> tuple[list[dict], Ranking]:
+    """Configurations (points differing only by seed), ranked by the one ranking (``rpm_engine.ranking.rank``:
+    paired seeds, Holm, failures count), as SPEC §4's rows (label, coupling, params, l2_mean, l2_ci95,
+    l2_per_seed; plus rank, the recipe, the geometric centre and the comparison with the best), and the ranking."""
     groups: dict[Setting, list[PointResult]] = {}
     for p in points:
         groups.setdefault(p.setting, []).append(p)
+    ids = {s: s.name for s in groups}
+    ranking = rank_trials(
+        Trial(ids[s], p.seed, p.l2_mean if p.error is None else None, label=s.name, error=p.error)
+        for s, ps in groups.items()
+        for p in ps
+    )
+    by_id = {ids[s]: (s, sorted(ps, key=lambda p: p.seed)) for s, ps in groups.items()}
     out = []
-    for s, ps in groups.items():
-        ps = sorted(ps, key=lambda p: p.seed)
-        out.append({"label": s.label, "coupling": s.coupling, "params": s.params, **_summary(ps)})
-    out.sort(key=lambda r: (r["l2_mean"] is None, r["l2_mean"] if r["l2_mean"] is not None else 0.0))
-    for i, r in enumerate(out, 1):
-        r["rank"] = i
-    return out
+    for row in ranking.rows:
+        s, ps = by_id[row.config]
+        out.append({
+            "rank": row.rank,
+            "label": s.name,
+            "coupling": s.coupling,
+            "params": s.params,
+            "recipe": s.recipe,
+            **_summary(ps),
+            "comparison": row.comparison.to_dict() if row.comparison else None,
+        })  # fmt: skip
+    return out, ranking
 
 
 def _references(points: list[PointResult], settings: list[Setting]) -> dict:
@@ -342,33 +354,37 @@ def _references(points: list[PointResult], settings: list[Setting]) -> dict:
 
 
 def format_table(result: SweepResult) -> str:
-    """The ranking as printed by ``sweep``: rank, configuration, mean, 95 % interval, per-seed values; references."""
+    """The ranking as printed by ``sweep``: rank, configuration (with its recipe), geometric centre and its 95 %
+    log-scale interval, arithmetic mean, per-seed values; the verdict; references."""
     sw = result.sweep
     n_trained = result.trained
     n_cached = sum(p.cached for p in result.points)
     width = max([len(r["label"]) for r in result.ranking] + [24]) + 2
     lines = [
-        f"Held-out mean L2 of a linear read-out (px): {sw.describe()}; {len(result.points)} points "
+        f"Held-out L2 of a linear read-out (px): {sw.describe()}; {len(result.points)} points "
         f"({n_trained} trained, {n_cached} from the store), {result.backend} backend, {result.wall_seconds:.1f} s",
-        f"{'rank':<6}{'configuration':<{width}}{'mean':>9}{'95% interval':>22}   per seed",
+        f"{'rank':<6}{'configuration':<{width}}{'centre':>9}{'95% interval':>22}{'mean':>9}   per seed",
     ]
 
     def row(rank: str, r: dict) -> str:
-        mean = "failed" if r["l2_mean"] is None else f"{r['l2_mean']:.3f}"
-        lo, hi = r.get("l2_ci95", [None, None])
-        ci = f"[{lo:.3f}, {hi:.3f}]" if (lo is not None and math.isfinite(lo)) else "n/a"
+        centre = r.get("l2_centre")
+        shown = "failed" if centre is None else f"{centre:.3f}"
+        mean = "" if r.get("l2_mean") is None else f"{r['l2_mean']:.3f}"
+        lo, hi = r.get("l2_ci95") or [None, None]
+        ci = f"[{lo:.3f}, {hi:.3f}]" if lo is not None else "n/a"
         per = ", ".join("failed" if v is None else f"{v:.3f}" for v in r.get("l2_per_seed", []))
         if r.get("failed"):
             per += f"  ({r['failed']} failed: {r['errors'][0]})"
-        return f"{rank:<6}{r['label']:<{width}}{mean:>9}{ci:>22}   {per}".rstrip()
+        return f"{rank:<6}{r['label']:<{width}}{shown:>9}{ci:>22}{mean:>9}   {per}".rstrip()
 
     for r in result.ranking:
         lines.append(row(str(r["rank"]), r))
-    lines.append("references")
+    lines.append(f"verdict: {result.verdict}")
+    lines.append("references (centre: geometric mean over seeds; interval: Student-t on the log scale)")
     for name in (*REFERENCE_METHODS, "predict_mean"):
         r = result.references.get(name)
         if r is not None:
-            lines.append(row("-", {"l2_ci95": [None, None], **r}))
+            lines.append(row("-", {"l2_centre": r.get("l2_centre", r.get("l2_mean")), **r}))
     return "\n".join(lines)
 
 

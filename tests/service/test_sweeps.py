@@ -91,7 +91,9 @@ def _point(setting, seed, l2, error=None):
     return PointResult(cfg, f"{setting.label}-{seed}", setting, seed, l2, False, 0.0, 0.0, error)
 
 
-def test_ranking_order_and_student_t_interval():
+def test_the_sweep_ranks_by_the_one_ranking_with_log_scale_intervals():
+    """The sweep's rows are rpm_engine.ranking's order; each interval is the log-scale t-interval of the geometric
+    mean (exact t quantile for n - 1 df), recomputed here from the per-seed values; a failed configuration is last."""
     a, b, c, d = (Setting("rbf", (("theta", float(t)),), ()) for t in (1, 2, 3, 4))
     values = {a: [3.0, 4.0, 8.0], b: [1.0, 2.0, 2.5], c: [5.0, 5.5, 6.5], d: [None, None, None]}
     pts = [
@@ -99,18 +101,21 @@ def test_ranking_order_and_student_t_interval():
         for s, vs in values.items()
         for i, v in enumerate(vs)
     ]
-    ranking = rank(pts)
-    assert [r["label"] for r in ranking] == [b.label, a.label, c.label, d.label]
-    assert [r["rank"] for r in ranking] == [1, 2, 3, 4]
+    rows, ranking = rank(pts)
+    assert [r["label"] for r in rows] == [s.name for s in (b, a, c, d)] == [r.label for r in ranking.rows]
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4]
     t975_df2 = 4.302652729911275  # scipy.stats.t.ppf(0.975, 2)
-    for r in ranking[:3]:
-        v = np.array(r["l2_per_seed"])
+    for r in rows[:3]:
+        v = np.log(np.array(r["l2_per_seed"]))
         half = t975_df2 * v.std(ddof=1) / math.sqrt(3)
-        assert r["l2_mean"] == pytest.approx(v.mean())
-        assert r["l2_ci95_halfwidth"] == pytest.approx(half, rel=1e-3)  # the 3-decimal t table of evaluate.py
-        assert r["l2_ci95"] == pytest.approx([v.mean() - half, v.mean() + half], abs=1e-3 * half)
-        assert r["params"]["theta"] in (1.0, 2.0, 3.0)
-    assert ranking[3]["l2_mean"] is None and ranking[3]["failed"] == 3
+        assert r["l2_mean"] == pytest.approx(np.exp(v).mean())
+        assert r["l2_centre"] == pytest.approx(math.exp(v.mean()))
+        assert r["l2_ci95"] == pytest.approx([math.exp(v.mean() - half), math.exp(v.mean() + half)], rel=1e-9)
+        assert 0 < r["l2_ci95"][0] and r["params"]["theta"] in (1.0, 2.0, 3.0) and r["recipe"] == "quick"
+    assert rows[3]["l2_mean"] is None and rows[3]["failed"] == 3
+    # paired log ratios against b: a (1.10, 0.69, 1.16) t = 6.7, p = 0.021; c (1.61, 1.01, 0.96) t = 5.7, p = 0.029
+    # (df 2); Holm: 0.042 and 0.029, both < 0.05; d failed on every seed: b is separated from all three
+    assert ranking.best == b.name and ranking.verdict.startswith(f"{b.name} is best")
 
 
 # -- running -----------------------------------------------------------------------------------------------------
@@ -186,8 +191,9 @@ def test_a_failed_point_is_recorded_and_the_sweep_goes_on(tmp_cache):
     res = run_sweep(sw, FailOne(), RunStore(tmp_cache))
     failed = [p for p in res.points if p.error]
     assert [p.key for p in failed] == [bad] and failed[0].l2_mean is None
-    row = next(r for r in res.ranking if r["label"] == failed[0].setting.label)
-    assert row["failed"] == 1 and row["l2_per_seed"][1] is None and math.isnan(row["l2_ci95_halfwidth"])
+    row = next(r for r in res.ranking if r["label"] == failed[0].setting.name)
+    assert row["failed"] == 1 and row["l2_per_seed"][1] is None and row["l2_ci95"] == [None, None]  # one seed left
+    assert row["rank"] == len(res.ranking)  # a failed seed ranks it behind every configuration that failed less
 
 
 # -- command line ------------------------------------------------------------------------------------------------

@@ -264,3 +264,16 @@ def mi_caption(items: list[tuple[str, dict]]) -> str:
         if isinstance(m.get("final_mi"), (int, float)) and math.isfinite(m["final_mi"])
     ]
     return text + (" Here (final I_N, held-out error): " + "; ".join(here) + "." if here else "")
+
+
+def numerics_caption(run) -> str:
+    """A run card's last line (issue 18): how its numbers were computed, or, in orange, why this machine may not
+    reproduce them (``provenance.provenance_mismatch``)."""
+    from rpm_engine.provenance import provenance_mismatch
+
+    note = provenance_mismatch(run)
+    if note is not None:
+        return f":orange[{note[0].upper()}{note[1:]}]"
+    prov = run.provenance
+    path = {"fused": "fused CPU kernels", "stock": "stock PyTorch", "cuda": "CUDA"}.get(prov.get("numerics"), "?")
+    return f"Numerics: {path}, torch {prov.get('torch')}; the same as this machine's"

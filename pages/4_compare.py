@@ -88,6 +88,7 @@ for col, e in zip(cols, sel):  # row 1: who is who, and the numbers that matter
                 f"{name}: **{value}**" for name, value in views.run_summary(e, runs[e.key].metrics, pooled[e.key])
             )
         )
+        st.caption(views.numerics_caption(runs[e.key]))
 videos = {e.key: ui.video(e.config.video) for e in sel}
 for col, e in zip(st.columns(len(sel), gap="small"), sel):  # row 2: decoded against true centres
     with col:

@@ -16,8 +16,8 @@ from .cli_args import Parser, add_recipe, add_train_options, add_video_options, 
 from .config import METHODS, PAPER_VIDEO, QUICK_VIDEO, RunConfig
 from .coupling_spec import PRESETS, coupling_names
 from .data import generate_video, save_npz
-from .numerics import provenance_mismatch
 from .obtain import obtain
+from .provenance import provenance_mismatch
 from .store import CorruptRun, RunStore
 from .train import Cancelled, TrainingError, resolve_device
 

@@ -52,7 +52,7 @@ class Run:
     coupling_state: dict | None = field(repr=False)
     cached: bool = False  # loaded from the store rather than trained by this call
     rebuilt: bool = False  # a corrupt entry was found and trained again
-    provenance: dict | None = None  # what its numerics depend on (``numerics.provenance``); None: stored before
+    provenance: dict | None = None  # what its numerics depend on (``provenance.run_provenance``); None: stored before
 
     @property
     def key(self) -> str:

@@ -24,6 +24,7 @@ from .data import Cancelled, Video, generate_video, is_cancelled
 from .encoder import Encoder, to_input
 from .evaluate import fit_decoder, l2_errors, readout_gain, theta_in_true_px
 from .objective import infonce_loss
+from .provenance import run_provenance
 from .run import Run
 
 
@@ -247,7 +248,7 @@ def train(
         z.astype(np.float32),
         {k: v.detach().cpu() for k, v in s.encoder.state_dict().items()},
         {k: v.detach().cpu() for k, v in s.coupling.state_dict().items()} if s.coupling else None,
-        provenance=numerics.provenance(s.use_fast, s.dev),
+        provenance=run_provenance(s.use_fast, s.dev),
     )
 
 

@@ -10,14 +10,15 @@ a sweep waits its turn like every other request and points already stored open a
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rpm_engine import grids
 from rpm_engine.config import RunConfig, VideoConfig
 from rpm_engine.coupling_spec import canonical_name, coupling_info
 from rpm_engine.sweep import MAX_POINTS, TRAIN_PARAMS, Family, Sweep, parse_grid, plan
+from rpm_engine.text import parse_assignment
 from rpm_service.limits import Limits
 
 from .priors import training_item
@@ -51,10 +52,8 @@ class FamilyRow:
         spec, sep, grid = text.rpartition(";") if ";" in text else (text, "", "")
         if not sep:
             return cls(text.strip())
-        name, eq, values = grid.partition("=")
-        if not eq:
-            raise ValueError(f"{grid!r} should look like theta=0.1,1,10")
-        return cls(spec.strip(), name.strip(), values.strip())
+        name, values = parse_assignment(grid, "a family's grid", example="NAME=VALUES (e.g. theta=0.1,1,10)")
+        return cls(spec.strip(), name, values.strip())
 
 
 @dataclass(frozen=True)
@@ -96,20 +95,9 @@ def default_grid(spec: str, name: str) -> str:
 
 
 def parse_seeds(text: str, lim: Limits) -> tuple[int, ...]:
-    """'0-2' -> (0, 1, 2); '0,3' -> (0, 3); '4' -> (4,) (one chosen seed). Seeds must be below the server's limit."""
-    seeds: list[int] = []
-    for part in str(text).replace(" ", "").split(","):
-        m = re.fullmatch(r"(\d{1,6})(?:-(\d{1,6}))?", part)
-        if not m:
-            raise ValueError(f"seeds: {part[:20]!r} is not a seed or a range such as 0-2")
-        a, b = int(m[1]), int(m[2] if m[2] is not None else m[1])
-        if b < a:
-            raise ValueError(f"seeds: the range {part} runs backwards")
-        seeds += [s for s in range(a, min(b, a + 10_000) + 1) if s not in seeds]
-    too_big = [s for s in seeds if s >= lim.seeds]
-    if too_big:
-        raise ValueError(f"seeds: {too_big[0]} is over this server's limit (seeds 0 to {lim.seeds - 1})")
-    return tuple(seeds)
+    """'0-2' -> (0, 1, 2); '0,3' -> (0, 3); '4' -> (4,) (one chosen seed). Seeds must be below the server's limit:
+    ``rpm_engine.grids.parse_seeds``, which refuses from the text alone, before listing a seed."""
+    return grids.parse_seeds(text, max_seed=lim.seeds - 1, limit="this server's limit")
 
 
 def wave_size(lim: Limits) -> int:

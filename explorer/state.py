@@ -26,6 +26,7 @@ from rpm_engine.config import (
     default_frame,
 )
 from rpm_engine.coupling_spec import PRESETS, CouplingSpec, canonical_name
+from rpm_engine.text import clip, first_line, parse_assignment
 from rpm_service.limits import Limits
 
 BASELINES = ("supervised", "untrained")
@@ -41,12 +42,6 @@ MAX_CANDIDATES = 4096  # rendered and encoded frames per heatmap: a 64x64 grid, 
 # The app trains every run with the quick recipe (config.QUICK_RECIPE: where each coupling starts, θ's own learning
 # rate), on whatever video the visitor chose, so its runs are the shipped runs and the command line's.
 RECIPE = QUICK_RECIPE
-
-
-def short(value: object, n: int = ECHO) -> str:
-    """``value`` for a notice: its repr, never more than ``n`` characters."""
-    text = repr(value)
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def number_text(v: float) -> str:
@@ -82,13 +77,14 @@ class Item:
         parts = text.split(";")
         spec, init = parts[0].strip(), {}
         for p in parts[1:]:
-            name, sep, value = p.partition("=")
+            expects = "NAME=NUMBER (e.g. theta=0.5)"
+            name, value = parse_assignment(p, "parameter", example=expects)
             try:
-                init[name.strip()] = float(value)
+                init[name] = float(value)
             except ValueError:
-                sep = ""
-            if not sep or not name.strip().isidentifier() or not math.isfinite(init.get(name.strip(), 0.0)):
-                raise ValueError(f"parameter {short(p, 20)} should look like theta=0.5")
+                init[name] = math.nan
+            if not name.isidentifier() or not math.isfinite(init[name]):
+                raise ValueError(f"parameter expects {expects}, got {clip(p, 20)}")
         item = cls.of(spec, **init)
         if item.coupling is not None:
             from rpm_engine.couplings import make_coupling  # torch: only for a list item that names a coupling
@@ -181,13 +177,13 @@ def _hex(rgb) -> str:
 def _rgb(text: str) -> tuple[int, int, int]:
     t = text.strip().lstrip("#")
     if not re.fullmatch(r"[0-9a-fA-F]{6}", t):
-        raise ValueError(f"{short(text)} is not a colour like ff7f50")
+        raise ValueError(f"{clip(text)} is not a colour like ff7f50")
     return int(t[0:2], 16), int(t[2:4], 16), int(t[4:6], 16)
 
 
 def _int_in(lo: int, hi: int, raw: str, name: str) -> int:
     if not re.fullmatch(r"\s*-?\d{1,12}\s*", raw):
-        raise ValueError(f"{short(raw)} is not a whole number")
+        raise ValueError(f"{clip(raw)} is not a whole number")
     v = int(raw)
     if not lo <= v <= hi:
         raise ValueError(f"{v} is outside {lo} to {hi}")
@@ -200,7 +196,7 @@ def _flag(raw: str) -> bool:
         return True
     if s in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"{short(raw)} is not 1 or 0")
+    raise ValueError(f"{clip(raw)} is not 1 or 0")
 
 
 @dataclass(frozen=True)
@@ -248,7 +244,7 @@ def _runs_read(vs: list[str], ctx: Ctx) -> tuple[str, ...]:
     keys = [v.strip() for v in vs if v.strip()]
     for k in keys:
         if not KEY_RE.fullmatch(k):
-            raise ValueError(f"{short(k)} is not a run key (24 hex digits)")
+            raise ValueError(f"{clip(k)} is not a run key (24 hex digits)")
     return tuple(dict.fromkeys(keys))[:MAX_RUNS]
 
 
@@ -346,7 +342,7 @@ def from_query(params: Mapping[str, object], limits: Limits | None = None) -> tu
         return [x for x in vs if len(x) <= MAX_VALUE]
 
     def ignored(key: str, raw, exc: Exception) -> None:
-        notices.append(f"URL parameter {key}: {short(raw)} was ignored ({_reason(exc, raw)})")
+        notices.append(f"URL parameter {key}: {clip(raw)} was ignored ({_reason(exc, raw)})")
 
     # The video: each field parsed by the schema, the whole checked by VideoConfig, then held to the limits.
     vkw = {}
@@ -418,7 +414,7 @@ def misspelt_flags(params) -> list[str]:
         if name.endswith("_hide") and name not in HIDE_PROPS:
             close = difflib.get_close_matches(name, HIDE_PROPS, n=1)
             hint = f"did you mean {close[0]}?" if close else f"the flags are {', '.join(HIDE_PROPS)}"
-            out.append(f"URL parameter {short(name)}: not a flag this app knows, so nothing was hidden ({hint})")
+            out.append(f"URL parameter {clip(name)}: not a flag this app knows, so nothing was hidden ({hint})")
     return out
 
 
@@ -432,8 +428,7 @@ def _reads(p: Prop, value: str, ctx: Ctx) -> bool:
 
 def _reason(exc: Exception, raw) -> str:
     """The first line of an error, short, and never repeating more than ``ECHO`` characters of the bad value."""
-    text = (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__
-    text = text if len(text) <= 80 else text[:79] + "…"
+    text = first_line(exc, 80)
     raw = str(raw)
     if len(raw) > ECHO and any(raw[i : i + ECHO + 1] in text for i in range(len(raw) - ECHO)):
         return "not valid here"

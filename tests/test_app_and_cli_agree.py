@@ -1,16 +1,15 @@
 """Issue 16's acceptance: the same sweep asked for on the Explore page and by the documented CLI command is the same
 runs (keys) and gets the same ranking, because both build runs through one recipe and rank with one function."""
 
+from explorer.catalog import Catalog
+from explorer.explore import ExploreState, FamilyRow, build_sweep
+from explorer.sweep_view import Filters, groups, leaderboard
 from rpm_engine import RunStore, VideoConfig
 from rpm_engine.sweep import plan
 from rpm_service.cli import build_parser
 from rpm_service.limits import Limits
 from rpm_service.sweep_cli import sweep_from_args
 from rpm_service.sweeps import run_sweep
-
-from explorer.catalog import Catalog
-from explorer.explore import ExploreState, FamilyRow, build_sweep
-from explorer.sweep_view import Filters, groups, leaderboard
 
 VIDEO = VideoConfig(frames=40, size=32, diameter=6)  # small enough for 1-epoch runs in a fraction of a second
 CLI = ["sweep", "--coupling", "rbf", "--param", "theta=0.1,0.3", "--coupling", "linear", "--seeds", "3"]

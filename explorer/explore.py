@@ -9,17 +9,16 @@ a sweep waits its turn like every other request and points already stored open a
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rpm_engine import grids
-from rpm_engine.config import RunConfig, VideoConfig
+from rpm_engine.config import VideoConfig
 from rpm_engine.coupling_spec import canonical_name, coupling_info
 from rpm_engine.sweep import MAX_POINTS, TRAIN_PARAMS, Family, Sweep, parse_grid, plan
 from rpm_engine.text import parse_assignment
 from rpm_service.limits import Limits
+from rpm_service.sweeps import SweepRun, next_wave, wave_size  # the app's executor lives in the service
 
 from .priors import training_item
 from .state import RECIPE
@@ -100,11 +99,6 @@ def parse_seeds(text: str, lim: Limits) -> tuple[int, ...]:
     return grids.parse_seeds(text, max_seed=lim.seeds - 1, limit="this server's limit")
 
 
-def wave_size(lim: Limits) -> int:
-    """Runs one visitor may have waiting or training at once: the per-session share of the queue."""
-    return max(1, lim.per_client)
-
-
 def max_points(lim: Limits) -> int:
     """The most runs one sweep may hold on this server (it is submitted in waves of ``wave_size``)."""
     return min(MAX_POINTS, 10 * (lim.queue + lim.jobs))
@@ -142,60 +136,6 @@ def within(lim: Limits, video: VideoConfig) -> bool:
     """True if this server allows ``video`` (else ValueError naming the field over its limit)."""
     lim.check_video(video)
     return True
-
-
-def next_wave(pending: Sequence[RunConfig], active: int, share: int) -> tuple[list[RunConfig], list[RunConfig]]:
-    """(to submit now, still pending): as many as fit beside this visitor's ``active`` runs within its ``share``."""
-    room = max(0, share - active)
-    return list(pending[:room]), list(pending[room:])
-
-
-@dataclass
-class SweepRun:
-    """A sweep under way in one session: runs not yet submitted, the job ids submitted so far."""
-
-    pending: list[RunConfig]
-    jobs: list[str] = dataclasses.field(default_factory=list)
-    total: int = 0
-    started: float = dataclasses.field(default_factory=time.time)
-    notice: str | None = None  # why a wave is waiting (e.g. the queue is full)
-
-    @classmethod
-    def start(cls, sweep: Sweep, stored: Iterable[str]) -> SweepRun:
-        """Runs already stored (any store the runner reads) are not submitted: they are on the plot at once."""
-        keys = set(stored)
-        todo = [c for c in plan(sweep) if c.key() not in keys]
-        return cls(todo, total=len(todo))
-
-    def step(self, runner, client: str, share: int) -> None:
-        """Submit the next wave if this visitor has room in its share of the queue."""
-        active = sum(not v.finished for v in runner.views(self.jobs))
-        wave, rest = next_wave(self.pending, active, share)
-        if not wave:
-            return
-        try:
-            jobs = runner.submit_many(wave, client=client)
-        except ValueError as exc:  # e.g. the queue is full: the wave waits for the next poll, nothing is lost
-            self.notice = str(exc).splitlines()[0]
-            return
-        self.jobs += [j.id for j in jobs]
-        self.pending, self.notice = rest, None
-
-    def counts(self, runner) -> dict[str, int]:
-        views = runner.views(self.jobs)
-        states = [v.state for v in views]
-        return {
-            "done": states.count("done"), "failed": states.count("failed"), "cancelled": states.count("cancelled"),
-            "running": states.count("running"), "queued": states.count("queued") + len(self.pending),
-        }  # fmt: skip
-
-    def finished(self, runner) -> bool:
-        return not self.pending and all(v.finished for v in runner.views(self.jobs))
-
-    def cancel(self, runner, client: str) -> None:
-        self.pending = []
-        for job_id in self.jobs:
-            runner.cancel(job_id, client)
 
 
 def poll_interval(idle_polls: int) -> float:
@@ -284,7 +224,9 @@ __all__ = [
     "groups",
     "l2_figure",
     "leaderboard",
+    "SweepRun",
     "next_wave",
+    "wave_size",
     "parse_seeds",
     "plan",
     "references",

@@ -11,7 +11,7 @@ from rpm_engine.lazy import lazy_package
 
 _EXPORTS = {
     **dict.fromkeys(
-        ("CANCELLED", "DONE", "FAILED", "FINISHED", "QUEUED", "RUNNING", "Job", "JobRunner", "JobView"), "jobs"
+        ("CANCELLED", "DONE", "FAILED", "FINISHED", "WAITING", "RUNNING", "Job", "JobRunner", "JobView"), "jobs"
     ),
     "Limits": "limits",
 }

@@ -43,6 +43,7 @@ from multiprocessing.connection import wait as wait_any
 
 from rpm_engine.data import Video, VideoConfig, generate_video
 from rpm_engine.obtain import obtain
+from rpm_engine.run import RunState
 from rpm_engine.store import CorruptRun, Run, RunStore, StoreError, load_first
 from rpm_engine.text import first_line
 from rpm_engine.train import Cancelled, Progress, RunConfig, TrainingError, resolve_device
@@ -52,7 +53,14 @@ from .limits import Limits
 
 log = logging.getLogger(__name__)
 
-QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+# The one vocabulary of a run's state (rpm_engine.run.RunState), shared with sweep events and the pages.
+WAITING, RUNNING, DONE, FAILED, CANCELLED = (
+    RunState.WAITING,
+    RunState.RUNNING,
+    RunState.DONE,
+    RunState.FAILED,
+    RunState.CANCELLED,
+)
 FINISHED = (DONE, FAILED, CANCELLED)
 
 
@@ -63,7 +71,7 @@ class Job:
     id: str
     key: str
     config: RunConfig
-    state: str = QUEUED
+    state: str = WAITING
     progress: Progress | None = None
     run: Run | None = None
     error: str | None = None
@@ -368,7 +376,7 @@ class JobRunner:
                 job.clients.discard(client)
             if job.clients:
                 return False  # another session still wants this run: keep training it
-            if job.state == QUEUED:
+            if job.state == WAITING:
                 self._queue.remove(job)
                 self._finish(job, CANCELLED, error="cancelled before it started")
             else:
@@ -399,7 +407,7 @@ class JobRunner:
             return {
                 **self.counters,
                 "running": sum(1 for j in self._active.values() if j.state == RUNNING),
-                "queued": len(self._queue),
+                "waiting": len(self._queue),
                 "watchers": len({c for j in self._active.values() for c in j.clients}),
                 "stopping": sum(1 for w in self._workers if w.stop_by is not None),
                 "workers": len(self._workers),
@@ -457,7 +465,7 @@ class JobRunner:
 
     def _view(self, job: Job) -> JobView:
         position = None
-        if job.state == QUEUED:
+        if job.state == WAITING:
             position = next((i + 1 for i, j in enumerate(self._queue) if j is job), None)
         return job_view(job, position, self.device)
 

@@ -3,7 +3,8 @@
 The sweep itself is data (``rpm_engine.sweep``: ``Sweep``, ``plan``); its ranking is ``rpm_engine.ranking``. Here are
 the executors a sweep's runs can go to, all over the one ``rpm_engine.obtain`` (load or train once, under the
 store's lock): ``LocalExecutor`` (in this process, one run after another), ``rpm_service.ray_backend.RayBackend``
-(one Ray task per run) and, for the app, the job runner's waves (``explorer.explore.SweepRun``). ``run_sweep`` drives
+(one Ray task per run) and, for the app, ``SweepRun``: waves on the server's job service under each visitor's
+share. ``run_sweep`` drives
 one of them and reports each run's state with the one vocabulary ``RunState``.
 """
 
@@ -13,7 +14,7 @@ import importlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from rpm_engine import (
@@ -181,6 +182,67 @@ def make_backend(name: str = "local", **options):
         raise ValueError(f"--backend: unknown backend {name!r} (choose {', '.join(EXECUTORS)})")
     module, _, cls = EXECUTORS[name].partition(":")
     return getattr(importlib.import_module(module), cls)(**options)
+
+
+# -- the app's executor: waves under each visitor's share of the job runner ---------------------------------------
+def wave_size(lim) -> int:
+    """Runs one visitor may have waiting or training at once: its share of the queue (``Limits.per_client``)."""
+    return max(1, lim.per_client)
+
+
+def next_wave(pending: Sequence[RunConfig], active: int, share: int) -> tuple[list[RunConfig], list[RunConfig]]:
+    """(to submit now, still pending): as many as fit beside this visitor's ``active`` runs within its ``share``."""
+    room = max(0, share - active)
+    return list(pending[:room]), list(pending[room:])
+
+
+@dataclass
+class SweepRun:
+    """A sweep under way in one app session, the app's executor: the runs of ``plan(sweep)`` not yet submitted, and
+    the job ids submitted so far to the server's job service (the in-process runner or the class's Ray service),
+    in waves no larger than this visitor's share, so a sweep waits its turn like every other request."""
+
+    pending: list[RunConfig]
+    jobs: list[str] = field(default_factory=list)
+    total: int = 0
+    started: float = field(default_factory=time.time)
+    notice: str | None = None  # why a wave is waiting (e.g. the queue is full)
+
+    @classmethod
+    def start(cls, sweep: Sweep, stored: Iterable[str]) -> SweepRun:
+        """Runs already stored (any store the runner reads) are not submitted: they are on the plot at once."""
+        keys = set(stored)
+        todo = [c for c in plan(sweep) if c.key() not in keys]
+        return cls(todo, total=len(todo))
+
+    def step(self, runner, client: str, share: int) -> None:
+        """Submit the next wave if this visitor has room in its share of the queue."""
+        active = sum(not v.finished for v in runner.views(self.jobs))
+        wave, rest = next_wave(self.pending, active, share)
+        if not wave:
+            return
+        try:
+            jobs = runner.submit_many(wave, client=client)
+        except ValueError as exc:  # e.g. the queue is full: the wave waits for the next poll, nothing is lost
+            self.notice = str(exc).splitlines()[0]
+            return
+        self.jobs += [j.id for j in jobs]
+        self.pending, self.notice = rest, None
+
+    def counts(self, runner) -> dict[str, int]:
+        views = runner.views(self.jobs)
+        states = [RunState(v.state) for v in views]
+        counts = {s.value: states.count(s) for s in RunState}
+        counts[RunState.WAITING.value] += len(self.pending)
+        return counts
+
+    def finished(self, runner) -> bool:
+        return not self.pending and all(v.finished for v in runner.views(self.jobs))
+
+    def cancel(self, runner, client: str) -> None:
+        self.pending = []
+        for job_id in self.jobs:
+            runner.cancel(job_id, client)
 
 
 def run_sweep(
@@ -395,8 +457,11 @@ __all__ = [
     "PointResult",
     "SweepEvent",
     "SweepResult",
+    "SweepRun",
     "format_table",
     "make_backend",
+    "next_wave",
     "rank",
     "run_sweep",
+    "wave_size",
 ]

@@ -1,15 +1,14 @@
 """The Explore page's view model: sweeps as the page defines them, their URL, waves within a visitor's share of the
 queue. The results (groups, leaderboard, curves, the figure) are tested in test_sweep_view.py."""
 
-import time
+from types import SimpleNamespace
 
 import pytest
 
 from explorer import explore as ex
 from explorer.state import default_item
 from rpm_engine.config import QUICK_RECIPE, QUICK_VIDEO, VideoConfig
-from rpm_engine.store import RunStore
-from rpm_service.jobs import JobRunner
+from rpm_engine.sweep import plan
 from rpm_service.limits import Limits
 
 TINY = VideoConfig(frames=24, size=32, diameter=6)
@@ -87,21 +86,65 @@ def test_waves_fill_the_share_and_no_more():
     assert [ex.poll_interval(i) for i in (0, 2, 3, 6, 9, 30)] == [1, 1, 2, 4, 8, 8]
 
 
-def test_a_sweep_runs_through_the_job_runner_in_waves(tmp_path):
+class FakeRunner:
+    """The job service's interface (submit_many, views, cancel) without worker processes: each ``tick`` starts the
+    oldest waiting job, finishes the running one, and a full queue refuses a wave as the real one does."""
+
+    def __init__(self, queue: int = 100):
+        self.jobs, self.queue, self.submitted = {}, queue, []
+
+    def submit_many(self, configs, client=""):
+        if sum(j.state == "waiting" for j in self.jobs.values()) + len(configs) > self.queue:
+            raise ValueError("the queue is full (100 waiting): try again in a minute")
+        out = []
+        for c in configs:
+            job = SimpleNamespace(id=f"j{len(self.jobs)}", state="waiting", client=client, config=c)
+            self.jobs[job.id] = job
+            self.submitted.append(c.key())
+            out.append(job)
+        return out
+
+    def views(self, ids):
+        return [SimpleNamespace(state=self.jobs[i].state, finished=self.jobs[i].state in ("done", "cancelled"))
+                for i in ids]  # fmt: skip
+
+    def cancel(self, job_id, client=None):
+        if self.jobs[job_id].state != "done":
+            self.jobs[job_id].state = "cancelled"
+
+    def tick(self):
+        for j in self.jobs.values():
+            if j.state == "running":
+                j.state = "done"
+        waiting = [j for j in self.jobs.values() if j.state == "waiting"]
+        if waiting:
+            waiting[0].state = "running"
+
+
+def test_a_sweep_is_submitted_in_waves_within_the_visitors_share():
     lim = Limits(per_client=2)
-    runner = JobRunner(RunStore(tmp_path / "store"), lim, device="cpu")
-    try:
-        state = ex.ExploreState((ex.FamilyRow("rbf", "theta", "0.1,1"),), "0-1", 1)
-        sweep = ex.build_sweep(state, TINY, lim)
-        run = ex.SweepRun.start(sweep, stored=[])
-        assert run.total == 8
-        deadline = time.time() + 120
-        while not run.finished(runner) and time.time() < deadline:
-            run.step(runner, "me", ex.wave_size(lim))
-            assert sum(not v.finished for v in runner.views(run.jobs)) <= 2  # never more than this visitor's share
-            time.sleep(0.05)
-        assert run.finished(runner) and run.counts(runner)["done"] == 8
-        again = ex.SweepRun.start(sweep, stored=[r["key"] for r in runner.store.list_runs()])
-        assert again.total == 0  # everything stored: nothing to train, the plot is complete at once
-    finally:
-        runner.shutdown()
+    runner = FakeRunner()
+    state = ex.ExploreState((ex.FamilyRow("rbf", "theta", "0.1,1"),), "0-1", 1)
+    sweep = ex.build_sweep(state, TINY, lim)
+    run = ex.SweepRun.start(sweep, stored=[])
+    assert run.total == 8 and run.counts(runner)["waiting"] == 8
+    for _ in range(100):
+        if run.finished(runner):
+            break
+        run.step(runner, "me", ex.wave_size(lim))
+        assert sum(not v.finished for v in runner.views(run.jobs)) <= 2  # never more than this visitor's share
+        runner.tick()
+    assert run.finished(runner) and run.counts(runner)["done"] == 8
+    assert runner.submitted == [c.key() for c in plan(sweep)]  # each planned run once, in the plan's order
+    again = ex.SweepRun.start(sweep, stored=runner.submitted)
+    assert again.total == 0  # everything stored: nothing to train, the plot is complete at once
+
+
+def test_a_full_queue_holds_the_wave_and_loses_nothing():
+    runner = FakeRunner(queue=1)
+    sweep = ex.build_sweep(ex.ExploreState((ex.FamilyRow("rbf", "theta", "0.1,1"),), "0", 1), TINY, Limits())
+    run = ex.SweepRun.start(sweep, stored=[])
+    run.step(runner, "me", 3)
+    assert run.jobs == [] and "queue is full" in run.notice and len(run.pending) == run.total
+    run.cancel(runner, "me")
+    assert run.pending == [] and run.finished(runner)

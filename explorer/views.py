@@ -10,7 +10,7 @@ import json
 import math
 import re
 
-from rpm_service.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING
+from rpm_service.jobs import CANCELLED, DONE, FAILED, WAITING, RUNNING
 
 from . import charts
 from .catalog import Entry, group_key
@@ -31,7 +31,7 @@ def n_of(count: int, word: str) -> str:
 
 # -- Train -----------------------------------------------------------------------------------------------------------
 STATE_ICON = {
-    QUEUED: ":material/hourglass_top:",
+    WAITING: ":material/hourglass_top:",
     RUNNING: ":orange[:material/directions_run:]",
     DONE: ":green[:material/check_circle:]",
     FAILED: ":red[:material/error:]",
@@ -65,7 +65,7 @@ def nats(mi: float) -> str:
 def describe(v, l2: float | None = None) -> str:
     """One line about a job (``rpm_service.jobs.JobView``); ``l2``: the finished run's held-out error, px."""
     device = "GPU" if v.device == "cuda" else "CPU"
-    if v.state == QUEUED:
+    if v.state == WAITING:
         return f"waiting: number {v.position} in the queue" if v.position else "waiting"
     if v.state == RUNNING:
         bits = [f"epoch {v.epoch}/{v.epochs}" if v.epoch else f"first of {v.epochs} epochs under way"]
@@ -98,7 +98,7 @@ def runner_line(stats: dict) -> str:
         f"Job runner shared by every visitor of this server: **{n_of(stats['jobs'], 'training job')} so far**, "
         f"{n_of(stats['trained'], 'run')} trained, {n_of(stats['shared'], 'identical request')} joined a job, "
         f"{n_of(stats['opened'], 'run')} opened from the store · now {stats['running']} running and "
-        f"{stats['queued']} queued (at most {stats['workers']} at once) · device "
+        f"{stats['waiting']} waiting (at most {stats['workers']} at once) · device "
         f"{'GPU' if stats.get('device') == 'cuda' else 'CPU'}"
     )
 
@@ -156,6 +156,50 @@ def compare_keys(done, by_key: dict[str, Entry], limit: int = 4) -> list[str]:
             chosen.append(key)
     out = chosen if len(chosen) >= 2 else keys
     return out[:limit] if len(out) >= 2 else []
+
+
+def pending_text(n: int, share: int, refusal: str | None) -> str:
+    """The line under the job list while some of a press's runs wait for this visitor's share of the queue."""
+    why = f" ({refusal})" if refusal else ""
+    return (f"{n_of(n, 'more run')} will start as yours finish: this server lets each visitor have "
+            f"{n_of(share, 'run')} waiting or training at once{why}.")  # fmt: skip
+
+
+def submit_wave(runner, pending: list, mine: list[str], client: str, share: int) -> tuple[list, list, str | None]:
+    """Submit as many of ``pending`` (RunConfigs) as fit in this visitor's share of the queue (``share``: the
+    server's ``per_client``) beside its unfinished jobs (``mine``: job ids); runs opened from the store free their
+    place at once, so the next ones go in too. Returns (jobs submitted, still pending, a refusal's first line or
+    None): a press of Train never asks for more than the share, so ``per_client = 1`` trains a list one by one."""
+    submitted: list = []
+    while pending:
+        active = sum(not v.finished for v in runner.views([*mine, *(j.id for j in submitted)]))
+        room = share - active
+        if room <= 0:
+            break
+        try:
+            jobs = runner.submit_many(pending[:room], client=client)
+        except ValueError as exc:  # the queue is full: what is left waits for the next refresh
+            return submitted, pending, str(exc).splitlines()[0]
+        submitted += jobs
+        pending = pending[room:]
+    return submitted, pending, None
+
+
+def speed_text(entries, video, epochs: int, stats: dict | None = None, last: int = 20) -> str:
+    """How long a run of ``epochs`` takes on this server, as measured: the median time per epoch of the last ``last``
+    contrastive runs of ``video`` trained here (never the shipped ones, trained elsewhere), times ``epochs``; with
+    the runs waiting or training now (``stats``: the runner's), which a new run waits behind."""
+    mine = sorted((e for e in entries if e.source == "yours" and e.config.video == video
+                   and e.config.train.method == "infonce" and isinstance(e.metrics.get("train_seconds"), (int, float))),
+                  key=lambda e: e.mtime)[-last:]  # fmt: skip
+    busy = (stats or {}).get("waiting", 0) + (stats or {}).get("running", 0)
+    ahead = f"; {n_of(busy, 'run')} waiting or training on it now" if busy else ""
+    if not mine:
+        return f"No run of this video has been trained on this server yet, so there is no measured time{ahead}."
+    per_epoch = sorted(e.metrics["train_seconds"] / e.config.train.epochs for e in mine)[len(mine) // 2]
+    t = per_epoch * epochs
+    took = f"{t:.0f} s" if t < 120 else f"{t / 60:.0f} min"
+    return f"About {took} per run of {n_of(epochs, 'epoch')} here (measured over the last {n_of(len(mine), 'run')} of this video on this server{ahead})."
 
 
 # -- Compare ---------------------------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def live() -> None:
         n = job.counts(runner)
         done = n["done"] + n["failed"] + n["cancelled"]
         st.progress(done / max(job.total, 1), text=f"{done} of {job.total} runs finished · {n['running']} "
-                    f"running · {n['queued']} waiting" + (f" · {n['failed']} failed" if n["failed"] else ""))  # fmt: skip
+                    f"running · {n['waiting']} waiting" + (f" · {n['failed']} failed" if n["failed"] else ""))  # fmt: skip
         if job.notice:
             st.caption(f"Waiting: {job.notice}")
         if st.button("Stop the sweep", key="x_stop", icon=":material/stop:"):

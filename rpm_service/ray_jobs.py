@@ -120,9 +120,10 @@ def _video(config):
     return v
 
 
-def _train_task(job_id: str, config: RunConfig, device: str, threads: int, marker_dir: str | None):
+def _train_task(job_id: str, config: RunConfig, device: str, threads: int, marker_dir: str | None, work=None):
     """Runs in a Ray worker: train one run and return (what ``train`` returns, where it ran); never writes the store.
-    Tells the service when it starts (a retried task starts again) and how it progresses (at most twice a second)."""
+    Tells the service when it starts (a retried task starts again) and how it progresses (at most twice a second).
+    ``work`` replaces ``train`` (same arguments; tests)."""
     import ray
     import torch
 
@@ -144,7 +145,7 @@ def _train_task(job_id: str, config: RunConfig, device: str, threads: int, marke
             service.progress.remote(job_id, p)
 
     t0 = time.perf_counter()
-    result = train(config, _video(config.video), device=device, callback=progress)
+    result = (work or train)(config, _video(config.video), device=device, callback=progress)
     return result, {"pid": pid, "node": node, "task_seconds": time.perf_counter() - t0}
 
 
@@ -163,6 +164,7 @@ class JobService:
         max_retries: int = 3,
         marker_dir: str | None = None,
         history: int = 2000,
+        work=None,
     ):
         import ray
 
@@ -177,6 +179,7 @@ class JobService:
         self.threads = max(1, int(num_cpus))
         self.max_retries = max_retries
         self.marker_dir = marker_dir
+        self.work = work
         self._history = history
         self._queue = FairQueue()
         self._active: dict[str, Job] = {}  # run key -> waiting or running job (joinable)
@@ -281,7 +284,7 @@ class JobService:
         return {
             **self.counters,
             "running": sum(1 for j in self._active.values() if j.state == RUNNING),
-            "queued": len(self._queue),
+            "waiting": len(self._queue),
             "watchers": len({c for j in self._active.values() for c in j.clients}),
             "stopping": 0,
             "workers": self.limits.jobs,
@@ -354,7 +357,7 @@ class JobService:
             job = self._queue.popleft()
             opts = dict(self.resources, max_retries=self.max_retries, retry_exceptions=False)
             ref = self._remote.options(**opts, scheduling_strategy="SPREAD", name=f"rpm:{job.label}"[:100]).remote(
-                job.id, job.config, self.device, self.threads, self.marker_dir
+                job.id, job.config, self.device, self.threads, self.marker_dir, self.work
             )
             self._refs[job.id] = ref
             job.state, job.started = RUNNING, time.time()
@@ -444,6 +447,7 @@ class RayJobRunner:
 
     ``address``: the cluster ("HOST:PORT", "auto", "ray://..."), default ``$RPM_RAY_ADDRESS``. Every call waits at
     most ``timeout`` s for the actor and then raises ``RuntimeError`` with one line (the cluster is in trouble).
+    The other arguments configure the service when this client creates it (``work``: a stand-in for ``train``).
     """
 
     backend = "ray"
@@ -460,6 +464,7 @@ class RayJobRunner:
         max_retries: int = 3,
         marker_dir: str | None = None,
         timeout: float = CALL_TIMEOUT_S,
+        work=None,
     ):
         self.address = address or os.environ.get(ADDRESS_ENV) or "auto"
         self.store = store or RunStore()
@@ -476,6 +481,7 @@ class RayJobRunner:
             num_cpus,
             max_retries,
             marker_dir,
+            work,
         )
         self.info = self._call("info")
         self.limits = self.info["limits"]  # the class's limits: those of the server that created the service
@@ -538,7 +544,7 @@ class RayJobRunner:
         self._actor = None
 
 
-def _service(ray, store_root, limits, also, device, num_cpus, max_retries, marker_dir):
+def _service(ray, store_root, limits, also, device, num_cpus, max_retries, marker_dir, work=None):
     """The class's actor: the one that exists, else a new one on the node that owns the store."""
     try:
         return ray.get_actor(SERVICE, namespace=NAMESPACE)
@@ -554,7 +560,7 @@ def _service(ray, store_root, limits, also, device, num_cpus, max_retries, marke
     cls = ray.remote(JobService)
     return cls.options(
         name=SERVICE, namespace=NAMESPACE, lifetime="detached", get_if_exists=True, num_cpus=0, **where
-    ).remote(store_root, limits, also, device, num_cpus, max_retries, marker_dir)
+    ).remote(store_root, limits, also, device, num_cpus, max_retries, marker_dir, work=work)
 
 
 def stop_service(address: str | None = None) -> bool:

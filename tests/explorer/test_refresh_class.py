@@ -5,13 +5,13 @@ the back-off."""
 from types import SimpleNamespace
 
 from explorer import views
-from rpm_service.jobs import QUEUED, RUNNING
+from rpm_service.jobs import WAITING, RUNNING
 
 
 def job(state=RUNNING, **kw):
     base = dict(id="j1", state=state, epoch=0, position=None)
     base.update(kw)
-    return SimpleNamespace(**base, finished=state not in (QUEUED, RUNNING))
+    return SimpleNamespace(**base, finished=state not in (WAITING, RUNNING))
 
 
 def test_a_class_refreshes_within_the_budget_whatever_its_size():
@@ -25,7 +25,7 @@ def test_a_class_refreshes_within_the_budget_whatever_its_size():
 
 
 def test_moving_up_the_queue_is_not_progress_but_starting_is():
-    waiting = [job(QUEUED, position=5)]
-    assert views.jobs_signature(waiting) == views.jobs_signature([job(QUEUED, position=4)])
+    waiting = [job(WAITING, position=5)]
+    assert views.jobs_signature(waiting) == views.jobs_signature([job(WAITING, position=4)])
     assert views.jobs_signature(waiting) != views.jobs_signature([job(RUNNING)])
     assert views.jobs_signature([job(epoch=1)]) != views.jobs_signature([job(epoch=2)])

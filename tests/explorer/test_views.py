@@ -10,14 +10,14 @@ import pytest
 from explorer import views
 from explorer.catalog import SHIPPED_ROOT, Catalog, Entry
 from rpm_engine.store import RunStore
-from rpm_service.jobs import DONE, QUEUED, RUNNING
+from rpm_service.jobs import DONE, WAITING, RUNNING
 
 
 def job(state=DONE, **kw):
     base = dict(id="j1", key="k1", label="rbf · seed 0", state=state, position=None, epoch=0, epochs=30, loss=None,
                 mi=None, elapsed_s=None, eta_s=None, device="cpu", error=None, from_store=False, clients=1)  # fmt: skip
     base.update(kw)
-    return SimpleNamespace(**base, finished=state not in (QUEUED, RUNNING))
+    return SimpleNamespace(**base, finished=state not in (WAITING, RUNNING))
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +79,39 @@ def test_labels_styles_and_exports(shipped):
                   "yours", 0.0)  # fmt: skip
     assert views.video_warning(sel) is None and "2 different videos" in views.video_warning([sel[0], other])
     assert "Here" in views.mi_caption([(labels[e.key], e.metrics) for e in sel])
+
+
+def test_a_press_never_asks_for_more_than_the_visitors_share(tmp_path):
+    """per_client = 1: the default list of two runs is not refused; one trains, the other waits its turn."""
+    import time
+
+    from rpm_engine.config import QUICK_RECIPE, VideoConfig
+    from rpm_service.jobs import JobRunner
+    from rpm_service.limits import Limits
+
+    tiny = VideoConfig(frames=24, size=32, diameter=6)
+    runner = JobRunner(RunStore(tmp_path / "store"), Limits(per_client=1), device="cpu")
+    try:
+        pending = [QUICK_RECIPE.run_config(c, video=tiny, epochs=1) for c in ("rbf", "linear")]
+        jobs, pending, refusal = views.submit_wave(runner, pending, [], "me", 1)
+        assert len(jobs) == 1 and len(pending) == 1 and refusal is None
+        assert "1 more run will start as yours finish" in views.pending_text(len(pending), 1, refusal)
+        mine = [j.id for j in jobs]
+        deadline = time.time() + 120
+        while pending and time.time() < deadline:
+            more, pending, refusal = views.submit_wave(runner, pending, mine, "me", 1)
+            mine += [j.id for j in more]
+            time.sleep(0.05)
+        assert not pending and len(mine) == 2 and refusal is None
+    finally:
+        runner.shutdown()
+
+
+def test_speed_is_what_this_server_measured(shipped):
+    cat, fig1 = shipped
+    e = fig1["rbf"][0]
+    assert "no measured time" in views.speed_text(cat.entries(), e.config.video, 30)  # shipped runs do not count
+    mine = [Entry(f"k{i}", e.config, {**e.metrics, "train_seconds": s}, "yours", float(i))
+            for i, s in enumerate((30.0, 60.0, 45.0))]  # fmt: skip
+    text = views.speed_text(mine, e.config.video, 2 * e.config.train.epochs, {"waiting": 2, "running": 1})
+    assert text.startswith("About 90 s per run") and "3 runs" in text and "3 runs waiting or training" in text

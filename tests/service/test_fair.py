@@ -78,7 +78,7 @@ def test_the_runner_starts_waiting_jobs_round_robin_across_visitors(tmp_path):
             order.append(run.id)
             (folder / f"release-{run.key}").touch()
             assert until(lambda run=run: r.view(run.id).finished, 30)
-            assert until(lambda: r.stats()["running"] == 1 or r.stats()["queued"] == 0, 30)
+            assert until(lambda: r.stats()["running"] == 1 or r.stats()["waiting"] == 0, 30)
         assert order == [greedy[0].id, modest.id, greedy[1].id, greedy[2].id, greedy[3].id]
     finally:
         r.shutdown()

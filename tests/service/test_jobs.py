@@ -13,7 +13,7 @@ import pytest
 from job_helpers import block, until
 
 from rpm_engine import RunConfig, RunStore, VideoConfig
-from rpm_service.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobRunner
+from rpm_service.jobs import CANCELLED, DONE, FAILED, WAITING, RUNNING, JobRunner
 from rpm_service.limits import Limits
 
 TINY = VideoConfig(frames=24, size=32, diameter=6)
@@ -85,7 +85,7 @@ def test_a_job_cancelled_by_another_visitor_is_not_joined(runner):
     running(runner, job)
     assert runner.cancel(job.id, "alice")
     fresh = runner.submit(config, "bob")
-    assert fresh.id != job.id and runner.view(fresh.id).state in (QUEUED, RUNNING)
+    assert fresh.id != job.id and runner.view(fresh.id).state in (WAITING, RUNNING)
     assert runner.view(job.id).state == CANCELLED
     assert until(lambda: runner.view(fresh.id).state == RUNNING)
 
@@ -108,7 +108,7 @@ def test_one_visitor_cannot_fill_the_queue(runner):
     with pytest.raises(ValueError, match=r"at most 3 run\(s\) per visitor .*you have 3"):
         runner.submit(tiny(seed=3, epochs=5), "alice")
     other = runner.submit(tiny(seed=3, epochs=5), "bob")  # the last place is still there for someone else
-    assert runner.view(other.id).state == QUEUED
+    assert runner.view(other.id).state == WAITING
     runner.cancel(mine[1].id, "alice")
     runner.cancel(other.id, "bob")
     assert runner.view(runner.submit(tiny(seed=3, epochs=5), "alice").id).position is not None

@@ -10,7 +10,7 @@ import json
 import math
 import re
 
-from rpm_service.jobs import CANCELLED, DONE, FAILED, WAITING, RUNNING
+from rpm_service.jobs import CANCELLED, DONE, FAILED, RUNNING, WAITING
 
 from . import charts
 from .catalog import Entry, group_key

@@ -5,7 +5,7 @@ the back-off."""
 from types import SimpleNamespace
 
 from explorer import views
-from rpm_service.jobs import WAITING, RUNNING
+from rpm_service.jobs import RUNNING, WAITING
 
 
 def job(state=RUNNING, **kw):

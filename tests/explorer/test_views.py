@@ -10,7 +10,7 @@ import pytest
 from explorer import views
 from explorer.catalog import SHIPPED_ROOT, Catalog, Entry
 from rpm_engine.store import RunStore
-from rpm_service.jobs import DONE, WAITING, RUNNING
+from rpm_service.jobs import DONE, RUNNING, WAITING
 
 
 def job(state=DONE, **kw):

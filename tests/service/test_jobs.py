@@ -13,7 +13,7 @@ import pytest
 from job_helpers import block, until
 
 from rpm_engine import RunConfig, RunStore, VideoConfig
-from rpm_service.jobs import CANCELLED, DONE, FAILED, WAITING, RUNNING, JobRunner
+from rpm_service.jobs import CANCELLED, DONE, FAILED, RUNNING, WAITING, JobRunner
 from rpm_service.limits import Limits
 
 TINY = VideoConfig(frames=24, size=32, diameter=6)

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from explorer import charts, media, ui
-from rpm_engine.config import COLOUR_NAMES, DEFAULT_COLOURS, VIDEO_FIELDS
+from explorer import charts, media, ui, views
+from rpm_engine.config import COLOUR_NAMES, DEFAULT_COLOURS, QUICK_RECIPE, VIDEO_FIELDS
 
 view = ui.page_setup("data")
 lim = ui.limits()
@@ -19,9 +19,10 @@ st.caption(
 )
 
 with st.form("video_form", border=True):
+    speed = f" {views.speed_text(ui.entries(), cfg, QUICK_RECIPE.epochs)}" if ui.training_on() else ""
     st.markdown(
-        "**Generator options** — the defaults are the quick scale: the paper's geometry shrunk 4×, so a "
-        "run trains in seconds on a laptop CPU (the paper: 900 frames of 256 px, diameter 32)."
+        "**Generator options** — the defaults are the quick scale: the paper's geometry shrunk 4× (the paper: 900 "
+        f"frames of 256 px, diameter 32).{speed}"
     )
     columns = st.columns(4)
     for i, f in enumerate(VIDEO_FIELDS):  # one widget per schema row: label, unit, help, bounds, the server's limit

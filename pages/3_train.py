@@ -59,27 +59,42 @@ seeds = c2.number_input(
 )
 view = ui.set_view(epochs=int(epochs), seeds=int(seeds))
 c3.markdown(views.batch_text(len(chosen), int(seeds)))
+if runner is not None:
+    c3.caption(views.speed_text(ui.entries(), view.video, int(epochs), runner.stats()))
 
 if st.button(
     "Train", type="primary", key="train_start", icon=":material/play_arrow:", disabled=not chosen or runner is None
 ):
-    configs = [options[t].run_config(view.video, int(epochs), s) for t in chosen for s in range(int(seeds))]
-    jobs = ui.friendly(runner.submit_many, configs, client, what="Starting the training")
-    if jobs is not None:
-        ids = [j.id for j in jobs]
-        ss["my_jobs"] = list(dict.fromkeys(ids + [i for i in ss["my_jobs"] if i not in ids]))[:40]
-        ss["train_batch"], ss["train_quiet"] = ids, 0
-        opened = sum(j.from_store for j in jobs)
-        if opened:
-            st.toast(
-                f"{views.n_of(opened, 'run')} opened from the store: no training needed", icon=":material/inventory_2:"
-            )
+    ss["train_pending"] = [options[t].run_config(view.video, int(epochs), s) for t in chosen for s in range(int(seeds))]
+    ss["train_batch"], ss["train_quiet"] = [], 0
+
+
+def next_wave() -> None:
+    """Submit the pending runs that fit in this visitor's share of the queue (the rest as earlier ones finish)."""
+    if runner is None or not ss.get("train_pending"):
+        return
+    jobs, ss["train_pending"], ss["train_wait"] = views.submit_wave(
+        runner, ss["train_pending"], ss["my_jobs"], client, lim.per_client
+    )
+    ids = [j.id for j in jobs]
+    ss["my_jobs"] = list(dict.fromkeys(ids + [i for i in ss["my_jobs"] if i not in ids]))[:40]
+    ss["train_batch"] = ss.get("train_batch", []) + ids
+    if opened := sum(j.from_store for j in jobs):
+        st.toast(
+            f"{views.n_of(opened, 'run')} opened from the store: no training needed", icon=":material/inventory_2:"
+        )
+
+
+next_wave()
 
 
 def jobs_panel(every: float | None) -> None:
     """The job list and its buttons; refreshes every ``every`` s while a job of this session is unfinished (slower
     as nothing changes and as more visitors wait: ``views.refresh_interval``)."""
+    next_wave()
     job_views, stats = runner.views(ss["my_jobs"]), runner.stats()
+    if waiting := ss.get("train_pending"):
+        st.caption(views.pending_text(len(waiting), lim.per_client, ss.get("train_wait")))
     if not ss.pop("train_full_run", False):  # a refresh of the list alone: count quiet polls, maybe change the rate
         sig = views.jobs_signature(job_views)
         ss["train_quiet"] = ss.get("train_quiet", 0) + 1 if sig == ss.get("train_sig") else 0
@@ -129,5 +144,6 @@ if ss.pop("train_go_compare", False):
 st.subheader("Runs")
 if runner is not None:
     every = views.refresh_interval(runner.views(ss["my_jobs"]), ss.get("train_quiet", 0), runner.stats()["watchers"])
+    every = every or (2.0 if ss.get("train_pending") else None)  # runs waiting for this visitor's share
     ss["train_full_run"] = True  # the panel's first call below belongs to this run: no back-off step, no rerun
     st.fragment(jobs_panel, run_every=every)(every)

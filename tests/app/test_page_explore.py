@@ -23,11 +23,12 @@ def test_a_tiny_sweep_fills_in_and_opens_in_compare(app):
     assert not at.exception and not at.error
     wait_for_sweep(at)
     assert any("4 of 4 points stored" in m.value for m in at.markdown)
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 2  # L2 against θ, and the parallel coordinates over the parameters
     table = at.dataframe[0].value
     assert len(table) == 4 and set(table["family"]) == {"rbf", "supervised", "untrained"}
     assert list(table["seeds"]) == [2, 2, 2, 2]
-    assert {b.label for b in at.get("download_button")} == {"CSV", "JSON"}
+    assert {b.label for b in at.get("download_button")} == {"CSV (one row per run)", "JSON (one row per run)"}
+    assert any("one row per run" in b.label for b in at.get("download_button"))
     at.button(key="x_compare").click().run()
     assert not at.exception
     runs = at.session_state["view"].runs

@@ -53,11 +53,11 @@ with b:
         "which is what we know about moving balls."
     )
 if not ui.hidden("controls"):
-    st.markdown("**A three-step tour** (each step one click)")
+    st.markdown("**A four-step tour** (each step one click)")
     fig1_keys = ui.catalog().shipped_fig1()
     if {"rbf", "linear"} <= set(fig1_keys):
         for col, (title, url, what) in zip(
-            st.columns(3), home.tour(fig1_keys["rbf"][0].key, fig1_keys["linear"][0].key)
+            st.columns(4), home.tour(fig1_keys["rbf"][0].key, fig1_keys["linear"][0].key)
         ):
             with col.container(border=True):
                 st.markdown(f"**[{title}]({url})**")

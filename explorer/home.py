@@ -178,7 +178,7 @@ def changes(fig1: dict) -> dict[str, dict]:
 
 
 def tour(rbf_key: str, linear_key: str) -> list[tuple[str, str, str]]:
-    """Three steps that make the paper's point, each one link: (title, URL, what to look at)."""
+    """Four steps that make the paper's point, each one link: (title, URL, what to look at)."""
     return [
         (
             "1 · Two priors",
@@ -196,5 +196,10 @@ def tour(rbf_key: str, linear_key: str) -> list[tuple[str, str, str]]:
             "/train?c=rbf;theta=0.1&c=linear;w_init=0.001&seeds=2",
             "Press Train: these runs open from the store at once. Change the video seed on Data to train both on "
             "a video of your own and compare again.",
+        ),
+        (
+            "4 · The bound",
+            "/bound",
+            "I_N never exceeds log N; warp z: the MI stays, the prior's fit and the read-out move.",
         ),
     ]

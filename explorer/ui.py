@@ -41,6 +41,7 @@ PAGES = {
     "train": "pages/3_train.py",
     "compare": "pages/4_compare.py",
     "explore": "pages/5_explore.py",
+    "bound": "pages/6_bound.py",
 }
 NAV = {
     "home": ("Home", ":material/home:"),
@@ -49,6 +50,7 @@ NAV = {
     "train": ("Train", ":material/model_training:"),
     "compare": ("Compare", ":material/compare:"),
     "explore": ("Explore", ":material/query_stats:"),
+    "bound": ("The bound", ":material/functions:"),
 }
 
 

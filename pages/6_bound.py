@@ -1,0 +1,103 @@
+"""The bound: InfoNCE's I_N against log N, the ELBO's terms (eqs. 17-20), an invertible warp of z, and R(z′) in the
+prior (eqs. 11, 21), all from the shipped runs; nothing trains. The logic is in explorer/bound.py."""
+
+import streamlit as st
+
+from explorer import bound as vm
+from explorer import charts, ui
+from explorer.state import default_frame, default_stride
+from rpm_engine.data import simulate
+
+
+@st.cache_resource(max_entries=8, show_spinner="Computing I_N for every run…")
+def curve_rows(runs: tuple, pair_set: str):
+    return vm.curves(_runs(runs), pair_set)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Computing the ELBO's terms…")
+def elbo_rows(runs: tuple, pair_set: str, prior: str):
+    return vm.elbo_rows(_runs(runs), pair_set, prior)
+
+
+@st.cache_resource(max_entries=64, show_spinner="Warping z…")
+def warp_row(key: str, p: float, pair_set: str):
+    run = ui.stored_run(key)
+    return vm.warp_row(run, simulate(run.config.video)[0], p, pair_set)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Encoding every candidate next frame…")
+def priors_of(key: str, frame: int, ball: int, stride: int):
+    run = ui.stored_run(key)
+    return vm.priors_of(run, ui.video(run.config.video), frame, ball, stride)
+
+
+def _runs(runs: tuple) -> dict:
+    out = {}
+    for method, key in runs:
+        out.setdefault(method, []).append(ui.stored_run(key))
+    return out
+
+
+view = ui.page_setup("bound")
+text = not ui.hidden("text")
+st.title("The bound · InfoNCE is an ELBO")
+fig1 = ui.catalog().shipped_fig1()
+if not {"rbf", "linear"} <= set(fig1) or any(ui.stored_run(e.key) is None for g in fig1.values() for e in g):
+    st.info("The shipped runs are missing or unreadable by this engine; see Home for the command that recreates them.",
+            icon=":material/info:")  # fmt: skip
+    st.stop()
+order = ["rbf", "linear"] + [m for m in fig1 if m not in ("rbf", "linear")]  # the critics first
+runs = tuple((m, e.key) for m in order for e in fig1[m])
+vcfg = fig1["rbf"][0].config.video
+st.markdown(
+    "InfoNCE's estimate on a batch of N pairs is a bound on the mutual information (eq. 6), and read as a "
+    "recognition-parameterised model the same number is an ELBO (eqs. 23–25), whose gap to the MI is how badly the "
+    "prior fits the latents (eq. 18). The four views below compute both from the shipped runs "
+    f"({ui.video_caption(vcfg)})."
+)
+st.latex(r"I_N = \log N + \frac{1}{N}\sum_{i} \log \frac{f(z_i, z'_i)}{\sum_{j} f(z_i, z'_j)} \;\le\; \log N")
+st.latex(r"\mathcal{L} - \text{const} = \mathrm{MI} - D_{\mathrm{KL}}\big(R(z, z') \,\|\, P_\theta(z, z')\big)")
+a, b = st.columns(2, gap="large")
+pair_set = a.radio("Pairs", list(vm.PAIR_SETS), format_func=vm.PAIR_SETS.get, key="b_pairs")
+prior = b.radio("Prior in B", list(vm.PRIORS), format_func=vm.PRIORS.get, key="b_prior")
+left, right = st.columns(2, gap="large")
+with left:
+    rows = curve_rows(runs, pair_set)
+    ui.chart(vm.curve_figure(rows), "b_curve", "bound_in_vs_n")
+    if text:
+        st.caption(vm.curve_caption(rows, pair_set))
+with right:
+    terms = elbo_rows(runs, pair_set, prior)
+    ui.chart(vm.elbo_figure(terms), "b_elbo", "bound_elbo_terms")
+    if text:
+        st.caption(vm.elbo_caption(terms, prior))
+
+st.divider()
+labels = {key: f"{vm.label(m)} · seed {ui.stored_run(key).config.train.seed}" for m, key in runs}
+st.markdown("**C · Warp z: the MI stays, the prior's fit and the read-out move**")
+c1, c2, _ = st.columns([1, 1.5, 1.5])
+key = c1.selectbox("Run", list(labels), format_func=labels.get, key="b_warp_run")
+p = c2.select_slider("Warp power p", vm.WARP_POWERS, value=2.0, key="b_warp_p",
+                     help="Each coordinate u of standardised z becomes sign(u)·|u|^p: invertible for any p > 0.")  # fmt: skip
+one, at = warp_row(key, 1.0, pair_set), warp_row(key, float(p), pair_set)
+ui.chart(vm.warp_figure(one, at), "b_warp", "bound_warp")
+if text:
+    st.caption(vm.warp_caption(one, at, charts.method_name(ui.stored_run(key).config)))
+
+st.divider()
+st.markdown("**D · R(z′) in the prior: uniform candidates or the latents' marginal (eqs. 11, 21)**")
+critics = [k for m, k in runs if m in vm.CRITIC_METHODS]
+c1, c2, _ = st.columns([1, 1.5, 1.5], vertical_alignment="bottom")
+pkey = c1.selectbox("Run", critics, format_func=labels.get, key="b_prior_run")
+weighted = c2.toggle("Weight the candidates by R(z′)", value=False, key="b_marginal")
+frame, stride = default_frame(vcfg), default_stride(vcfg)
+got = ui.friendly(priors_of, pkey, frame, 0, stride, what="This prior")
+if got is not None:
+    weighting = "marginal" if weighted else "uniform"
+    left, right = st.columns([1.2, 1], gap="large")
+    title = f"D · P(z′|z), R(z′) {'= the latents’ marginal' if weighted else 'uniform'}"
+    heat = charts.prior_heatmap(ui.video(vcfg), got[weighting], title=title, height=440, legend=False)
+    with left:
+        ui.chart(heat, "b_heat", "bound_prior")
+    if text:
+        right.caption(vm.prior_caption(got, vcfg.step_px, weighting, charts.method_name(ui.stored_run(pkey).config)))

@@ -440,6 +440,7 @@ def method_bars(
         )
     if through:  # after the bars, which fix the categories' order
         paired.seed_lines(fig, rows, through)
+    fig.update_xaxes(automargin=True)  # a narrow column tilts the method names: make room rather than cut them
     fig.update_yaxes(
         title_text="held-out mean L2 error (px)",
         gridcolor="#e5e5e5",

@@ -38,7 +38,7 @@ FLOW = [
     ),
 ]
 
-METHOD_LABELS = {"supervised": "supervised", "rbf": "RBF", "linear": "linear", "untrained": "untrained (added)"}
+METHOD_LABELS = {"supervised": "supervised", "rbf": "RBF", "linear": "linear", "untrained": "untrained"}
 
 
 # Fig. 1C's order: the paper's supervised, RBF (its "gaussian") and linear, with the untrained start (added) between

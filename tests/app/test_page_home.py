@@ -115,9 +115,9 @@ def test_the_captions_say_what_the_shipped_runs_show(app):
 def test_fig_1c_joins_each_seed_through_its_untrained_start(app):
     spec = json.loads(app().get("plotly_chart")[0].proto.spec)
     lines = [t for t in spec["data"] if t.get("mode") == "lines"]
-    assert len(lines) == 5 and all(t["x"] == ["RBF", "untrained (added)", "linear"] for t in lines)
+    assert len(lines) == 5 and all(t["x"] == ["RBF", "untrained", "linear"] for t in lines)
     bars = [t for t in spec["data"] if t["type"] == "bar"]
-    assert [b["x"][0] for b in bars] == ["supervised", "RBF", "untrained (added)", "linear"]
+    assert [b["x"][0] for b in bars] == ["supervised", "RBF", "untrained", "linear"]
     for b in bars:  # a positive error's interval on the log scale: its lower end is above 0, never clipped
         assert b["error_y"]["arrayminus"][0] < b["y"][0]
 

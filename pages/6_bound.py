@@ -73,10 +73,10 @@ with right:
         st.caption(vm.elbo_caption(terms, prior))
 
 st.divider()
-labels = {key: f"{vm.label(m)} · seed {ui.stored_run(key).config.train.seed}" for m, key in runs}
+keys = {f"{vm.label(m)} · seed {ui.stored_run(k).config.train.seed}": (m, k) for m, k in runs}  # label -> run
 st.markdown("**C · Warp z: the MI stays, the prior's fit and the read-out move**")
 c1, c2, _ = st.columns([1, 1.5, 1.5])
-key = c1.selectbox("Run", list(labels), format_func=labels.get, key="b_warp_run")
+key = keys[c1.selectbox("Run", list(keys), key="b_warp_run")][1]
 p = c2.select_slider("Warp power p", vm.WARP_POWERS, value=2.0, key="b_warp_p",
                      help="Each coordinate u of standardised z becomes sign(u)·|u|^p: invertible for any p > 0.")  # fmt: skip
 one, at = warp_row(key, 1.0, pair_set), warp_row(key, float(p), pair_set)
@@ -86,9 +86,9 @@ if text:
 
 st.divider()
 st.markdown("**D · R(z′) in the prior: uniform candidates or the latents' marginal (eqs. 11, 21)**")
-critics = [k for m, k in runs if m in vm.CRITIC_METHODS]
+critics = [label for label, (m, _) in keys.items() if m in vm.CRITIC_METHODS]
 c1, c2, _ = st.columns([1, 1.5, 1.5], vertical_alignment="bottom")
-pkey = c1.selectbox("Run", critics, format_func=labels.get, key="b_prior_run")
+pkey = keys[c1.selectbox("Run", critics, key="b_prior_run")][1]
 weighted = c2.toggle("Weight the candidates by R(z′)", value=False, key="b_marginal")
 frame, stride = default_frame(vcfg), default_stride(vcfg)
 got = ui.friendly(priors_of, pkey, frame, 0, stride, what="This prior")

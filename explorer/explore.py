@@ -9,21 +9,16 @@ a sweep waits its turn like every other request and points already stored open a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
 from rpm_engine import grids
 from rpm_engine.config import VideoConfig
 from rpm_engine.coupling_spec import canonical_name, coupling_info
 from rpm_engine.sweep import MAX_POINTS, TRAIN_PARAMS, Family, Sweep, parse_grid, plan
-from rpm_engine.text import parse_assignment
 from rpm_service.limits import Limits
 from rpm_service.sweeps import SweepRun, next_wave, wave_size  # the app's executor lives in the service
 
 from .priors import training_item
-from .state import RECIPE
+from .state import DEFAULT_GRIDS, RECIPE, ExploreState, FamilyRow, grid_params
 
-DEFAULT_GRIDS = {("rbf", "theta"): "0.01,0.03,0.1,0.3,1", ("linear", "w_init"): "0.0001,0.001,0.01"}
 TRAIN_LABELS = {
     "epochs": "epochs",
     "lr": "learning rate",
@@ -33,43 +28,6 @@ TRAIN_LABELS = {
 
 
 # -- the sweep as the page defines it --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FamilyRow:
-    """One family: a coupling (built-in, preset or expression), the parameter it varies and that parameter's grid
-    (``"0.1,1,10"`` or ``"log:0.01:1:5"``); an empty ``param`` is one configuration at the recipe's start."""
-
-    coupling: str
-    param: str = ""
-    values: str = ""
-
-    def to_text(self) -> str:
-        """'rbf;theta=0.01,0.1,1' (';' never occurs in an expression)."""
-        return self.coupling + (f";{self.param}={self.values}" if self.param else "")
-
-    @classmethod
-    def from_text(cls, text: str) -> FamilyRow:
-        spec, sep, grid = text.rpartition(";") if ";" in text else (text, "", "")
-        if not sep:
-            return cls(text.strip())
-        name, values = parse_assignment(grid, "a family's grid", example="NAME=VALUES (e.g. theta=0.1,1,10)")
-        return cls(spec.strip(), name, values.strip())
-
-
-@dataclass(frozen=True)
-class ExploreState:
-    """What the Explore page shows, as its URL carries it."""
-
-    families: tuple[FamilyRow, ...] = (FamilyRow("rbf", "theta", DEFAULT_GRIDS[("rbf", "theta")]),)
-    seeds: str = "0-2"
-    epochs: int = RECIPE.epochs
-    show: tuple[str, ...] = ()  # leaderboard: only these families (empty: all)
-
-
-def grid_params(spec: str) -> list[str]:
-    """What a family can vary: the coupling's own parameters (those a student moves), then training settings."""
-    return [p.name for p in coupling_info(spec).user_params] + list(TRAIN_PARAMS)
-
-
 def param_label(spec: str, name: str) -> str:
     if name in TRAIN_PARAMS:
         return TRAIN_LABELS[name]
@@ -143,56 +101,6 @@ def poll_interval(idle_polls: int) -> float:
     return float(min(8, 2 ** (idle_polls // 3)))
 
 
-# -- the URL ----------------------------------------------------------------------------------------------------------
-def explore_to_query(state: ExploreState) -> dict[str, str | list[str]]:
-    """URL parameters for ``state`` (only what differs from the defaults): xf (one per family), xseeds, xepochs,
-    xshow."""
-    d, q = ExploreState(), {}
-    if state.families != d.families:
-        q["xf"] = [f.to_text() for f in state.families]
-    if state.seeds != d.seeds:
-        q["xseeds"] = state.seeds
-    if state.epochs != d.epochs:
-        q["xepochs"] = str(state.epochs)
-    if state.show:
-        q["xshow"] = list(state.show)
-    return q
-
-
-def explore_from_query(params: Mapping[str, str | list[str]], lim: Limits) -> tuple[ExploreState, list[str]]:
-    """The Explore view a URL describes, and a notice for each value that was ignored. Never raises."""
-    d, notices = ExploreState(), []
-
-    def values(key: str) -> list[str]:
-        v = params.get(key)
-        return [] if v is None else [str(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
-
-    families = []
-    for text in values("xf")[:8]:
-        try:
-            row = FamilyRow.from_text(text[:400])
-            if row.param and row.param not in grid_params(row.coupling):
-                raise ValueError(f"no parameter {row.param!r}")
-            families.append(row)
-        except ValueError as exc:
-            notices.append(f"URL parameter xf: {text[:60]!r} was ignored ({str(exc).splitlines()[0]})")
-    seeds = (values("xseeds") or [d.seeds])[-1][:40]
-    try:
-        parse_seeds(seeds, lim)
-    except ValueError as exc:
-        notices.append(f"URL parameter xseeds: {exc}; using {d.seeds}")
-        seeds = d.seeds
-    epochs = d.epochs
-    if values("xepochs"):
-        raw = values("xepochs")[-1]
-        if raw.isdigit() and 1 <= int(raw) <= lim.epochs:
-            epochs = int(raw)
-        else:
-            notices.append(f"URL parameter xepochs: {raw[:20]!r} is not 1 to {lim.epochs}; using {d.epochs}")
-    state = ExploreState(tuple(families) or d.families, seeds, epochs, tuple(v[:200] for v in values("xshow")[:8]))
-    return state, notices
-
-
 # -- results: moved to explorer.sweep_view (re-exported here so older imports keep working) ---------------------------
 from .sweep_view import (  # noqa: E402, F401
     PALETTE,
@@ -219,8 +127,6 @@ __all__ = [
     "build_sweep",
     "colours",
     "curves",
-    "explore_from_query",
-    "explore_to_query",
     "groups",
     "l2_figure",
     "leaderboard",

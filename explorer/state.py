@@ -25,7 +25,8 @@ from rpm_engine.config import (
     VideoConfig,
     default_frame,
 )
-from rpm_engine.coupling_spec import PRESETS, CouplingSpec, canonical_name
+from rpm_engine.coupling_spec import PRESETS, CouplingSpec, canonical_name, coupling_info
+from rpm_engine.sweep import TRAIN_PARAMS
 from rpm_engine.text import clip, first_line, parse_assignment
 from rpm_service.limits import Limits
 
@@ -127,6 +128,7 @@ class ViewState:
     stride: int | None = None  # heatmap grid, px; None: default_stride
     log_y: bool = True  # Compare: errors on a log scale
     hide: frozenset[str] = field(default_factory=frozenset)  # classroom flags: names from HIDE_FLAGS
+    explore: ExploreState = field(default_factory=lambda: ExploreState())  # the Explore page's sweep
 
     @property
     def frame_or_default(self) -> int:
@@ -151,6 +153,48 @@ def heatmap_strides(min_size: int, max_size: int) -> list[int]:
     """Grid spacings offered for heatmaps: at most MAX_CANDIDATES candidates, at least 4 points across."""
     ok = [s for s in (1, 2, 4, 8, 16, 32) if (max_size / s) ** 2 <= MAX_CANDIDATES and s <= max(1, min_size // 4)]
     return ok or [max(1, max_size // 64)]
+
+
+# -- the Explore page's sweep, as its URL carries it (xf, xseeds, xepochs, xshow in the property table below) ------
+DEFAULT_GRIDS = {("rbf", "theta"): "0.01,0.03,0.1,0.3,1", ("linear", "w_init"): "0.0001,0.001,0.01"}
+MAX_FAMILIES = 8  # families of one Explore sweep a link may name
+
+
+@dataclass(frozen=True)
+class FamilyRow:
+    """One family: a coupling (built-in, preset or expression), the parameter it varies and that parameter's grid
+    (``"0.1,1,10"`` or ``"log:0.01:1:5"``); an empty ``param`` is one configuration at the recipe's start."""
+
+    coupling: str
+    param: str = ""
+    values: str = ""
+
+    def to_text(self) -> str:
+        """'rbf;theta=0.01,0.1,1' (';' never occurs in an expression)."""
+        return self.coupling + (f";{self.param}={self.values}" if self.param else "")
+
+    @classmethod
+    def from_text(cls, text: str) -> FamilyRow:
+        spec, sep, grid = text.rpartition(";") if ";" in text else (text, "", "")
+        if not sep:
+            return cls(text.strip())
+        name, values = parse_assignment(grid, "a family's grid", example="NAME=VALUES (e.g. theta=0.1,1,10)")
+        return cls(spec.strip(), name, values.strip())
+
+
+@dataclass(frozen=True)
+class ExploreState:
+    """What the Explore page shows, as its URL carries it."""
+
+    families: tuple[FamilyRow, ...] = (FamilyRow("rbf", "theta", DEFAULT_GRIDS[("rbf", "theta")]),)
+    seeds: str = "0-2"
+    epochs: int = RECIPE.epochs
+    show: tuple[str, ...] = ()  # leaderboard: only these families (empty: all)
+
+
+def grid_params(spec: str) -> list[str]:
+    """What a family can vary: the coupling's own parameters (those a student moves), then training settings."""
+    return [p.name for p in coupling_info(spec).user_params] + list(TRAIN_PARAMS)
 
 
 # -- limits ----------------------------------------------------------------------------------------------------------
@@ -256,6 +300,32 @@ def _stride_read(vs: list[str], ctx: Ctx) -> int:
     return v
 
 
+def _families_read(vs: list[str], ctx: Ctx) -> tuple[FamilyRow, ...]:
+    rows = []
+    for text in vs[:MAX_FAMILIES]:
+        row = FamilyRow.from_text(text)
+        coupling_info(row.coupling)  # an unknown name or a bad expression is refused here
+        if row.coupling not in BUILTINS and row.coupling not in PRESETS and not ctx.limits.allow_expressions:
+            raise ValueError("custom expressions are switched off on this server")
+        if row.param and row.param not in grid_params(row.coupling):
+            raise ValueError(f"{row.coupling} has no parameter {clip(row.param)}")
+        rows.append(row)
+    return tuple(dict.fromkeys(rows))
+
+
+def _seeds_read(vs: list[str], ctx: Ctx) -> str:
+    from rpm_engine.grids import parse_seeds  # checked from the text alone, before a seed is listed
+
+    parse_seeds(vs[-1], max_seed=ctx.limits.seeds - 1, limit="this server's limit")
+    return vs[-1].strip()
+
+
+def _explore(attr: str, read, write, many: bool = False) -> Prop:
+    """A property of the Explore page's sweep (``ViewState.explore``), written when it differs from the default."""
+    return Prop(f"x{attr if attr != 'families' else 'f'}", f"explore.{attr}", read,
+                lambda v, s, d: None if v == getattr(d.explore, attr) else write(v), many=many)  # fmt: skip
+
+
 VIEW_PROPS: tuple[Prop, ...] = (
     Prop(
         "c",
@@ -272,6 +342,10 @@ VIEW_PROPS: tuple[Prop, ...] = (
     Prop("stride", "stride", _stride_read, lambda v, s, d: None if v is None else str(v)),
     Prop("run", "runs", _runs_read, lambda v, s, d: list(v) or None, many=True),
     Prop("log", "log_y", lambda vs, ctx: _flag(vs[-1]), lambda v, s, d: None if v == d.log_y else str(int(v))),
+    _explore("families", _families_read, lambda v: [f.to_text() for f in v], many=True),
+    _explore("seeds", _seeds_read, str),
+    _explore("epochs", lambda vs, ctx: _int_in(1, ctx.limits.epochs, vs[-1], "xepochs"), str),
+    _explore("show", lambda vs, ctx: tuple(v[:200] for v in vs[:MAX_FAMILIES]), list, many=True),
 )
 HIDE_PROPS = tuple(f"{name}_hide" for name in HIDE_FLAGS)
 
@@ -313,7 +387,7 @@ def to_query(state: ViewState, limits: Limits | None = None) -> dict[str, str | 
             q[url] = _video_text(attr, value)
     canon = canonical(state)
     for p in VIEW_PROPS:
-        text = p.write(getattr(canon, p.attr), canon, d)
+        text = p.write(_get(canon, p.attr), canon, d)
         if text is not None:
             q[p.url] = text
     for name, url in zip(HIDE_FLAGS, HIDE_PROPS):
@@ -383,11 +457,22 @@ def from_query(params: Mapping[str, object], limits: Limits | None = None) -> tu
         try:
             kw[p.attr] = p.read(vs if p.many else vs[-1:], ctx)
         except Exception as exc:  # noqa: BLE001 - any bad value (an ExpressionError too) becomes a notice
-            bad = next((v for v in vs if not _reads(p, v, ctx)), vs[-1]) if p.many else vs[-1]
-            ignored(p.url, bad, exc)
-            if p.many:  # keep the good values of a list
-                good = [v for v in vs if _reads(p, v, ctx)]
-                kw[p.attr] = p.read(good, ctx)
+            if not p.many:
+                ignored(p.url, vs[-1], exc)
+                continue
+            good = []
+            for v in vs:  # a list keeps its good values, with one notice per bad one
+                try:
+                    p.read([v], ctx)
+                    good.append(v)
+                except Exception as one:  # noqa: BLE001
+                    ignored(p.url, v, one)
+            kw[p.attr] = p.read(good, ctx)
+    nested = {k.split(".", 1)[1]: kw.pop(k) for k in [k for k in kw if "." in k]}  # explore.seeds -> seeds
+    if nested:
+        if not nested.get("families", True):
+            nested.pop("families")  # ?xf= with nothing usable: the default sweep
+        kw["explore"] = dataclasses.replace(d.explore, **nested)
     if len(values("run")) > MAX_RUNS:
         notices.append(f"The URL names more than {MAX_RUNS} runs; comparing the first {MAX_RUNS}")
     hide = set()
@@ -404,6 +489,13 @@ def from_query(params: Mapping[str, object], limits: Limits | None = None) -> tu
     return state, notices
 
 
+def _get(state: ViewState, attr: str):
+    """``state.attr``, or ``state.explore.seeds`` for a dotted ``attr``."""
+    for part in attr.split("."):
+        state = getattr(state, part)
+    return state
+
+
 def misspelt_flags(params) -> list[str]:
     """One notice per parameter that looks like a classroom flag but is not one (``control_hide=1``), naming the
     closest real flag: the same one-line notice as any other bad link value."""
@@ -416,14 +508,6 @@ def misspelt_flags(params) -> list[str]:
             hint = f"did you mean {close[0]}?" if close else f"the flags are {', '.join(HIDE_PROPS)}"
             out.append(f"URL parameter {clip(name)}: not a flag this app knows, so nothing was hidden ({hint})")
     return out
-
-
-def _reads(p: Prop, value: str, ctx: Ctx) -> bool:
-    try:
-        p.read([value], ctx)
-    except Exception:  # noqa: BLE001
-        return False
-    return True
 
 
 def _reason(exc: Exception, raw) -> str:
@@ -456,6 +540,8 @@ def replace(state: ViewState, **changes) -> ViewState:
 __all__ = [
     "BASELINES",
     "HIDE_FLAGS",
+    "ExploreState",
+    "FamilyRow",
     "Item",
     "ViewState",
     "canonical",

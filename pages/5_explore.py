@@ -10,12 +10,8 @@ from explorer import sweep_widgets as xw
 from rpm_engine.config import PAPER_VIDEO, QUICK_VIDEO
 
 ss, lim = st.session_state, ui.limits()
-if "explore" not in ss:  # read before the shared view rewrites the URL
-    ss["explore"], ss["explore_notices"] = ex.explore_from_query(ui.read_url(), lim)
 view = ui.page_setup("explore")
-state, runner, client = ss["explore"], ui.runner(), ui.client_id()
-for n in ss.pop("explore_notices", []):
-    st.warning(n, icon=":material/link:")
+state, runner, client = view.explore, ui.runner(), ui.client_id()  # the sweep is part of the one view (its URL)
 
 st.title("Explore · which prior, with which settings, and how sure?")
 st.caption(f"Every point is an ordinary run of this video ({ui.video_caption(view.video)}), trained through the "
@@ -62,9 +58,8 @@ new = ex.ExploreState(tuple(rows), seeds.strip(), int(epochs), state.show)
 if new != state:
     for k in [k for k in ss if k.startswith(("x_kind_", "x_expr_", "x_param_", "x_values_", "x_was_"))]:
         del ss[k]  # rows moved: the widgets start again from the state
-    ss["explore"] = new
+    ui.set_view(explore=new)
     st.rerun()
-st.query_params.update(ex.explore_to_query(state))
 
 sweep = ui.friendly(ex.build_sweep, state, view.video, lim, what="This sweep")
 entries = ui.entries()
@@ -88,7 +83,7 @@ if past:
             del ss[k]
         for k in ("x_seeds", "x_epochs"):
             ss.pop(k, None)
-        ss["explore"] = pick
+        ui.set_view(explore=pick)
         st.rerun()
 
 
@@ -131,7 +126,7 @@ if not gs:
     st.stop()
 f = xw.filters(gs, state.epochs, state.show)
 if f.families != state.show:
-    ss["explore"] = ex.ExploreState(state.families, state.seeds, state.epochs, f.families)
+    ui.set_view(explore=ex.ExploreState(state.families, state.seeds, state.epochs, f.families))
 board = sv.leaderboard(gs, f)
 if not board.rows:
     st.info("No stored run matches these filters.", icon=":material/filter_alt:")

@@ -55,4 +55,4 @@ def test_families_can_be_added_and_removed(app):
     assert at.text_input(key="x_values_1").value == "10,30,60"
     at.button(key="x_drop_0").click().run()
     assert not at.exception
-    assert [f.coupling for f in at.session_state["explore"].families] == ["linear"]
+    assert [f.coupling for f in at.session_state["view"].explore.families] == ["linear"]

@@ -1,12 +1,13 @@
 """The Explore page's view model: sweeps as the page defines them, their URL, waves within a visitor's share of the
 queue. The results (groups, leaderboard, curves, the figure) are tested in test_sweep_view.py."""
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
 
 from explorer import explore as ex
-from explorer.state import default_item
+from explorer.state import ViewState, default_item, from_query, to_query
 from rpm_engine.config import QUICK_RECIPE, QUICK_VIDEO, VideoConfig
 from rpm_engine.sweep import plan
 from rpm_service.limits import Limits
@@ -14,21 +15,30 @@ from rpm_service.limits import Limits
 TINY = VideoConfig(frames=24, size=32, diameter=6)
 
 
-def test_family_rows_and_the_url_round_trip():
+def _explore_view(params, lim=None):
+    view, notices = from_query(params, lim or Limits())
+    return view.explore, notices
+
+
+def test_the_explore_sweep_is_part_of_the_one_url_table():
     rows = (ex.FamilyRow("rbf", "theta", "log:0.01:1:5"), ex.FamilyRow("dot(z, zp) / tau", "tau", "0.1,1"))
     state = ex.ExploreState(rows, "4", 12, ("rbf",))
-    q = ex.explore_to_query(state)
+    q = to_query(dataclasses.replace(ViewState(), explore=state))
     assert q["xf"] == ["rbf;theta=log:0.01:1:5", "dot(z, zp) / tau;tau=0.1,1"] and q["xseeds"] == "4"
-    back, notices = ex.explore_from_query(q, Limits())
+    assert q["xepochs"] == "12" and q["xshow"] == ["rbf"]
+    back, notices = _explore_view(q)
     assert back == state and notices == []
-    assert ex.explore_to_query(ex.ExploreState()) == {}
+    assert to_query(ViewState()) == {}  # the default sweep writes nothing
 
 
 def test_a_bad_link_gives_notices_and_the_defaults():
     q = {"xf": ["rbf;nope=1", "rbf;theta"], "xseeds": "3-1", "xepochs": "100000"}
-    state, notices = ex.explore_from_query(q, Limits())
+    state, notices = _explore_view(q)
     assert state == ex.ExploreState() and len(notices) == 4
-    assert ex.explore_from_query({"xseeds": "12"}, Limits(seeds=10))[0].seeds == "0-2"
+    assert all(n.startswith("URL parameter x") for n in notices)
+    assert _explore_view({"xseeds": "12"}, Limits(seeds=10))[0].seeds == "0-2"
+    off = Limits(allow_expressions=False)
+    assert _explore_view({"xf": "dot(z, zp) / tau;tau=1"}, off)[0] == ex.ExploreState()
 
 
 def test_seeds_can_be_one_chosen_seed():

@@ -92,7 +92,7 @@ def figure(groups: list[dict], log_y: bool = True, height: int = 360, title: str
     fig.update_yaxes(
         title_text="held-out mean L2 error (px)",
         gridcolor="#e5e5e5",
-        **({"type": "log"} if log_y else {"type": "linear", "rangemode": "tozero"}),
+        **({"type": "log", "dtick": "D2"} if log_y else {"type": "linear", "rangemode": "tozero"}),
     )
     fig.update_layout(
         title=dict(text=title or "From the same untrained start, per seed", font=dict(size=15)),
@@ -105,11 +105,16 @@ def figure(groups: list[dict], log_y: bool = True, height: int = 360, title: str
     return fig
 
 
-def compare_groups(selected, entries, labels: dict, colours: dict) -> tuple[list[dict], list[str]]:
+def group_label(e) -> str:
+    """A configuration's label, with no seed in it (its seeds are pooled): 'rbf (theta=0.1) · shipped'."""
+    return e.config.label + (" · shipped" if e.source == "shipped" else "")
+
+
+def compare_groups(selected, entries, colours: dict) -> tuple[list[dict], list[str]]:
     """For Compare's runs: each trained group's per-seed L2 beside the untrained runs of the same video and seeds.
 
-    ``selected``: catalog entries; ``entries``: every stored entry. Returns (groups for ``figure``, labels of the
-    groups that have no untrained run to start from)."""
+    ``selected``: catalog entries; ``entries``: every stored entry; ``colours``: by run key. Returns (groups for
+    ``figure``, labels of the groups that have no untrained run to start from)."""
     from .catalog import group_key
 
     groups, missing, seen = [], [], set()
@@ -127,9 +132,9 @@ def compare_groups(selected, entries, labels: dict, colours: dict) -> tuple[list
             and x.seed in trained
         }
         if start:
-            groups.append({"label": labels[e.key], "colour": colours[e.key], "start": start, "trained": trained})
+            groups.append({"label": group_label(e), "colour": colours[e.key], "start": start, "trained": trained})
         else:
-            missing.append(labels[e.key])
+            missing.append(group_label(e))
     return groups, missing
 
 

@@ -159,7 +159,7 @@ with left:
             "Each bar pools every stored seed of that configuration (the count is in the legend); on the log scale "
             "bars are geometric means with the 95 % interval of log L2."
         )
-    pairs, unpaired = paired.compare_groups(sel, entries, labels, {k: v[0] for k, v in style.items()})
+    pairs, unpaired = paired.compare_groups(sel, entries, {k: v[0] for k, v in style.items()})
     if pairs:  # each trained run against its own untrained start (issue 18: the control at the centre)
         ui.chart(paired.figure(pairs, log_y=log_y), "cmp_paired", "paired_change")
     if text and (pairs or unpaired):

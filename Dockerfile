@@ -3,7 +3,12 @@
 #   docker run -d --name rpm-explorer --restart unless-stopped -p 8501:8501 -v rpm-data:/data rpm-explorer
 # then open http://localhost:8501. Limits are environment variables (docs/APP.md, "Hosting for a class"); override any
 # with -e RPM_MAX_...=N. The volume keeps the run store and the compiled kernels across containers.
-FROM python:3.11-slim
+# /data may also be a bind-mounted host folder (e.g. -v /srv/rpm:/data, created by Docker as root): the entrypoint
+# starts as root, gives /data to uid 1000 and drops to it; started with another --user it checks /data can be written
+# and refuses in one line if not (deploy/entrypoint.sh). The same image runs a Ray head or worker node for a class on
+# several servers (docs/HOSTING.md, deploy/compose.yaml).
+# The base image's Debian release is pinned (bookworm): a rebuild next year gets the same system libraries and g++.
+FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -14,10 +19,11 @@ WORKDIR /app
 
 # CPU-only torch first (~865 MB installed, instead of the multi-GB CUDA build); requirements.txt's range then accepts it.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-COPY requirements.txt .
+COPY requirements.txt requirements-ray.txt ./
 # g++ builds the fused CPU encoder kernels (rpm_engine/fast.py); without it the engine falls back to stock PyTorch.
+# Ray lets a container join a cluster (the class's job service, sweeps): docs/HOSTING.md.
 RUN apt-get update && apt-get install -y --no-install-recommends g++ && rm -rf /var/lib/apt/lists/* \
-    && pip install -r requirements.txt
+    && pip install -r requirements.txt -r requirements-ray.txt
 
 # The app: engine, UI helpers, pages, Streamlit settings and the shipped runs (assets/store, a few hundred KB).
 COPY rpm_engine/ rpm_engine/
@@ -27,6 +33,7 @@ COPY pages/ pages/
 COPY app.py ./
 COPY .streamlit/config.toml .streamlit/config.toml
 COPY assets/ assets/
+COPY deploy/entrypoint.sh deploy/healthcheck.py deploy/
 
 # An unprivileged user; the run store lives on a volume so trained runs survive a restart.
 RUN useradd --create-home --uid 1000 rpm \
@@ -40,8 +47,9 @@ RUN useradd --create-home --uid 1000 rpm \
 ENV TORCH_EXTENSIONS_DIR=/data/torch_extensions
 RUN mkdir -p "$TORCH_EXTENSIONS_DIR" \
     && python -c "import sys; from rpm_engine import fast; ok = fast.extension() is not None; print('fused kernels built:', ok); sys.exit(0 if ok else 1)" \
-    && chown -R rpm /data
-USER rpm
+    && chown -R rpm:0 /data && chmod -R g+rwX /data
+# No USER line: the entrypoint starts as root only to fix /data's owner, then runs the app as uid 1000 (rpm). An
+# arbitrary uid (--user 12345, OpenShift's random uid in group 0) can write the image's /data through group 0.
 
 # Hosted-demo limits, enforced by the job runner (not only by the widgets). A class of ~30 on a few CPU cores:
 # quick-scale runs (128 frames of 64 px) train in seconds; the paper's scale is for runs the lecturer pre-trains.
@@ -58,8 +66,9 @@ ENV RPM_ENGINE_CACHE=/data/runs \
 VOLUME ["/data"]
 
 EXPOSE 8501
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status != 200)"
+# Healthy = the app answers and the run store can be written (a read-only store is reported as unhealthy).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["python", "deploy/healthcheck.py"]
+ENTRYPOINT ["deploy/entrypoint.sh"]
 
 CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true", \
      "--browser.gatherUsageStats=false"]

@@ -33,6 +33,7 @@ from pathlib import Path
 from rpm_engine import Cancelled, CorruptRun, RunConfig, RunStore, TrainingError, Video
 from rpm_engine.text import is_cancelled
 
+from .ray_jobs import check_reachable, gcs_alive
 from .sweeps import Outcome
 
 ADDRESS_ENV = "RPM_RAY_ADDRESS"
@@ -97,6 +98,7 @@ class RayBackend:
         self.marker_dir = marker_dir
         self.poll_s = poll_s
         self.started_here = False
+        self.lost = False  # the cluster's head stopped answering during a run
         self.last_info: dict[str, dict] = {}  # key -> {pid, task_seconds, node} of the last run
 
     # -- the cluster ---------------------------------------------------------------------------------------------
@@ -111,12 +113,13 @@ class RayBackend:
             kwargs["runtime_env"] = self.runtime_env
         try:
             if self.address:
+                check_reachable(self.address)  # one line within seconds (ray.init waits 150 s and more)
                 ray.init(address=self.address, **kwargs)
             else:
                 ray.init(num_cpus=self.local_cpus, include_dashboard=False, **kwargs)
                 self.started_here = True
         except ConnectionError as exc:
-            raise RuntimeError(f"could not reach the Ray cluster at {self.address!r}: {exc}") from exc
+            raise RuntimeError(f"could not reach the Ray cluster at {self.address!r}: {exc}") from None
         return ray
 
     def shutdown(self) -> None:
@@ -159,9 +162,18 @@ class RayBackend:
             for ref in order[:slots]:  # Ray starts tasks about in submission order
                 start[pending[ref].key()] = now
                 yield Outcome(pending[ref], False, running=min(len(pending), slots))
+            gcs, checked = ray.get_runtime_context().gcs_address, time.monotonic()
             while pending:
                 if is_cancelled(cancel):
                     raise Cancelled("sweep cancelled")
+                if time.monotonic() - checked > 1.0:  # a lost head: said now, not after Ray's 60 s of retrying
+                    checked = time.monotonic()
+                    if not gcs_alive(gcs):
+                        self.lost = True
+                        raise RuntimeError(
+                            f"lost the Ray cluster (its head at {gcs} stopped answering) with {len(pending)} runs "
+                            "unfinished; finished runs are in the store: run the same command again to resume"
+                        )
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=self.poll_s)
                 for ref in ready:
                     cfg = pending.pop(ref)
@@ -191,7 +203,7 @@ class RayBackend:
                             start[nxt.key()] = time.perf_counter()
                             yield Outcome(nxt, False, running=running)
         finally:
-            for ref in list(pending):  # cancelled, failed or interrupted: stop what is still queued or running
+            for ref in [] if self.lost else list(pending):  # cancelled, failed or interrupted: stop the rest
                 try:
                     ray.cancel(ref, force=False)
                 except Exception:

@@ -30,6 +30,8 @@ import collections
 import logging
 import os
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterable
@@ -77,14 +79,62 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
     if where is None:
         return
     try:
-        with socket.create_connection(where, timeout=timeout):
-            pass
+        with socket.create_connection(where, timeout=timeout) as sock:
+            # Ray's GCS is a gRPC (HTTP/2) server: it answers a client preface with a SETTINGS frame. Something that
+            # only accepts the connection (a proxy, another service) is not a Ray cluster.
+            sock.settimeout(timeout)
+            sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+            head = b""
+            while len(head) < 9:
+                chunk = sock.recv(9 - len(head))
+                if not chunk:
+                    raise ConnectionResetError(0, "closed without answering as a Ray cluster does")
+                head += chunk
+            if head[3] != 4:
+                raise ConnectionError(0, "it does not answer as a Ray cluster does")
+        _ask_gcs(f"{where[0]}:{where[1]}", timeout)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConnectionError(
             f"no Ray cluster answers at {address} ({where[0]}:{where[1]}: {reason}); start one with "
             "'ray start --head' or check RPM_RAY_ADDRESS"
         ) from None
+
+
+def gcs_alive(address: str, timeout: float = 1.0) -> bool:
+    """True while something accepts connections at a connected cluster's GCS (``HOST:PORT``): a quick check between
+    waits, so a lost head is said in seconds instead of Ray's 60 s of reconnecting."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+_GCS_PROBE = """
+import sys
+from ray._raylet import GcsClient
+try:
+    GcsClient(address=sys.argv[1])
+except Exception as exc:
+    print(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    sys.exit(1)
+"""
+
+
+def _ask_gcs(host_port: str, timeout: float) -> None:
+    """Ask the GCS for the cluster's id (Ray's own client, in a child process: its C++ log lines stay out of the
+    caller's output); ``ConnectionError`` unless it answers within ``timeout`` s (a proxy in the way answers HTTP/2
+    but not as a GCS)."""
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _GCS_PROBE, host_port], capture_output=True, text=True, timeout=timeout + 10
+        )
+    except subprocess.TimeoutExpired:
+        raise ConnectionError(0, "no answer from Ray's GCS") from None
+    if out.returncode != 0:
+        raise ConnectionError(0, f"not a Ray cluster: {(out.stdout.strip() or 'no answer')[:120]}")
 
 
 def connect(address: str):
@@ -578,4 +628,4 @@ def _new_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
-__all__ = ["ADDRESS_ENV", "JobService", "RayJobRunner", "check_reachable", "connect", "stop_service"]
+__all__ = ["ADDRESS_ENV", "JobService", "RayJobRunner", "check_reachable", "connect", "gcs_alive", "stop_service"]

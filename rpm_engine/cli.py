@@ -17,8 +17,10 @@ from .config import METHODS, PAPER_VIDEO, QUICK_VIDEO, RunConfig
 from .coupling_spec import PRESETS, coupling_names
 from .data import generate_video, save_npz
 from .obtain import obtain
+from .outputs import MEMORY_MESSAGE, check_outputs, out_of_memory, write_atomic
 from .provenance import provenance_mismatch
 from .store import CorruptRun, RunStore
+from .text import clip, first_line, parse_assignment
 from .train import Cancelled, TrainingError, resolve_device
 
 
@@ -28,24 +30,18 @@ class CLIError(Exception):
 
 def _params(items: list[str]) -> dict[str, float]:
     out = {}
+    expects = "NAME=NUMBER (e.g. theta=0.5)"
     for item in items or []:
-        name, sep, value = item.partition("=")
+        name, value = parse_assignment(item, "--param", example=expects)
         try:
-            out[name.strip()] = float(value)
+            out[name] = float(value)
         except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise CLIError(f"--param expects NAME=NUMBER (e.g. theta=0.5), got {item!r}")
+            raise CLIError(f"--param expects {expects}, got {clip(item)}") from None
     return out
 
 
-def _write_json(path: str | None, data: dict) -> None:
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(data, indent=2))
-
-
 def cmd_generate(a) -> int:
+    check_outputs({"--out": a.out}, make_dirs=True)
     video = generate_video(video_config(a, PAPER_VIDEO))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -82,6 +78,7 @@ def train_config(a: argparse.Namespace) -> RunConfig:
 
 def cmd_train(a) -> int:
     config = train_config(a)
+    check_outputs({"--json": a.json})  # before training, not after
     store = RunStore(a.cache)
     with rep.progress_bar(config, quiet=a.quiet) as cb:
         run = obtain(config, store, device=a.device, callback=cb)
@@ -110,11 +107,14 @@ def cmd_train(a) -> int:
     )
     if result["provenance_note"]:
         print(f"note: {result['provenance_note']}", file=sys.stderr)
-    _write_json(a.json, result)
+    if a.json:
+        write_atomic(a.json, json.dumps(result, indent=2))
     return 0
 
 
 def cmd_reproduce(a) -> int:
+    metrics = a.json or str(Path(a.out) / "metrics.json")
+    check_outputs({"--out": Path(a.out) / "l2_bars.png", "--json": metrics}, make_dirs=True)  # before training
     result = rep.reproduce(
         quick=a.quick,
         paper_recipe=a.paper_recipe,
@@ -126,7 +126,7 @@ def cmd_reproduce(a) -> int:
         quiet=a.quiet,
     )
     print(rep.format_table(result))
-    _write_json(a.json or str(Path(a.out) / "metrics.json"), result)
+    write_atomic(metrics, json.dumps(result, indent=2))
     print(f"figures and metrics in {a.out}")
     return 0
 
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     try:
         return a.func(a)
     except (CLIError, ValueError) as exc:  # ExpressionError and config errors are ValueErrors
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = first_line(exc)
         if isinstance(exc, TrainingError):
             print(f"error: training failed: {msg}", file=sys.stderr)
             return 1
@@ -211,8 +211,13 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
         print("error: interrupted; nothing half-written was stored", file=sys.stderr)
         return 130
     except (CorruptRun, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {first_line(exc)}", file=sys.stderr)
         return 1
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
+            raise
+        print(f"error: {MEMORY_MESSAGE}", file=sys.stderr)
+        return 2
 
 
 __all__ = ["add_commands", "build_parser", "coupling_names", "main", "train_config"]

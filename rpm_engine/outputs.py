@@ -98,4 +98,15 @@ MEMORY_MESSAGE = (
     "out of memory: this command needs more memory than the machine has; try a smaller video, batch or sweep"
 )
 
-__all__ = ["MEMORY_MESSAGE", "check_outputs", "write_atomic"]
+
+def out_of_memory(exc: BaseException) -> bool:
+    """True for Python's ``MemoryError`` (numpy's allocation failures are one) and for torch's out-of-memory errors,
+    which are ``RuntimeError``s (``torch.OutOfMemoryError`` on a GPU, "can't allocate memory" on a CPU)."""
+    if isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and (
+        type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(exc).split("\n", 1)[0]
+    )
+
+
+__all__ = ["MEMORY_MESSAGE", "check_outputs", "out_of_memory", "write_atomic"]

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rpm_engine import Cancelled, CorruptRun, RunConfig, RunStore, TrainingError, Video
-from rpm_engine.text import is_cancelled
+from rpm_engine.text import first_line, is_cancelled
 
 from .ray_jobs import check_reachable, gcs_alive
 from .sweeps import Outcome
@@ -186,13 +186,15 @@ class RayBackend:
                     except ray.exceptions.RayTaskError as exc:
                         cause = getattr(exc, "cause", None)
                         if isinstance(cause, TrainingError):
-                            error = _line(cause)
+                            error = first_line(cause)
                         else:
-                            what = f"{type(cause).__name__}: {_line(cause)}" if cause is not None else _line(exc)
+                            what = (
+                                f"{type(cause).__name__}: {first_line(cause)}" if cause is not None else first_line(exc)
+                            )
                             raise RuntimeError(f"{cfg.label} (seed {cfg.train.seed}) failed on Ray: {what}") from exc
                     except ray.exceptions.RayError as exc:  # e.g. its worker died more than max_retries times
                         raise RuntimeError(
-                            f"{cfg.label} (seed {cfg.train.seed}) failed on Ray: {type(exc).__name__}: {_line(exc)}"
+                            f"{cfg.label} (seed {cfg.train.seed}) failed on Ray: {type(exc).__name__}: {first_line(exc)}"
                         ) from exc
                     wall = time.perf_counter() - start.pop(cfg.key(), time.perf_counter())
                     running = min(len(pending), slots)
@@ -221,11 +223,6 @@ class RayBackend:
             if existing is not None:
                 return existing  # another process stored it meanwhile: keep one copy (cached=True)
             return store.save(result)
-
-
-def _line(exc: BaseException) -> str:
-    s = str(exc).strip()
-    return s.splitlines()[0] if s else type(exc).__name__
 
 
 __all__ = ["ADDRESS_ENV", "INSTALL_HINT", "RayBackend", "available"]

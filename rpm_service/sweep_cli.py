@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import sys
-import uuid
-from pathlib import Path
 
 from rpm_engine.cli_args import Parser, add_recipe, add_train_options, add_video_options, recipe, train_settings
 from rpm_engine.cli_args import video_config as _video_config
+from rpm_engine.outputs import MEMORY_MESSAGE, check_outputs, out_of_memory, write_atomic
 from rpm_engine.sweep import MAX_POINTS, TRAIN_PARAMS, Family, Sweep
+from rpm_engine.text import first_line, parse_assignment
 
 from .sweeps import SweepEvent, format_table, make_backend, run_sweep
 
@@ -111,11 +110,7 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     return s
 
 
-def _split_param(item: str) -> tuple[str, str]:
-    name, sep, values = item.partition("=")
-    if not sep or not name.strip():
-        raise SweepInputError(f"--param expects NAME=V1,V2,... (e.g. theta=0.1,1 or theta=log:0.1:10:5), got {item!r}")
-    return name.strip(), values
+PARAM_FORM = "NAME=V1,V2,... (e.g. theta=0.1,1 or theta=log:0.1:10:5)"
 
 
 def sweep_from_args(a) -> Sweep:
@@ -124,7 +119,10 @@ def sweep_from_args(a) -> Sweep:
         raise SweepInputError(a.sweep_errors[0])
     if not a.families:
         raise SweepInputError("a sweep needs at least one --coupling (e.g. --coupling rbf --param theta=0.1,1)")
-    families = [Family.of(name, [_split_param(p) for p in params]) for name, params in a.families]
+    families = [
+        Family.of(name, [parse_assignment(p, "--param", example=PARAM_FORM) for p in params])
+        for name, params in a.families
+    ]
     if a.seeds < 1:
         raise SweepInputError(f"--seeds must be at least 1, got {a.seeds}")
     if a.max_points < 1:
@@ -149,18 +147,6 @@ def _backend(a):
     if importlib.util.find_spec("ray") is None:
         raise SweepInputError(RAY_HINT)
     return make_backend("ray", address=a.address, device=a.device, num_cpus=a.threads or 1)
-
-
-def _write_atomic(path: str, text: str) -> None:
-    """Write to a temporary file beside ``path``, then rename: a reader never sees half a file."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _run_rows(result) -> list[dict]:
@@ -219,6 +205,7 @@ def cmd_sweep(a) -> int:
     total = 0
     try:
         sweep = sweep_from_args(a)
+        check_outputs({"--json": a.json, "--csv": a.csv})  # before any training
         backend = _backend(a)
         store = RunStore(a.cache)
         total = len(sweep.points()) + sum(len(v) for v in sweep.reference_points().values())
@@ -226,9 +213,9 @@ def cmd_sweep(a) -> int:
         result = run_sweep(sweep, backend, store, on_point=progress)
         progress.close()
         data = {**result.to_dict(), "runs": _run_rows(result)}
-        _write_atomic(a.json, json.dumps(data, indent=2, allow_nan=False))
+        write_atomic(a.json, json.dumps(data, indent=2, allow_nan=False))
         if a.csv:
-            _write_atomic(a.csv, _csv_text(result))
+            write_atomic(a.csv, _csv_text(result))
         if not a.quiet:
             print(format_table(result))
             print(f"wrote {a.json}" + (f" and {a.csv}" if a.csv else ""))
@@ -248,26 +235,24 @@ def cmd_sweep(a) -> int:
         return 130
     except TrainingError as exc:
         _close(progress)
-        print(f"error: training failed: {_line(exc)}", file=sys.stderr)
+        print(f"error: training failed: {first_line(exc)}", file=sys.stderr)
         return 1
     except ValueError as exc:  # SweepInputError, ExpressionError, config errors
         _close(progress)
-        print(f"error: {_line(exc)}", file=sys.stderr)
+        print(f"error: {first_line(exc)}", file=sys.stderr)
         return 2
-    except (CorruptRun, OSError, RuntimeError) as exc:
+    except (MemoryError, CorruptRun, OSError, RuntimeError) as exc:
         _close(progress)
-        print(f"error: {_line(exc)}", file=sys.stderr)
+        if out_of_memory(exc):
+            print(f"error: {MEMORY_MESSAGE}", file=sys.stderr)
+            return 2
+        print(f"error: {first_line(exc)}", file=sys.stderr)
         return 1
 
 
 def _close(progress) -> None:
     if progress is not None:
         progress.close()
-
-
-def _line(exc: BaseException) -> str:
-    s = str(exc).strip()
-    return s.splitlines()[0] if s else type(exc).__name__
 
 
 def build_parser() -> argparse.ArgumentParser:

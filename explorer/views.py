@@ -10,6 +10,7 @@ import json
 import math
 import re
 
+from rpm_engine.text import first_line
 from rpm_service.jobs import CANCELLED, DONE, FAILED, RUNNING, WAITING
 
 from . import charts
@@ -179,7 +180,7 @@ def submit_wave(runner, pending: list, mine: list[str], client: str, share: int)
         try:
             jobs = runner.submit_many(pending[:room], client=client)
         except ValueError as exc:  # the queue is full: what is left waits for the next refresh
-            return submitted, pending, str(exc).splitlines()[0]
+            return submitted, pending, first_line(exc)
         submitted += jobs
         pending = pending[room:]
     return submitted, pending, None

@@ -5,6 +5,7 @@ import streamlit as st
 from explorer import charts, media, priors, ui
 from explorer.state import Item, ViewState
 from rpm_engine.expressions import ExpressionError
+from rpm_engine.text import first_line
 
 view = ui.page_setup("priors")
 lim, ss = ui.limits(), st.session_state
@@ -64,7 +65,7 @@ with params_box:
         given = priors.preview_values(view.prior, spec, ViewState().prior)
         specs = priors.param_specs(spec, cfg, given)
     except (ExpressionError, ValueError) as exc:
-        st.error(f"**This expression cannot be used:** {str(exc).splitlines()[0]}", icon=":material/warning:")
+        st.error(f"**This expression cannot be used:** {first_line(exc)}", icon=":material/warning:")
         pos = getattr(exc, "position", None)
         if kind == priors.CUSTOM and isinstance(pos, int) and 0 <= pos <= len(spec):
             st.code(f"{spec}\n{' ' * pos}^ column {pos + 1}", language=None)
@@ -91,7 +92,7 @@ try:
     hm = priors.latent_prior(priors.build(shown, cfg.balls), video, int(frame), int(ball), float(stride))
     les = priors.lesson(video, int(frame), int(ball), float(stride))
 except ValueError as exc:
-    plot.error(f"No preview for these values: {str(exc).splitlines()[0]}", icon=":material/warning:")
+    plot.error(f"No preview for these values: {first_line(exc)}", icon=":material/warning:")
     st.stop()
 defaults = {p.name: p.default for p in specs}
 view = ui.set_view(prior=Item.of(spec, **{k: v for k, v in values.items() if v != defaults[k]}))

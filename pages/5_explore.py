@@ -8,6 +8,7 @@ from explorer import priors, ui
 from explorer import sweep_view as sv
 from explorer import sweep_widgets as xw
 from rpm_engine.config import PAPER_VIDEO, QUICK_VIDEO
+from rpm_engine.text import first_line
 
 ss, lim = st.session_state, ui.limits()
 view = ui.page_setup("explore")
@@ -37,7 +38,7 @@ for i, row in enumerate(state.families):
     try:
         params = ex.grid_params(spec)
     except ValueError as exc:
-        c2.error(str(exc).splitlines()[0])
+        c2.error(first_line(exc))
         continue
     ui.bind(f"x_param_{i}", row.param if row.param in params else params[0])
     param = c2.selectbox("Varies", params, key=f"x_param_{i}", format_func=lambda p, s=spec: ex.param_label(s, p))

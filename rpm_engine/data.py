@@ -12,13 +12,12 @@ centre is (c + 0.5, r + 0.5). A pixel takes a ball's colour when its centre lies
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .config import COLOUR_NAMES, DEFAULT_BACKGROUND, DEFAULT_COLOURS, VideoConfig
+from .text import is_cancelled
 
 RENDER_CHUNK = 256  # frames rendered between two looks at ``cancel``
 REDRAW_BUDGET = 16  # re-draws per ball-frame on average before a video is refused as boxed in (typical: < 0.1)
@@ -45,14 +44,6 @@ def _valid(p: np.ndarray, k: int, pos: np.ndarray, r: float, size: int, d: float
 
 class Cancelled(Exception):
     """Work was cancelled by its caller; nothing is stored."""
-
-
-def is_cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())
 
 
 def simulate(config: VideoConfig, cancel=None) -> tuple[np.ndarray, np.ndarray, int, int]:

@@ -257,7 +257,7 @@ class JobService:
         try:
             self.limits.check_batch(configs)
         except ValueError as exc:
-            return str(exc).splitlines()[0]
+            return first_line(exc)
         wanted = {c.key(): c for c in configs}
         stored = {}
         for k in wanted:
@@ -520,6 +520,7 @@ class RayJobRunner:
         self.store = store or RunStore()
         self.limits = limits or Limits()
         self.timeout = timeout
+        self._answered = 0.0  # when the service last answered (time.monotonic)
         ray = connect(self.address)
         self._ray = ray
         self._actor = _service(
@@ -539,10 +540,24 @@ class RayJobRunner:
         if Path(self.info["store"]) != self.store.root:
             log.warning("the class's job service writes %s, not this server's %s", self.info["store"], self.store.root)
 
-    def _call(self, method: str, *args):
+    def problem(self, every: float = 2.0) -> str | None:
+        """Why the class's service cannot be used now (one line), or None. Asks the service at most every ``every``
+        s (a page calls this on each run; any answered call counts): pages then say "training is unavailable"
+        instead of failing when the cluster's head is lost."""
+        if time.monotonic() - self._answered < every:
+            return None
+        try:
+            self._call("info", timeout=min(self.timeout, 3.0))
+        except RuntimeError as exc:
+            return str(exc)
+        return None
+
+    def _call(self, method: str, *args, timeout: float | None = None):
         ray = self._ray
         try:
-            return ray.get(getattr(self._actor, method).remote(*args), timeout=self.timeout)
+            out = ray.get(getattr(self._actor, method).remote(*args), timeout=timeout or self.timeout)
+            self._answered = time.monotonic()
+            return out
         except ray.exceptions.GetTimeoutError:
             raise RuntimeError(f"the class's job service on Ray did not answer within {self.timeout:g} s") from None
         except ray.exceptions.RayActorError as exc:

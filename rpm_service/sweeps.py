@@ -224,7 +224,7 @@ class SweepRun:
         try:
             jobs = runner.submit_many(wave, client=client)
         except ValueError as exc:  # e.g. the queue is full: the wave waits for the next poll, nothing is lost
-            self.notice = str(exc).splitlines()[0]
+            self.notice = first_line(exc)
             return
         self.jobs += [j.id for j in jobs]
         self.pending, self.notice = rest, None

@@ -124,10 +124,14 @@ def runner() -> JobRunner | None:
         )
         return None
     try:
-        return _runner(str(default_root()), limits(), os.environ.get("RPM_RAY_ADDRESS") or None)
+        r = _runner(str(default_root()), limits(), os.environ.get("RPM_RAY_ADDRESS") or None)
+        problem = r.problem() if hasattr(r, "problem") else None  # the class's service on Ray: still there?
     except (ConnectionError, RuntimeError) as exc:  # the class's Ray cluster is configured but does not answer
-        st.error(f"Training is unavailable: {str(exc).splitlines()[0][:300]}", icon=":material/cloud_off:")
+        problem = str(exc)
+    if problem:
+        st.error(f"Training is unavailable: {problem.splitlines()[0][:300]}", icon=":material/cloud_off:")
         return None
+    return r
 
 
 @st.cache_resource(show_spinner=False)

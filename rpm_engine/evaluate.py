@@ -10,34 +10,15 @@ import numpy as np
 
 from .config import held_out_split
 from .data import Video, draw_discs, render_frames
+from .ranking import t_quantile
 
 if TYPE_CHECKING:  # torch is imported by the functions that run an encoder: summaries and read-outs need none
     import torch
 
-# Two-sided 95 % Student-t quantiles for n - 1 degrees of freedom (n = number of seeds).
-_T95 = {
-    1: 12.706,
-    2: 4.303,
-    3: 3.182,
-    4: 2.776,
-    5: 2.571,
-    6: 2.447,
-    7: 2.365,
-    8: 2.306,
-    9: 2.262,
-    10: 2.228,
-    12: 2.179,
-    15: 2.131,
-    20: 2.086,
-    30: 2.042,
-}
-
 
 def _t95(df: int) -> float:
-    if df in _T95:
-        return _T95[df]
-    smaller = [k for k in _T95 if k <= df]
-    return _T95[max(smaller)] if df <= 30 else 1.96
+    """The two-sided 95 % Student-t quantile for ``df`` = n - 1 degrees of freedom (n seeds), exact for every n."""
+    return t_quantile(0.975, df)
 
 
 def fit_decoder(z: np.ndarray, centres: np.ndarray, train_frac: float = 0.8) -> np.ndarray:
@@ -140,8 +121,6 @@ def paired_change(untrained: dict, trained: dict) -> dict:
         raise ValueError("no seed has both an untrained and a trained run")
     a = np.array([untrained[s] for s in seeds], dtype=np.float64)
     b = np.array([trained[s] for s in seeds], dtype=np.float64)
-    from .ranking import t_quantile
-
     d = b - a
     half = t_quantile(0.975, d.size - 1) * float(d.std(ddof=1)) / math.sqrt(d.size) if d.size > 1 else float("nan")
     diff = {"mean": float(d.mean()), "lo": float(d.mean()) - half, "hi": float(d.mean()) + half, "n": int(d.size)}

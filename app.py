@@ -86,7 +86,7 @@ frame, ball, stride = default_frame(vcfg), 0, default_stride(vcfg)
 summaries = {m: ui.catalog_summary(tuple(e.key for e in fig1[m]), vcfg.balls) for m in fig1}
 rows = home.summary_rows(fig1, summaries, charts.method_colour)
 reference = ui.predict_mean_l2(vcfg, first.config.train.train_frac)
-c1, c2, c3 = st.columns([1, 1, 1])
+c1, c2, c3 = st.container(), st.container(), st.container()  # C, D, E stacked: heatmaps legible at 1024 px too
 with c1:
     bars = ui.shared_figure(
         "method_bars",

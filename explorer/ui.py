@@ -237,10 +237,15 @@ def write_url() -> None:
         st.query_params.from_dict(q)
 
 
-def show_notices() -> None:
-    """Say once which URL values were ignored."""
-    for n in st.session_state.pop("notices", []) or []:
-        st.warning(n, icon=":material/link:")
+def show_notices(page: str | None = None) -> None:
+    """Say which URL values were ignored, on every run of the page the link opened (a page that reruns by itself,
+    as Home does to draw its figures, keeps them), until the visitor moves to another page."""
+    ss = st.session_state
+    if ss.get("notices") and ss.setdefault("notices_page", page) == page:
+        for n in ss["notices"]:
+            st.warning(n, icon=":material/link:")
+    else:
+        ss.pop("notices", None)
 
 
 def bind(key: str, value) -> None:
@@ -424,7 +429,7 @@ def page_setup(page: str) -> ViewState:
     write_url()
     classroom_css(state)
     sidebar(page)
-    show_notices()
+    show_notices(page)
     return state
 
 

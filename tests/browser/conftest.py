@@ -1,5 +1,5 @@
 """Fixtures for the Playwright tests: ``server`` (``streamlit run app.py`` on 127.0.0.1 and a free port with a
-throw-away run store, stopped by its pid) and ``browser`` (Debian's Chromium, headless), both per test module.
+throw-away run store, stopped by its pid) and ``browser`` (Debian's Chromium, headless), both one per test session.
 Helpers (open_page, settle, shot, ...) live in browser_kit.py."""
 
 import os
@@ -67,9 +67,11 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait(timeout=15)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """The app's URL, served from a temporary run store; stopped by its pid after the module."""
+    """The app's URL, served from a temporary run store, one server for every browser test (a start costs seconds
+    of a loaded machine); stopped by its pid at the end. Tests that train use their own video (a video seed of
+    their own), so no test depends on what another stored."""
     cache = tmp_path_factory.mktemp("browser_cache")
     # The fused kernels are the engine tests' business: here a source change would make the first run wait for a
     # compile (minutes on a busy 2-core machine), so the stock PyTorch path trains.
@@ -80,7 +82,7 @@ def server(tmp_path_factory):
         stop_server(proc)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
     """Headless Chromium (Debian's, with the flags a sandbox-less container needs)."""
     from playwright.sync_api import sync_playwright
@@ -95,8 +97,8 @@ def browser():
 
 @pytest.fixture
 def context(browser):
-    """A fresh browser context (one visitor) at 1400 px, closed after the test."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1800})
+    """A fresh browser context (one visitor) at 1400x900, closed after the test."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         yield ctx
     finally:

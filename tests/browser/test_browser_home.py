@@ -1,16 +1,48 @@
-"""The Home page in headless Chromium: it renders the shipped Fig. 1 (C first, then D, E and B) without an exception
-box."""
+"""The Home page in headless Chromium at 1024x768 and 1400x900: the shipped Fig. 1 (C, D, E stacked, then B) renders without an exception box and nothing else is cut off; a misspelt classroom flag gets its
+one-line notice, and the classroom flags hide explanations but never a warning."""
 
-from browser_kit import heading, no_exception, open_page, settle, shot
+import pytest
+from browser_kit import at_both_sizes, clipped, heading, no_exception, open_page, settle
 from playwright.sync_api import expect
 
+# Known at 1024 px (the Home page's owner has them): the intro's display equations are wider than their column, and
+# the flow cards' page links ("4 · Compare") are cut. test_home_intro_fits_at_1024 fails strictly once they fit.
+KNOWN = ("cut off: SPAN", "cut off: P: 4 · Compare", "cut off: P: 3 · Train")
 
-def test_home_renders(server, context):
+
+def open_home(server, context):
     page = open_page(context, f"{server}/")
-    expect(page.locator(".js-plotly-plot").first).to_be_visible()
     # Fig. 1C comes first; D, E and B follow on the page's own timer, without a click.
     expect(page.locator(".js-plotly-plot")).to_have_count(4, timeout=120_000)
     settle(page)
-    shot(page, "home")
+    return page
+
+
+def test_home_at_both_sizes(server, context):
+    page = open_home(server, context)
     no_exception(page)
     heading(page, "RPM Explorer")
+
+    def heatmaps_legible(page, width):
+        for key in ("home_heatmap_rbf", "home_heatmap_linear"):  # the heatmap's own square, not the figure's
+            side = page.locator(f".st-key-{key} .js-plotly-plot").evaluate("e => e._fullLayout.xaxis._length")
+            assert side >= 200, f"Fig. 1 heatmap {key} is {side:.0f} px wide at {width}"
+
+    at_both_sizes(page, "home", heatmaps_legible, known=KNOWN)
+
+
+@pytest.mark.xfail(strict=True, reason="Home's intro equations and flow links are cut at 1024 px (Home's owner)")
+def test_home_intro_fits_at_1024(server, context):
+    page = open_home(server, context)
+    page.set_viewport_size({"width": 1024, "height": 768})
+    settle(page)
+    assert not [b for b in clipped(page) if any(k in b for k in KNOWN)]
+
+
+def test_a_misspelt_flag_is_a_notice_and_flags_never_hide_it(server, context):
+    page = open_page(context, f"{server}/?control_hide=1&text_hide=1")
+    notice = page.get_by_text("URL parameter 'control_hide': not a flag this app knows")
+    expect(notice).to_be_visible()  # a warning: text_hide hides explanations, never a notice
+    expect(notice).to_contain_text("did you mean controls_hide?")
+    expect(page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]:visible')).to_have_count(0)
+    no_exception(page)

@@ -54,7 +54,9 @@ def _range_count(part: str, what: str, max_values: int) -> int:
     """A range's COUNT from its text, refused when it is not a whole number >= 1 or is over ``max_values``."""
     raw = part.strip()
     if raw.lstrip("+").isdigit() and len(raw.lstrip("+").lstrip("0")) > 12:  # never int() a 2,000-digit COUNT
-        raise ValueError(f"{what}: COUNT {raw[:12]}… ({len(raw):,} digits) is more than the limit of {max_values:,} values")
+        raise ValueError(
+            f"{what}: COUNT {raw[:12]}… ({len(raw):,} digits) is more than the limit of {max_values:,} values"
+        )
     try:
         n = int(raw)
     except ValueError:

@@ -41,7 +41,8 @@ def isolated(fn):
                 torch.set_default_dtype(torch.float32)
                 stack.callback(torch.set_default_dtype, dtype)
             if torch.backends.mkldnn.is_available() and not torch.backends.mkldnn.enabled:
-                stack.enter_context(torch.backends.mkldnn.flags(enabled=True))
+                torch.backends.mkldnn.enabled = True
+                stack.callback(setattr, torch.backends.mkldnn, "enabled", False)
             _local.kernel_threads = outer or threads  # a run inside a run keeps the outermost caller's count
             if threads != RUN_THREADS:
                 torch.set_num_threads(RUN_THREADS)

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from rpm_engine.evaluate import paired_change
 
 START = "untrained"
+TICKS = [m * 10.0**e for e in range(-2, 4) for m in (1, 2, 5)]  # a log axis read at 1-2-5 steps
 
 
 def seed_lines(fig: go.Figure, rows: list[dict], through: str) -> None:
@@ -92,7 +93,7 @@ def figure(groups: list[dict], log_y: bool = True, height: int = 360, title: str
     fig.update_yaxes(
         title_text="held-out mean L2 error (px)",
         gridcolor="#e5e5e5",
-        **({"type": "log", "dtick": "D2"} if log_y else {"type": "linear", "rangemode": "tozero"}),
+        **({"type": "log", "tickvals": TICKS} if log_y else {"type": "linear", "rangemode": "tozero"}),
     )
     fig.update_layout(
         title=dict(text=title or "From the same untrained start, per seed", font=dict(size=15)),

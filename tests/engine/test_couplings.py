@@ -1,7 +1,6 @@
 """Couplings as a schema: one parameter table per coupling, one spelling per spec, one error class per bad input."""
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -118,11 +117,13 @@ def test_unknown_parameters_are_refused_early():
 # -- dim -----------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("spec", ["linear", "rbf", "laplace", "-sum(abs(z - zp)) / theta"])
 @pytest.mark.parametrize("dim", [0, -3, MAX_DIM + 1, 10**7, 10**100, True, 6.0, "6", None])
-def test_dim_is_bounded_before_anything_is_allocated(spec, dim):
-    start = time.perf_counter()
+def test_dim_is_bounded_before_anything_is_allocated(spec, dim, monkeypatch):
+    def no_parameters(*a, **k):  # dim=10**7 once allocated 2.4 GB of W before being refused
+        raise AssertionError("a parameter was allocated before dim was checked")
+
+    monkeypatch.setattr(torch.nn, "Parameter", no_parameters)
     with pytest.raises(ValueError, match=f"dim must be an integer from 1 to {MAX_DIM}"):
         make_coupling(spec, dim)
-    assert time.perf_counter() - start < 0.5  # dim=10**7 took 11 s and 2.4 GB before
 
 
 def test_dim_limits_hold_for_direct_construction_too():
@@ -156,12 +157,10 @@ HUGE = "a" * 500_000
     ],
 )
 def test_messages_echo_at_most_80_characters_of_the_input(call):
-    start = time.perf_counter()
     with pytest.raises(ValueError) as info:
         call()
     message = str(info.value)
     assert "a" * 81 not in message and "0" * 81 not in message and len(message) < 400, message[:200]
-    assert time.perf_counter() - start < 2.0
 
 
 # -- canonical specs -----------------------------------------------------------------------------------------------

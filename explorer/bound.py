@@ -98,14 +98,20 @@ def curve_caption(rows: list[dict], pair_set: str) -> str:
         f"(eq. 6); a probability is at most 1, so I_N ≤ log N, with equality only if every partner gets all of it."
     )
     if any(r["method"] == "rbf" for r in rows):
-        at2, at_m = _mean_at(rows, "rbf", 2), _mean_at(rows, "rbf", m)
+        ns = rows[0]["ns"]
+        half = min(ns[:-1], key=lambda n: abs(n - m / 2))
+        at2, at_half, at_m = (_mean_at(rows, "rbf", n) for n in (2, half, m))
+        start = "close to log N" if at2 >= 0.9 * math.log(2) else "below log N already"
         text += (
-            f" RBF: {at2:.2f} nats at N = 2 (log 2 = {math.log(2):.2f}), {at_m:.2f} at N = {m} "
-            f"(log {m} = {math.log(m):.2f}): it follows log N, then levels off {math.log(m) - at_m:.2f} nats below."
+            f" RBF: {at2:.2f} nats at N = 2 (log 2 = {math.log(2):.2f}), {start}; {at_m:.2f} at N = {m} "
+            f"(log {m} = {math.log(m):.2f}), {math.log(m) - at_m:.2f} nats below it. From N = {half} to {m} it "
+            f"{'gains' if at_m >= at_half else 'loses'} {abs(at_m - at_half):.2f} nats where log N gains "
+            f"{math.log(m / half):.2f}."
         )
     if any(r["method"] == "linear" for r in rows):
         top = max(float(np.max(r["values"])) for r in rows if r["method"] == "linear")
-        text += f" Linear: at most {top:.2f} nats at any N, on every seed: its critic scores all pairs nearly alike."
+        text += f" Linear: at most {top:.2f} nats at any N on any seed"
+        text += ": its critic scores all pairs nearly alike." if top < 0.1 else "."
     return text
 
 
@@ -180,11 +186,19 @@ def elbo_caption(rows: list[dict], prior: str) -> str:
         )
     text = (
         f"Under the empirical distribution of the {n} pairs (App. A.1) the mutual information is "
-        + (f"log {n} = {mi:.2f} nats for every run (no two frames share a latent)" if same else "different per run")
+        + (
+            (
+                f"log {n} = {mi:.2f} nats for every run (no two frames share a latent)"
+                if abs(mi - math.log(n)) < 1e-9
+                else f"{mi:.2f} nats for every run"
+            )
+            if same
+            else "different per run"
+        )
         + f", so eq. 18 splits it exactly: ELBO − const = I_{n} (eqs. 23–25, with {PRIORS[prior]}) and the rest is "
         "KL(R(z, z′) ‖ P_θ(z, z′)), how far the prior is from the latents' real joint. Means over seeds (nats): "
         + "; ".join(parts)
-        + ". The MI is the same for all; only the prior's fit tells the encoders apart."
+        + (". The MI is the same for all; only the prior's fit tells the encoders apart." if same else ".")
     )
     if prior == "rbf":
         thetas = [r["theta"] for r in rows if r["method"] == "supervised" and r["theta"] is not None]
@@ -259,23 +273,38 @@ def warp_caption(one: dict, at: dict, method: str) -> str:
             f"read-out {one['l2']:.2f} px."
         )
 
-    def move(key: str, unit: str = "nats") -> str:
-        return f"{one[key]:.2f} → {at[key]:.2f} {unit}"
-
-    text = (
-        f"At p = {at['p']:g}, for this {label(method)} encoder. Unchanged: the MI ({move('mi')}: the warp keeps every "
-        f"frame's latent distinct) and the bound of the critic composed with the inverse warp ({move('fixed')}; it "
-        f"differs by {abs(at['fixed'] - one['fixed']):.1e} nats, float rounding at most): whatever a critic can tell apart in z "
-        f"it can tell apart in w(z). Moved: the RBF prior re-fitted to w(z) ({move('refit')}), so its KL to the "
-        f"latents' joint goes {one['mi'] - one['refit']:.2f} → {at['mi'] - at['refit']:.2f} nats"
-    )
-    if at["trained"] is not None:
-        text += f"; the trained critic applied as it is ({move('trained')})"
+    parts = {"unchanged": [], "moved": []}
+    for key, what, unit in WARP_TERMS:
+        if at[key] is None:
+            continue
+        shown = f"{what} ({one[key]:.2f} → {at[key]:.2f} {unit})"
+        if key == "refit":
+            shown += (
+                f", so its KL to the latents' joint {one['mi'] - one['refit']:.2f} → {at['mi'] - at['refit']:.2f} nats"
+            )
+        parts["unchanged" if abs(at[key] - one[key]) < 0.005 else "moved"].append(shown)
+    text = f"At p = {at['p']:g}, for this {label(method)} encoder"
     text += (
-        f"; and the linear read-out ({move('l2', 'px')}). MI cannot prefer one of these representations to another; "
-        "the prior's fit and the read-out can (Sec. 4.5)."
+        "." if at["trained"] is not None else " (no critic of its own: the critic is the RBF prior fitted at p = 1)."
     )
-    return text
+    for status in ("unchanged", "moved"):
+        if parts[status]:
+            text += f" {status.capitalize()} at two decimals: " + "; ".join(parts[status]) + "."
+    return text + (
+        f" The MI is log {at['n']} whenever no two frames share a latent, which an invertible warp keeps; the critic "
+        f"composed with the inverse warp gives the same I_N up to {abs(at['fixed'] - one['fixed']):.1e} nats of float "
+        "rounding: whatever a critic can tell apart in z it can tell apart in w(z). So the MI cannot prefer one of "
+        "these representations to another; a prior of a fixed family and a linear read-out can (Sec. 4.5)."
+    )
+
+
+WARP_TERMS = (
+    ("mi", "the MI", "nats"),
+    ("fixed", "I_N of the critic composed with the inverse warp", "nats"),  # a baseline's: the RBF prior at p = 1
+    ("trained", "I_N of the trained critic applied to w(z) as it is", "nats"),
+    ("refit", "I_N of the RBF prior re-fitted to w(z)", "nats"),
+    ("l2", "the linear read-out's held-out error", "px"),
+)
 
 
 # -- D · R(z′): uniform or the latents' marginal (eqs. 11, 21) ----------------------------------------------------

@@ -40,8 +40,10 @@ def measured_numbers() -> set[str]:
     # A: RBF's mean I_N at N = 2 and N = M, the gap to log M; linear's highest I_N at any N
     ns = bound.batch_sizes(m_pairs)
     curves = {m: [bound.infonce_curve(lg, ns) for lg in logits[m]] for m in logits}
-    at2, at_m = np.mean([c[0] for c in curves["rbf"]]), np.mean([c[-1] for c in curves["rbf"]])
-    out |= fmt(at2, at_m, math.log(m_pairs) - at_m, max(float(c.max()) for c in curves["linear"]))
+    half = min(ns[:-1], key=lambda n: abs(n - m_pairs / 2))  # the last doubling: does it level off?
+    at2, at_half, at_m = (np.mean([c[ns.index(n)] for c in curves["rbf"]]) for n in (2, half, m_pairs))
+    out |= fmt(at2, at_m, math.log(m_pairs) - at_m, abs(at_m - at_half), math.log(m_pairs / half))
+    out |= {str(half)} | fmt(max(float(c.max()) for c in curves["linear"]))
     # B: MI = log M; per method the mean ELBO (I_M) and MI minus it
     for m in logits:
         elbo = np.mean([bound.infonce(lg) for lg in logits[m]])

@@ -107,6 +107,15 @@ def test_log_f_is_the_coupling_and_the_rbf_formula():
     got = bound.log_f(rbf, z[:-1], z[1:])
     assert got.dtype == np.float64
     assert np.allclose(got, -bound.squared_distances(z[:-1], z[1:]) / (2 * 2.5**2), rtol=1e-6)
+    with torch.no_grad():  # the module itself, in float64
+        module = rbf.double()(torch.from_numpy(z[:-1]), torch.from_numpy(z[1:])).numpy()
+    assert np.allclose(got, module, rtol=1e-6)
+    framed = make_coupling("rbf", 6, theta=2.5, z_scale=1 / 64)  # z measured in frames: θ in those units
+    with torch.no_grad():
+        module = framed.double()(torch.from_numpy(z[:-1]), torch.from_numpy(z[1:])).numpy()
+    assert np.allclose(bound.log_f(framed, z[:-1], z[1:]), module, rtol=1e-6)
+    linear = make_coupling("linear", 6, w_init=0.3)
+    assert np.allclose(bound.log_f(linear, z[:-1], z[1:]), 0.3 * z[:-1] @ z[1:].T, rtol=1e-5)
     brute = np.array([[np.sum((u - v) ** 2) for v in z[1:]] for u in z[:-1]])
     assert np.allclose(bound.squared_distances(z[:-1], z[1:]), brute)
 

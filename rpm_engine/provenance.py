@@ -11,24 +11,38 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import os
 import platform
 from pathlib import Path
 
 from .numerics import RUN_THREADS
 
 # Fields that decide a run's bits, per numerics path ("device" and "fused" are compared first).
-_FUSED_FIELDS = ("kernel_source_sha256", "cflags", "cpu_flags_sha256", "threads", "torch", "numpy")
-_STOCK_FIELDS = ("cpu_flags_sha256", "threads", "torch", "numpy")
+_FUSED_FIELDS = (
+    "kernel_source_sha256",
+    "cflags",
+    "cpu_flags_sha256",
+    "aten_cpu_capability",
+    "threads",
+    "torch",
+    "numpy",
+    "env",
+)
+_STOCK_FIELDS = ("cpu_flags_sha256", "aten_cpu_capability", "threads", "torch", "numpy", "env")
+# Environment variables that change which instructions torch's libraries use (set ones are recorded and compared).
+_ENV = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 _CUDA_FIELDS = ("gpu", "cuda", "torch", "numpy")
 _NAMES = {
     "kernel_source_sha256": "kernel source",
     "cflags": "kernel build flags",
     "cpu_flags_sha256": "CPU",
+    "aten_cpu_capability": "ATen SIMD",
     "threads": "threads",
     "torch": "torch",
     "numpy": "numpy",
     "gpu": "GPU",
     "cuda": "CUDA",
+    "env": "environment",
 }
 
 
@@ -49,7 +63,14 @@ def _common() -> dict:
     import torch
 
     model, flags = _cpu()
-    return {"torch": torch.__version__, "numpy": np.__version__, "cpu_model": model, "cpu_flags_sha256": flags}
+    return {
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the SIMD width ATen's ops run at
+        "cpu_model": model,
+        "cpu_flags_sha256": flags,
+        "env": {k: os.environ[k] for k in _ENV if k in os.environ},
+    }
 
 
 def run_provenance(fused: bool, device) -> dict:
@@ -127,6 +148,8 @@ def _kernels() -> dict:
 def _short(field: str, value) -> str:
     if value is None:
         return "unknown"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "none set"
     text = str(value)
     return text[:8] if field.endswith("sha256") else text
 

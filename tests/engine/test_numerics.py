@@ -140,6 +140,8 @@ def test_a_mismatch_names_what_differs(video):
     assert "torch 2.0.0 (here " in note(torch="2.0.0")
     assert "another CPU" in note(cpu_flags_sha256="0" * 16, cpu_model="Some Other CPU")
     assert "numpy 1.0 (here" in note(numpy="1.0")
+    assert "ATen SIMD AVX2 (here " in note(aten_cpu_capability="AVX2")
+    assert "environment ATEN_CPU_CAPABILITY=avx2 (here " in note(env={"ATEN_CPU_CAPABILITY": "avx2"})
     assert "trained on cuda, this machine trains on cpu" in note(device="cuda", numerics="cuda")
     flipped = note(fused=not base["fused"])
     assert ("stock PyTorch" in flipped) and ("fused kernels" in flipped)

@@ -285,23 +285,24 @@ def run_sweep(
         s, seed, ref = settings[key]
         m = run.metrics if run is not None else {}
         p = PointResult(
-            cfg,
-            key,
-            s,
-            seed,
-            float(m["l2_mean"]) if run is not None else None,
-            cached,
-            0.0 if cached or run is None else float(m.get("train_seconds", 0.0)),
-            wall,
-            error,
-            dict(m),
-            ref,
+            config=cfg,
+            key=key,
+            setting=s,
+            seed=seed,
+            l2_mean=float(m["l2_mean"]) if run is not None else None,
+            cached=cached,
+            train_seconds=0.0 if cached or run is None else float(m.get("train_seconds", 0.0)),
+            wall_seconds=wall,
+            error=error,
+            metrics=dict(m),
+            reference=ref,
         )
         results[key] = p
         counts["cached"] += cached
         counts["failed"] += error is not None
         if on_point:
-            on_point(SweepEvent("finished", cfg, p, len(results), total, counts["running"], **_cf(counts)))
+            on_point(SweepEvent(kind="finished", config=cfg, point=p, done=len(results), total=total,
+                                running=counts["running"], **_cf(counts)))  # fmt: skip
 
     todo = []
     for cfg in configs:  # open what the store has: a resumed sweep shows its finished points at once
@@ -324,7 +325,8 @@ def run_sweep(
                 counts["running"] = out.running
                 if not out.finished:
                     if on_point:
-                        ev = SweepEvent("started", out.config, None, len(results), total, out.running, **_cf(counts))
+                        ev = SweepEvent(kind="started", config=out.config, point=None, done=len(results), total=total,
+                                        running=out.running, **_cf(counts))  # fmt: skip
                         on_point(ev)
                     continue
                 cached = bool(out.run is not None and out.run.cached)  # e.g. stored meanwhile by another process

@@ -88,7 +88,8 @@ def test_bad_sweeps_are_refused_before_training():
 
 def _point(setting, seed, l2, error=None):
     cfg = RunConfig.of("rbf", video=TINY, epochs=1, seed=seed)
-    return PointResult(cfg, f"{setting.label}-{seed}", setting, seed, l2, False, 0.0, 0.0, error)
+    return PointResult(config=cfg, key=f"{setting.label}-{seed}", setting=setting, seed=seed, l2_mean=l2, cached=False,
+                       train_seconds=0.0, wall_seconds=0.0, error=error)  # fmt: skip
 
 
 def test_the_sweep_ranks_by_the_one_ranking_with_log_scale_intervals():
@@ -209,7 +210,10 @@ def test_cli_json_csv_and_resume(tmp_cache, tmp_path, capsys):
     assert len(data["points"]) == 2 * 2 * 2
     for p in data["points"]:
         assert {"key", "coupling", "params", "seed", "l2_mean", "cached"} <= set(p) and p["cached"] is False
-    assert data["points"][0]["params"] == {"theta": 0.1} and data["points"][-1]["params"] == {"w_init": 0.001, "epochs": 2}
+    assert data["points"][0]["params"] == {"theta": 0.1} and data["points"][-1]["params"] == {
+        "w_init": 0.001,
+        "epochs": 2,
+    }
     ranking = data["ranking"]
     assert len(ranking) == 4 and [r["l2_mean"] for r in ranking] == sorted(r["l2_mean"] for r in ranking)
     for r in ranking:

@@ -89,7 +89,8 @@ st.markdown("**D · R(z′) in the prior: uniform candidates or the latents' mar
 critics = [label for label, (m, _) in keys.items() if m in vm.CRITIC_METHODS]
 c1, c2, _ = st.columns([1, 1.5, 1.5], vertical_alignment="bottom")
 pkey = keys[c1.selectbox("Run", critics, key="b_prior_run")][1]
-weighted = c2.toggle("Weight the candidates by R(z′)", value=False, key="b_marginal")
+weighted = c2.toggle("R(z′) = the latents' marginal", value=False, key="b_marginal",
+                     help="Off: every candidate next position weighs the same (R uniform, as on Home and Priors).")  # fmt: skip
 frame, stride = default_frame(vcfg), default_stride(vcfg)
 got = ui.friendly(priors_of, pkey, frame, 0, stride, what="This prior")
 if got is not None:

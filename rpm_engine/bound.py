@@ -98,6 +98,14 @@ def infonce(logits: np.ndarray) -> float:
     return float(math.log(len(logits)) + log_p_true(logits).mean())
 
 
+def partner_mass(logits: np.ndarray, offset: int = 0) -> float:
+    """Mean probability a row's softmax over the batch gives the pair ``offset`` places away (i → i + offset; 0: the
+    true partner). For consecutive pairs, offset -1 is z'_{i-1} = z_i: the current frame itself, among the negatives."""
+    logits = np.asarray(logits, dtype=np.float64)
+    p = np.exp(logits - _logsumexp(logits, axis=1)[:, None])
+    return float(np.mean(np.diagonal(p, offset=offset)))
+
+
 def batch_sizes(m: int, count: int = 16) -> list[int]:
     """About ``count`` batch sizes from 2 to m, log-spaced, always including 2 and m."""
     if m < 2:

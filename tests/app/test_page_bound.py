@@ -44,6 +44,9 @@ def measured_numbers() -> set[str]:
     at2, at_half, at_m = (np.mean([c[ns.index(n)] for c in curves["rbf"]]) for n in (2, half, m_pairs))
     out |= fmt(at2, at_m, math.log(m_pairs) - at_m, abs(at_m - at_half), math.log(m_pairs / half))
     out |= {str(half)} | fmt(max(float(c.max()) for c in curves["linear"]))
+    probs = [np.exp(lg - np.log(np.exp(lg).sum(1, keepdims=True))) for lg in logits["rbf"]]  # row softmax, by hand
+    out.add(f"{100 * np.mean([np.mean(np.diag(p)) for p in probs]):.0f}")  # the true next frame's share
+    out.add(f"{100 * np.mean([np.mean(np.diag(p, -1)) for p in probs]):.0f}")  # z'_(i-1) = z_i: the frame itself
     # B: MI = log M; per method the mean ELBO (I_M) and MI minus it
     for m in logits:
         elbo = np.mean([bound.infonce(lg) for lg in logits[m]])

@@ -69,6 +69,16 @@ def test_the_curve_is_the_mean_over_every_batch_of_n():
         bound.infonce_curve(logits, [7])
 
 
+def test_partner_mass_is_the_softmax_share_at_an_offset():
+    logits = np.log([[2.0, 1.0, 1.0], [3.0, 1.0, 0.0 + 1e-300], [1.0, 1.0, 2.0]])
+    # rows' shares of the true partner: 2/4, 1/4, 2/4; of the pair one place before (i - 1): 3/4 (row 1), 1/4 (row 2)
+    assert bound.partner_mass(logits) == pytest.approx((2 / 4 + 1 / 4 + 2 / 4) / 3)
+    assert bound.partner_mass(logits, -1) == pytest.approx((3 / 4 + 1 / 4) / 2)
+    z = walk(50)
+    exact = bound.log_f(make_coupling("rbf", 4, theta=1.0), z[:-1], z[1:])
+    assert bound.partner_mass(exact, -1) > bound.partner_mass(exact)  # z'_(i-1) = z_i: "no move" beats the truth
+
+
 def test_batch_sizes_run_from_2_to_m():
     ns = bound.batch_sizes(511)
     assert ns[0] == 2 and ns[-1] == 511 and ns == sorted(set(ns))

@@ -21,7 +21,7 @@ st.markdown(
     "encoder learns the wrong thing: in the paper's recipe (App. D, 30 epochs) the linear critic's encoder "
     "does not recover the positions."
 )
-left, right = st.columns(2, gap="large")
+left, right = st.container(), st.container()  # one above the other: the display equations fit at 1024 px
 with left:
     st.markdown(
         "**InfoNCE** on a batch of N pairs of consecutive frames (x, x′), with z = g(x) and z′ = g(x′) "
@@ -40,14 +40,16 @@ with right:
 st.markdown("**Two critics, two priors** for balls that move one diameter per frame:")
 a, b = st.columns(2, gap="large")
 with a:
-    st.latex(r"\text{linear (eq. 8)}:\quad \log f = z^\top W z'")
+    st.markdown("**linear** (eq. 8)")  # the name outside the equation: each fits its column at 1024 px
+    st.latex(r"\log f = z^\top W z'")
     st.caption(
         "P(z′|z) ∝ exp(zᵀWz′) grows without bound along Wᵀz (eq. 26): it has no notion of “near”. Under App. "
         "D's recipe the encoder it trains does not recover the positions, and ends further from them than it "
         "started (Fig. 1C below)."
     )
 with b:
-    st.latex(r"\text{RBF (eq. 27)}:\quad \log f = -\frac{\lVert z - z'\rVert^2}{2\theta^2}")
+    st.markdown("**RBF** (eq. 27)")
+    st.latex(r"\log f = -\frac{\lVert z - z'\rVert^2}{2\theta^2}")
     st.caption(
         "A Gaussian around z with a learned length-scale θ: the next position is near the current one, "
         "which is what we know about moving balls."
@@ -63,7 +65,7 @@ if not ui.hidden("controls"):
                 st.markdown(f"**[{title}]({url})**")
                 st.caption(what)
 st.markdown("**The flow of the app**")
-cols = st.columns(4)
+cols = [col for _ in range(0, len(home.FLOW), 2) for col in st.columns(2)]  # 2 by 2: each page's name fits at 1024
 for col, (page, label, icon, blurb) in zip(cols, home.FLOW):
     with col.container(border=True):
         st.page_link(ui.PAGES[page], label=f"**{label}**", icon=icon)

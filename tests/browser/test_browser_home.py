@@ -1,13 +1,10 @@
 """The Home page in headless Chromium at 1024x768 and 1400x900: the shipped Fig. 1 (C, D, E stacked, then B) renders without an exception box and nothing else is cut off; a misspelt classroom flag gets its
 one-line notice, and the classroom flags hide explanations but never a warning."""
 
-import pytest
 from browser_kit import at_both_sizes, clipped, heading, no_exception, open_page, settle
 from playwright.sync_api import expect
 
-# Known at 1024 px (the Home page's owner has them): the intro's display equations are wider than their column, and
-# the flow cards' page links ("4 · Compare") are cut. test_home_intro_fits_at_1024 fails strictly once they fit.
-KNOWN = ("cut off: SPAN", "cut off: P: 4 · Compare", "cut off: P: 3 · Train")
+KNOWN = ()  # nothing known to be cut off: the intro's equations and the flow cards fit at 1024 px too
 
 
 def open_home(server, context):
@@ -31,12 +28,11 @@ def test_home_at_both_sizes(server, context):
     at_both_sizes(page, "home", heatmaps_legible, known=KNOWN)
 
 
-@pytest.mark.xfail(strict=True, reason="Home's intro equations and flow links are cut at 1024 px (Home's owner)")
 def test_home_intro_fits_at_1024(server, context):
     page = open_home(server, context)
     page.set_viewport_size({"width": 1024, "height": 768})
     settle(page)
-    assert not [b for b in clipped(page) if any(k in b for k in KNOWN)]
+    assert not clipped(page)
 
 
 def test_a_misspelt_flag_is_a_notice_and_flags_never_hide_it(server, context):

@@ -69,9 +69,10 @@ class Visitor:
     """One browser tab on a Streamlit server: ``open`` a page, read what it shows, ``click`` buttons, and answer
     the page's automatic reruns until ``close``. Times are ``time.perf_counter()`` seconds."""
 
-    def __init__(self, url: str, *, auto_rerun: bool = True):
+    def __init__(self, url: str, *, auto_rerun: bool = True, headers: dict | None = None):
         self.ws_url = url.replace("http://", "ws://").replace("https://", "wss://").rstrip("/") + "/_stcore/stream"
         self.auto_rerun = auto_rerun
+        self.headers = headers  # e.g. {"Cookie": ...}: a browser's cookies (a balancer's stickiness, Streamlit's XSRF)
         self.nodes: dict[tuple[int, ...], Node] = {}
         self.query = ""
         self.page_name = ""
@@ -107,7 +108,9 @@ class Visitor:
         await self.close()
 
     async def connect(self) -> None:
-        self._ws = await connect(self.ws_url, subprotocols=["streamlit"], max_size=None, open_timeout=600)
+        self._ws = await connect(
+            self.ws_url, subprotocols=["streamlit"], max_size=None, open_timeout=600, additional_headers=self.headers
+        )
         self._reader = asyncio.create_task(self._read())
 
     async def close(self) -> None:

@@ -52,7 +52,7 @@ class Entry:
     @property
     def label(self) -> str:
         """Short: 'rbf (theta=0.1) · seed 0'."""
-        return f"{self.config.label} · seed {self.seed}"
+        return f"{self.config.name} · seed {self.seed}"
 
     @property
     def long_label(self) -> str:

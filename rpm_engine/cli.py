@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import reproduce as rep
 from .cli_args import Parser, add_recipe, add_train_options, add_video_options, recipe, train_settings, video_config
-from .config import METHODS, PAPER_VIDEO, QUICK_VIDEO, RunConfig
+from .config import METHODS, PAPER_VIDEO, QUICK_VIDEO, RunConfig, recipe_of
 from .coupling_spec import PRESETS, coupling_names
 from .data import generate_video, save_npz
 from .obtain import obtain
@@ -87,6 +87,7 @@ def cmd_train(a) -> int:
         "key": run.key,
         "cached": run.cached,
         "label": run.label,
+        "recipe": recipe_of(config),
         "l2_mean": m["l2_mean"],
         "l2_per_ball": m["l2_per_ball"],
         "final_loss": m["final_loss"],
@@ -100,7 +101,7 @@ def cmd_train(a) -> int:
         "provenance_note": provenance_mismatch(run, device=resolve_device(a.device).type),
     }
     print(
-        f"{run.label}: held-out L2 {m['l2_mean']:.3f} px  (per ball "
+        f"{config.name}: held-out L2 {m['l2_mean']:.3f} px  (per ball "
         + ", ".join(f"{v:.2f}" for v in m["l2_per_ball"])
         + f")  loss {m['final_loss']:.4f}  {m['steps']} steps  {m['train_seconds']:.1f} s"
         + ("  [cached]" if run.cached else "")

@@ -10,6 +10,7 @@ equal and hash to one run key (``RunConfig.key``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -323,6 +324,13 @@ class RunConfig:
         return self.coupling.label
 
     @property
+    def name(self) -> str:
+        """The label with the recipe the run was made with, as every list names a run:
+        'rbf (theta=0.1) · quick recipe' ('custom settings' when it matches no recipe)."""
+        recipe = recipe_of(self)
+        return f"{self.label} · " + ("custom settings" if recipe == "custom" else f"{recipe} recipe")
+
+    @property
     def n_train(self) -> int:
         return held_out_split(self.video.frames, self.train.train_frac)
 
@@ -454,6 +462,7 @@ QUICK_RECIPE = Recipe("quick", QUICK_VIDEO, theta0=0.1, length_scale_lr=0.5)
 RECIPES = {"quick": QUICK_RECIPE, "paper": PAPER_RECIPE}
 
 
+@functools.lru_cache(maxsize=4096)  # configs are frozen: Home and the leaderboard name hundreds of runs per visit
 def recipe_of(config: RunConfig) -> str:
     """The name of the recipe ``config`` was made with ("quick", "paper"), or "custom" when it matches none.
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from explorer.charts import method_name
 from rpm_engine.config import RunConfig
-from rpm_engine.evaluate import seeds_summary
+from rpm_engine.ranking import pooled
 from rpm_engine.store import Run, RunStore, load_first
 
 log = logging.getLogger(__name__)
@@ -139,10 +139,11 @@ class Catalog:
 
 
 def l2_summary(entries: list[Entry], balls: int) -> dict:
-    """Per-ball and overall held-out L2 over a group's seeds (``seeds_summary`` dicts) and the per-seed values."""
+    """Per-ball and overall held-out L2 over a group's seeds, pooled as the one ranking pools them
+    (``ranking.pooled``: the geometric mean and its log-scale interval, never below zero), and the per-seed values."""
     per_seed = [e.metrics["l2_per_ball"] for e in entries]
-    per_ball = [seeds_summary([p[k] for p in per_seed]) for k in range(balls)]
-    overall = seeds_summary([e.metrics["l2_mean"] for e in entries])
+    per_ball = [pooled([p[k] for p in per_seed]) for k in range(balls)]
+    overall = pooled([e.metrics["l2_mean"] for e in entries])
     return {
         "per_ball": per_ball,
         "overall": overall,

@@ -170,6 +170,17 @@ def log_t_interval(values: Sequence[float], alpha: float = ALPHA) -> tuple[float
     return centre, (min(lo, centre), max(hi, centre))  # exp rounding: keep lo <= centre <= hi exactly
 
 
+def pooled(values: Sequence[float], alpha: float = ALPHA) -> dict:
+    """One configuration's seeds pooled as the ranking pools them, in the shape charts read (``seeds_summary``'s
+    keys): ``mean`` is the geometric mean (the ranking's centre), ``lo``/``hi`` its log-scale t interval (NaN for
+    one seed), ``arithmetic_mean`` beside it, ``n``. Compare's cards and bars use it, so they agree with the
+    leaderboard."""
+    v = [float(x) for x in values]
+    centre, interval = log_t_interval(v, alpha)
+    lo, hi = interval if interval else (math.nan, math.nan)
+    return {"mean": centre, "lo": lo, "hi": hi, "arithmetic_mean": float(np.mean(v)), "n": len(v)}
+
+
 # -- records -----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Trial:
@@ -478,6 +489,7 @@ __all__ = [
     "Trial",
     "holm",
     "log_t_interval",
+    "pooled",
     "rank",
     "t_cdf",
     "t_quantile",

@@ -213,3 +213,16 @@ def test_properties(recs, rnd: random.Random):
     if r.best is not None:
         assert r.best == r.rows[0].config and all(row.comparison.separated for row in r.rows[1:])
     json.dumps(r.to_dict(), allow_nan=False)
+
+
+def test_pooled_is_the_rankings_centre_and_interval_in_the_charts_shape():
+    from rpm_engine.ranking import pooled
+
+    values = [1.0, 2.0, 4.0]
+    p = pooled(values)
+    row = rank([Trial("a", s, v) for s, v in enumerate(values)]).rows[0]
+    assert p["mean"] == pytest.approx(2.0) == pytest.approx(row.centre)  # geometric mean of 1, 2, 4
+    assert (p["lo"], p["hi"]) == pytest.approx(row.interval) and p["lo"] > 0
+    assert p["arithmetic_mean"] == pytest.approx(7 / 3) and p["n"] == 3
+    one = pooled([3.0])
+    assert one["mean"] == pytest.approx(3.0) and math.isnan(one["lo"]) and math.isnan(one["hi"])

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import tomllib
 
-from rpm_engine.config import QUICK_VIDEO, TRAIN_FIELDS, VIDEO_FIELDS, RunConfig, TrainConfig, VideoConfig
+from rpm_engine.config import TRAIN_FIELDS, VIDEO_FIELDS, RunConfig, VideoConfig
 from rpm_engine.coupling_spec import REGISTRY, canonical_name, offered_couplings
 from rpm_engine.text import clip
 
@@ -127,9 +127,6 @@ class Limits:
                 raise ValueError(f"{at}: {values[name]} is below the smallest {name} the engine can use ({need})")
         return cls(**values)
 
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
     # -- what the app may show -----------------------------------------------------------------------------------
     @property
     def capacity(self) -> int:
@@ -161,26 +158,6 @@ class Limits:
         if "balls" in changes and video.colours is not None:
             changes["colours"] = video.colours[: changes["balls"]]
         return dataclasses.replace(video, **changes)
-
-    def clamp_train(self, train: TrainConfig) -> TrainConfig:
-        """``train`` with every limited field (epochs, seed) brought down to this server's limits."""
-        changes = {
-            f.name: self.cap(f)
-            for f in TRAIN_FIELDS
-            if f.limit is not None and getattr(train, f.name) is not None and getattr(train, f.name) > self.cap(f)
-        }
-        return dataclasses.replace(train, **changes) if changes else train
-
-    def clamp_run(self, config: RunConfig) -> RunConfig:
-        """``config`` within this server's limits (its video by ``clamp_video``, its training by ``clamp_train``)."""
-        video, train = self.clamp_video(config.video), self.clamp_train(config.train)
-        if video is config.video and train is config.train:
-            return config
-        return dataclasses.replace(config, video=video, train=train)
-
-    def default_video(self, video: VideoConfig = QUICK_VIDEO) -> VideoConfig:
-        """The app's default video (the quick scale) as this server allows it."""
-        return self.clamp_video(video)
 
     # -- checks (raise ValueError with a message a visitor can act on) ---------------------------------------------
     def check_video(self, video: VideoConfig) -> None:

@@ -65,11 +65,11 @@ def test_bad_environment_variables_fail_too(tmp_path):
 
 def test_the_default_video_is_clamped_to_a_small_server():
     lim = Limits.from_env({"RPM_MAX_FRAMES": "64"})
-    video = lim.default_video()
+    video = lim.clamp_video(QUICK_VIDEO)
     assert video.frames == 64 and (video.size, video.diameter) == (QUICK_VIDEO.size, QUICK_VIDEO.diameter)
     lim.check_video(video)
     RunConfig.of("rbf", video=video, epochs=1)  # still a valid run: enough frames for a read-out and a held-out set
-    assert Limits().default_video() is QUICK_VIDEO  # nothing to clamp: the same object (and the same run key)
+    assert Limits().clamp_video(QUICK_VIDEO) is QUICK_VIDEO  # nothing to clamp: the same object (and the same key)
 
 
 def test_a_smaller_size_keeps_the_geometry():
@@ -91,9 +91,7 @@ def test_every_clamped_default_is_valid_and_within_the_limits(frames, size, ball
         for f in VIDEO_FIELDS:
             if f.limit:
                 assert getattr(clamped, f.name) == min(getattr(video, f.name), lim.cap(f))
-        config = lim.clamp_run(RunConfig.of("rbf", video=video, epochs=30, seed=5))
-        lim.check_run(config)
-        assert (config.train.epochs, config.train.seed) == (3, 1)
+        lim.check_run(RunConfig.of("rbf", video=clamped, epochs=3, seed=1))
 
 
 def test_one_number_for_what_the_server_holds():

@@ -96,9 +96,11 @@ def within(lim: Limits, video: VideoConfig) -> bool:
     return True
 
 
-def poll_interval(idle_polls: int) -> float:
-    """Seconds between refreshes: 1 s while things change, doubling after every 3 polls without news, at most 8 s."""
-    return float(min(8, 2 ** (idle_polls // 3)))
+def poll_interval(idle_polls: int, pending: bool = False) -> float:
+    """Seconds between refreshes: 1 s while things change or while runs wait to be submitted (``pending``: the next
+    wave goes in as soon as a run of this visitor finishes), else doubling after every 3 polls without news, at most
+    8 s."""
+    return 1.0 if pending else float(min(8, 2 ** (idle_polls // 3)))
 
 
 # -- results: moved to explorer.sweep_view (re-exported here so older imports keep working) ---------------------------

@@ -103,7 +103,7 @@ def live() -> None:
         news = (done, n["running"])
         ss["x_idle"] = 0 if news != ss.get("x_news") else ss.get("x_idle", 0) + 1
         ss["x_news"] = news
-        if job.finished(runner) or ex.poll_interval(ss["x_idle"]) != ss.get("x_every"):
+        if job.finished(runner) or ex.poll_interval(ss["x_idle"], bool(job.pending)) != ss.get("x_every"):
             ss["x_sweep"] = None if job.finished(runner) else job
             st.rerun(scope="app")  # a new refresh interval (backing off), or none once the sweep is done
     if sweep is not None:
@@ -117,7 +117,7 @@ def live() -> None:
 
 
 running = ss.get("x_sweep") is not None
-ss["x_every"] = ex.poll_interval(ss.get("x_idle", 0)) if running else None
+ss["x_every"] = ex.poll_interval(ss.get("x_idle", 0), bool(ss["x_sweep"].pending)) if running else None
 st.fragment(live, run_every=ss["x_every"])()
 
 st.subheader("Leaderboard: every stored run of this video")

@@ -94,6 +94,7 @@ def test_waves_fill_the_share_and_no_more():
     assert ex.next_wave(cfgs, 2, 3) == ([0], [1, 2, 3, 4, 5, 6])
     assert ex.next_wave(cfgs, 5, 3) == ([], cfgs)
     assert [ex.poll_interval(i) for i in (0, 2, 3, 6, 9, 30)] == [1, 1, 2, 4, 8, 8]
+    assert ex.poll_interval(30, pending=True) == 1  # runs wait to be submitted: the next wave goes in at once
 
 
 class FakeRunner:

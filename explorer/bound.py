@@ -54,7 +54,7 @@ def curves(runs: dict[str, list], pair_set: str = "all") -> list[dict]:
             values = bound.infonce_curve(logits, ns)
             rows.append({
                 "method": method, "seed": run.config.train.seed, "ns": ns, "values": values, "m": len(z),
-                "true_mass": bound.partner_mass(logits), "self_mass": bound.partner_mass(logits, -1),
+                **dict(zip(("true_mass", "self_mass"), bound.partner_mass(logits, (0, -1)))),
             })  # fmt: skip
     return rows
 
@@ -141,18 +141,14 @@ def elbo_rows(runs: dict[str, list], pair_set: str = "all", prior: str = "traine
     for method, group in runs.items():
         for run in group:
             z, zp = run_pairs(run, pair_set)
-            if prior == "rbf":
-                theta, _ = bound.fit_rbf(bound.squared_distances(z, zp))
-                logits = (
-                    -bound.squared_distances(z, zp) / (2 * theta**2)
-                    if math.isfinite(theta)
-                    else np.zeros((len(z),) * 2)
-                )
+            if prior == "rbf":  # fit_rbf's I_M is the ELBO of the fitted prior: no second pass over the pairs
+                theta, elbo = bound.fit_rbf(bound.squared_distances(z, zp))
+                mi = bound.empirical_mi(z, zp)
+                terms = {"mi": mi, "elbo": elbo, "kl": mi - elbo, "log_n": math.log(len(z)), "n": len(z)}
             elif run.config.coupling is None:
                 continue
             else:
-                theta, logits = None, bound.log_f(run.coupling(), z, zp)
-            terms = bound.elbo_terms(logits, z, zp)
+                theta, terms = None, bound.elbo_terms(bound.log_f(run.coupling(), z, zp), z, zp)
             rows.append({"method": method, "seed": run.config.train.seed, "theta": theta, **terms})
     return rows
 

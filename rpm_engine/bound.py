@@ -55,16 +55,20 @@ def training_pairs(z: np.ndarray, train_frac: float) -> tuple[np.ndarray, np.nda
 
 
 def log_f(coupling: Coupling, z: np.ndarray, zp: np.ndarray) -> np.ndarray:
-    """(M, M') matrix of log f(z_i, z'_j) from a coupling module, in float64. The RBF coupling's (eq. 27) is computed
-    here from ``squared_distances`` (a tenth of the module's time on 511 pairs, which the page's first view needs);
-    every other coupling runs its module."""
+    """(M, M') matrix of log f(z_i, z'_j) from a coupling module, in float64. The built-in couplings' formulas (linear,
+    eq. 8; RBF, eq. 27) are evaluated here in NumPy (a tenth of the modules' time on 511 pairs on a busy machine, which
+    the page's first view needs; tested equal to the modules); every other coupling runs its module."""
     import torch
 
-    from .couplings import RBFCoupling
+    from .couplings import LinearCoupling, RBFCoupling
 
     if type(coupling) is RBFCoupling:
         scale = coupling.z_scale**2 * math.exp(-2.0 * float(coupling.log_theta.detach()))
         return -0.5 * scale * squared_distances(z, zp)
+    if type(coupling) is LinearCoupling:
+        w = coupling.W.detach().double().cpu().numpy()
+        s = coupling.z_scale
+        return (s * np.asarray(z, dtype=np.float64)) @ w @ (s * np.asarray(zp, dtype=np.float64)).T
     with torch.no_grad():
         c = copy.deepcopy(coupling).double().eval()
         out = c(torch.as_tensor(np.asarray(z, dtype=np.float64)), torch.as_tensor(np.asarray(zp, dtype=np.float64)))
@@ -98,12 +102,13 @@ def infonce(logits: np.ndarray) -> float:
     return float(math.log(len(logits)) + log_p_true(logits).mean())
 
 
-def partner_mass(logits: np.ndarray, offset: int = 0) -> float:
-    """Mean probability a row's softmax over the batch gives the pair ``offset`` places away (i → i + offset; 0: the
-    true partner). For consecutive pairs, offset -1 is z'_{i-1} = z_i: the current frame itself, among the negatives."""
+def partner_mass(logits: np.ndarray, offsets: tuple[int, ...] = (0,)) -> list[float]:
+    """For each offset, the mean probability a row's softmax over the batch gives the pair that many places away
+    (i → i + offset; 0: the true partner). For consecutive pairs, offset -1 is z'_{i-1} = z_i: the current frame
+    itself, among the negatives."""
     logits = np.asarray(logits, dtype=np.float64)
     p = np.exp(logits - _logsumexp(logits, axis=1)[:, None])
-    return float(np.mean(np.diagonal(p, offset=offset)))
+    return [float(np.mean(np.diagonal(p, offset=k))) for k in offsets]
 
 
 def batch_sizes(m: int, count: int = 16) -> list[int]:

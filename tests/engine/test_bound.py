@@ -72,11 +72,12 @@ def test_the_curve_is_the_mean_over_every_batch_of_n():
 def test_partner_mass_is_the_softmax_share_at_an_offset():
     logits = np.log([[2.0, 1.0, 1.0], [3.0, 1.0, 0.0 + 1e-300], [1.0, 1.0, 2.0]])
     # rows' shares of the true partner: 2/4, 1/4, 2/4; of the pair one place before (i - 1): 3/4 (row 1), 1/4 (row 2)
-    assert bound.partner_mass(logits) == pytest.approx((2 / 4 + 1 / 4 + 2 / 4) / 3)
-    assert bound.partner_mass(logits, -1) == pytest.approx((3 / 4 + 1 / 4) / 2)
+    true, before = bound.partner_mass(logits, (0, -1))
+    assert true == pytest.approx((2 / 4 + 1 / 4 + 2 / 4) / 3) and before == pytest.approx((3 / 4 + 1 / 4) / 2)
     z = walk(50)
     exact = bound.log_f(make_coupling("rbf", 4, theta=1.0), z[:-1], z[1:])
-    assert bound.partner_mass(exact, -1) > bound.partner_mass(exact)  # z'_(i-1) = z_i: "no move" beats the truth
+    true, before = bound.partner_mass(exact, (0, -1))
+    assert before > true  # z'_(i-1) = z_i: "no move" beats the truth
 
 
 def test_batch_sizes_run_from_2_to_m():
@@ -124,8 +125,15 @@ def test_log_f_is_the_coupling_and_the_rbf_formula():
     with torch.no_grad():
         module = framed.double()(torch.from_numpy(z[:-1]), torch.from_numpy(z[1:])).numpy()
     assert np.allclose(bound.log_f(framed, z[:-1], z[1:]), module, rtol=1e-6)
-    linear = make_coupling("linear", 6, w_init=0.3)
-    assert np.allclose(bound.log_f(linear, z[:-1], z[1:]), 0.3 * z[:-1] @ z[1:].T, rtol=1e-5)
+    linear = make_coupling("linear", 6, w_init=0.3, z_scale=0.5)
+    with torch.no_grad():
+        linear.W.add_(torch.from_numpy(np.random.default_rng(0).normal(size=(6, 6))).float())  # not just w_init · I
+        module = linear.double()(torch.from_numpy(z[:-1]), torch.from_numpy(z[1:])).numpy()
+    assert np.allclose(bound.log_f(linear, z[:-1], z[1:]), module, rtol=1e-6)
+    cosine = make_coupling("cosine", 6)  # any other coupling: its own module
+    with torch.no_grad():
+        module = cosine.double()(torch.from_numpy(z[:-1]), torch.from_numpy(z[1:])).numpy()
+    assert np.allclose(bound.log_f(cosine, z[:-1], z[1:]), module)
     brute = np.array([[np.sum((u - v) ** 2) for v in z[1:]] for u in z[:-1]])
     assert np.allclose(bound.squared_distances(z[:-1], z[1:]), brute)
 

@@ -57,4 +57,18 @@ def obtain(
         return run
 
 
-__all__ = ["obtain"]
+def save_once(store: RunStore, run: Run) -> tuple[Run, bool]:
+    """Store a run trained elsewhere (a Ray task returns it to its driver, the store's one writer) unless its key is
+    stored already: ``(the stored run, True if this call stored it)``; never two copies. ``obtain``'s second half."""
+    key = run.config.key()
+    with store.lock(key):
+        try:
+            existing = store.load(key)
+        except CorruptRun:
+            existing = None
+        if existing is not None:
+            return existing, False  # another process stored it meanwhile: keep its copy (cached=True)
+        return store.save(run), True
+
+
+__all__ = ["obtain", "save_once"]

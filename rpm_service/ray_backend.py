@@ -30,10 +30,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from rpm_engine import Cancelled, CorruptRun, RunConfig, RunStore, TrainingError, Video
+from rpm_engine import Cancelled, RunConfig, RunStore, TrainingError, Video
+from rpm_engine.obtain import save_once
 from rpm_engine.text import first_line, is_cancelled
 
-from .ray_jobs import check_reachable, gcs_alive
+from .ray_jobs import ServiceExecutor, check_reachable, class_service, gcs_alive
 from .sweeps import Outcome
 
 ADDRESS_ENV = "RPM_RAY_ADDRESS"
@@ -144,6 +145,9 @@ class RayBackend:
     # -- running -------------------------------------------------------------------------------------------------
     def run(self, configs: list[RunConfig], video: Video, store: RunStore, cancel=None) -> Iterator[Outcome]:
         ray = self.connect()
+        if class_service(ray) is not None:  # the cluster runs a class's job service: the sweep queues with the class
+            yield from ServiceExecutor(self.address, poll_s=max(self.poll_s, 0.5)).run(configs, video, store, cancel)
+            return
         device, resources, slots = self._placement(ray)
         remote = ray.remote(_train_task)
         video_ref = ray.put(video)
@@ -213,16 +217,8 @@ class RayBackend:
 
     @staticmethod
     def _store(store: RunStore, result):
-        """One writer: the driver saves each result atomically under the store's lock (kept if already there)."""
-        key = result.config.key()
-        with store.lock(key):
-            try:
-                existing = store.load(key)
-            except CorruptRun:
-                existing = None
-            if existing is not None:
-                return existing  # another process stored it meanwhile: keep one copy (cached=True)
-            return store.save(result)
+        """One writer: the driver saves each result (``obtain.save_once``: kept if already there)."""
+        return save_once(store, result)[0]
 
 
 __all__ = ["ADDRESS_ENV", "INSTALL_HINT", "RayBackend", "available"]

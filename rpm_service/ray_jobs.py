@@ -37,6 +37,7 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+from rpm_engine.obtain import save_once
 from rpm_engine.store import CorruptRun, RunStore, load_first
 from rpm_engine.text import first_line
 from rpm_engine.train import RunConfig
@@ -475,15 +476,9 @@ class JobService:
     def _save(self, result) -> tuple[object, bool]:
         """The one writer: save atomically under the store's lock, unless the run is there already (then the stored
         copy is kept: never two); prune the store to its size limit."""
-        key = result.config.key()
-        with self.store.lock(key):
-            try:
-                existing = self.store.load(key)
-            except CorruptRun:
-                existing = None
-            if existing is not None:
-                return existing, False
-            run = self.store.save(result)
+        run, fresh = save_once(self.store, result)
+        if not fresh:
+            return run, False
         try:
             self.store.prune(self.limits.store_bytes)
         except Exception:  # noqa: BLE001 - housekeeping never fails a job
@@ -609,6 +604,81 @@ class RayJobRunner:
         self._actor = None
 
 
+class ServiceExecutor:
+    """A sweep executor over the class's job service (``run(configs, video, store, cancel)`` yields
+    ``sweeps.Outcome``s): a sweep from the command line waits its turn in the class's queue like the Explore page's
+    sweeps, in waves within one visitor's share (``Limits.per_client``), so a lecturer's sweep and a class share the
+    cluster fairly and a run asked for by both trains once. ``RayBackend`` uses it when the cluster runs the service.
+    The store must be the service's (run the sweep on the store's node, with the same ``RPM_ENGINE_CACHE``)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, *, client: str | None = None, poll_s: float = 0.5):
+        import getpass
+
+        self.address = address
+        self.client = client or f"cli:{getpass.getuser()}@{socket.gethostname()}"
+        self.poll_s = poll_s
+
+    def run(self, configs: list[RunConfig], video, store: RunStore, cancel=None):
+        from rpm_engine.text import is_cancelled
+
+        from .sweeps import Outcome
+
+        r = RayJobRunner(store, address=self.address)
+        if Path(r.info["store"]).resolve() != store.root.resolve():
+            raise ValueError(
+                f"the class's job service on this cluster writes {r.info['store']}: run the sweep on that node with "
+                f"--cache {r.info['store']} (this store: {store.root})"
+            )
+        share, pending, active, started = max(1, r.limits.per_client), list(configs), {}, set()
+        try:
+            while pending or active:
+                if is_cancelled(cancel):
+                    from rpm_engine.data import Cancelled
+
+                    raise Cancelled("sweep cancelled")
+                if pending and len(active) < share:
+                    wave = pending[: share - len(active)]
+                    try:
+                        jobs = r.submit_many(wave, self.client)
+                    except ValueError:  # the class's queue is full: this wave waits for the next poll
+                        jobs = None
+                    if jobs:
+                        pending = pending[len(wave) :]
+                        active.update({j.id: (c, time.perf_counter()) for j, c in zip(jobs, wave)})
+                for v in r.views(list(active)):
+                    cfg, t0 = active[v.id]
+                    running = sum(1 for i in active if i in started)
+                    if v.state == RUNNING and v.id not in started:
+                        started.add(v.id)
+                        yield Outcome(cfg, False, running=running + 1)
+                    elif v.finished:
+                        del active[v.id]
+                        run = store.load(cfg.key()) if v.state == DONE else None
+                        error = None if run is not None else (v.error or f"the job ended {v.state}")
+                        yield Outcome(cfg, True, run=run, error=error, wall_seconds=time.perf_counter() - t0)
+                if active or pending:
+                    time.sleep(self.poll_s)
+        except RuntimeError as exc:  # the service or the cluster's head is gone
+            active.clear()
+            raise RuntimeError(f"{exc}; finished runs are in the store: run the same command again to resume") from None
+        finally:
+            for job_id in list(active):  # interrupted or failed: this sweep's unfinished jobs are not wanted
+                try:
+                    r.cancel(job_id, self.client)
+                except RuntimeError:
+                    break
+
+
+def class_service(ray):
+    """The class's job service actor on the connected cluster, or None."""
+    try:
+        return ray.get_actor(SERVICE, namespace=NAMESPACE)
+    except ValueError:
+        return None
+
+
 def _service(ray, store_root, limits, also, device, num_cpus, max_retries, marker_dir, work=None):
     """The class's actor: the one that exists, else a new one on the node that owns the store."""
     try:
@@ -643,4 +713,14 @@ def _new_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
-__all__ = ["ADDRESS_ENV", "JobService", "RayJobRunner", "check_reachable", "connect", "gcs_alive", "stop_service"]
+__all__ = [
+    "ADDRESS_ENV",
+    "JobService",
+    "RayJobRunner",
+    "ServiceExecutor",
+    "class_service",
+    "check_reachable",
+    "connect",
+    "gcs_alive",
+    "stop_service",
+]

@@ -124,7 +124,8 @@ def paired_change(untrained: dict, trained: dict) -> dict:
     d = b - a
     half = t_quantile(0.975, d.size - 1) * float(d.std(ddof=1)) / math.sqrt(d.size) if d.size > 1 else float("nan")
     diff = {"mean": float(d.mean()), "lo": float(d.mean()) - half, "hi": float(d.mean()) + half, "n": int(d.size)}
-    ratio = log_summary(b / a)
+    nan = {"mean": float("nan"), "lo": float("nan"), "hi": float("nan")}
+    ratio = log_summary(b / a) if np.all(a > 0) and np.all(b > 0) else nan  # a ratio of positive errors only
     return {
         "seeds": seeds,
         "change": (b - a).tolist(),

@@ -62,6 +62,8 @@ def test_bad_inputs_are_refused():
         paired_change({0: 1.0}, {1: 2.0})
     with pytest.raises(ValueError, match="positive"):
         log_summary([1.0, 0.0])
+    zero = paired_change({0: 0.0, 1: 1.0}, {0: 1.0, 1: 2.0})  # an error of 0: a change, but no ratio
+    assert zero["mean"] == pytest.approx(1.0) and math.isnan(zero["ratio"])
     one = log_summary([2.0])
     assert one["mean"] == pytest.approx(2.0) and math.isnan(one["lo"])
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from . import grids
 from .config import RECIPES, Recipe, RunConfig, TrainConfig, VideoConfig
-from .couplings import canonical_name
+from .coupling_spec import canonical_name  # no torch: the app lists sweeps without loading it
 
 MAX_POINTS = 500  # a sweep larger than this is refused (runs, references included)
 TRAIN_PARAMS: dict[str, type] = {

@@ -99,14 +99,15 @@ if text:
 st.divider()
 st.markdown("**D · R(z′) in the prior: uniform candidates or the latents' marginal (eqs. 11, 21)**")
 critics = [label for label, (m, _) in keys.items() if m in vm.CRITIC_METHODS]
-c1, c2, _ = st.columns([1, 1.5, 1.5], vertical_alignment="bottom")
+c1, c2, _ = st.columns([1, 1.5, 1], vertical_alignment="bottom")
 pkey = keys[c1.selectbox("Run", critics, key="b_prior_run")][1]
-weighted = c2.toggle("R(z′) = the latents' marginal", value=False, key="b_marginal",
-                     help="Off: every candidate next position weighs the same (R uniform, as on Home and Priors).")  # fmt: skip
+weighted = c2.toggle("Weight by R(z′)", value=False, key="b_marginal",
+                     help="On: each candidate weighs R(z′), the latents' marginal. Off: all weigh the same (R uniform, "
+                     "as on Home and Priors).")  # fmt: skip
 weighting = "marginal" if weighted else "uniform"
 got = ui.friendly(prior_view, pkey, default_frame(vcfg), 0, default_stride(vcfg), weighting, what="This prior")
 if got is not None:
-    left, right = st.columns([1.2, 1], gap="large")
+    left, right = st.columns([1.6, 1], gap="large")
     with left:
         ui.chart(got[0], "b_heat", "bound_prior")
     if text:

@@ -39,7 +39,7 @@ def test_the_bound_page_draws_and_its_controls_answer(server, browser):
         expect(page.locator(".js-plotly-plot").nth(2)).to_contain_text("|u|^3")
 
         expect(page.get_by_text("with a uniform R(z′)", exact=False)).to_be_visible()
-        page.get_by_text("R(z′) = the latents' marginal").click()
+        page.get_by_text("Weight by R(z′)").click()
         settle(page)
         expect(page.get_by_text("with the latents' marginal R(z′)", exact=False)).to_be_visible()
         expect(page.locator(".js-plotly-plot").nth(3)).to_contain_text("the latents’ marginal")

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
-import streamlit.components.v1 as components
 
 from . import sweep_view as sv
 from . import ui
@@ -22,7 +21,7 @@ def png_button(chart_key: str, label: str = "PNG of this chart") -> None:
     """A visible button that downloads the chart keyed ``chart_key`` as a PNG (it presses the chart's own Plotly
     "Download plot as a png", so the file is the one the toolbar gives, named by ``charts.export_config``)."""
     selector = json.dumps(f".st-key-{chart_key} .modebar-btn[data-title='Download plot as a png']")
-    components.html(
+    st.iframe(
         f"""<button id="png" style="font: 14px sans-serif; padding: 5px 12px; border: 1px solid #d0d0d8;
         border-radius: 8px; background: white; cursor: pointer;">⬇ {label}</button>
         <script>document.getElementById("png").onclick = () => {{
@@ -57,11 +56,12 @@ def table(board: sv.Board) -> None:
     """The leaderboard (every row; the table scrolls), the best row highlighted only when the ranking separates it,
     and the verdict in words."""
     df = pd.DataFrame(board.rows)
+    df["rank"] = ["reference" if pd.isna(r) else str(int(r)) for r in df["rank"]]  # references are not ranked
     best = board.best.keys[0] if board.best is not None else None
     styled = df.style.apply(lambda r: ["background-color: #d8f3dc" if r["key"] == best else ""] * len(r), axis=1)
-    styled = styled.format({"L2 (px)": "{:.3g}"}, na_rep="—").format({"rank": "{:.0f}"}, na_rep="ref")
+    styled = styled.format({"L2 (px)": "{:.3g}"}, na_rep="—")
     st.dataframe(styled, key="x_table", hide_index=True, height=min(38 + 35 * len(df), 460),
-                 column_config={"key": None, "configuration": st.column_config.TextColumn(width="large")})  # fmt: skip
+                 column_config={"key": None, "configuration": st.column_config.TextColumn(width="medium")})  # fmt: skip
     n = len(board.groups)
     if board.best is not None:
         st.success(f"**Best: {board.best.label}** (highlighted) · {board.verdict}", icon=":material/trophy:")

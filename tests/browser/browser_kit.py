@@ -111,8 +111,10 @@ CLIPPED_JS = """() => {
             && !p.matches('[data-testid="stMain"], [data-testid="stAppViewContainer"], body, html')) return true; }
         return false; };
     const visible = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0
-        && getComputedStyle(e).visibility !== 'hidden'; };
-    const name = e => (e.getAttribute('data-testid') || e.tagName) + ': ' + (e.innerText || '').slice(0, 60);
+        && e.checkVisibility({visibilityProperty: true}); };  // false inside a closed expander too
+    const name = e => (e.getAttribute('data-testid') || e.tagName) + ' ' + String(e.className.baseVal ?? e.className)
+        .slice(0, 50) + ' [' + Math.round(e.getBoundingClientRect().left) + '-' + Math.round(e.getBoundingClientRect().right)
+        + ']: ' + (e.innerText || '').slice(0, 60);
     for (const e of document.querySelectorAll('[data-testid="stMain"] [data-testid="stElementContainer"], '
             + '[data-testid="stMain"] h1, [data-testid="stMain"] h2, [data-testid="stMain"] h3, '
             + '[data-testid="stSidebar"] [data-testid="stElementContainer"], .js-plotly-plot .main-svg')) {

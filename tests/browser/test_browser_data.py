@@ -1,6 +1,6 @@
 """The Data page in headless Chromium: generate a video from the form, play it, step through frames."""
 
-from browser_kit import heading, no_exception, open_page, settle, shot
+from browser_kit import at_both_sizes, heading, no_exception, open_page, settle
 from playwright.sync_api import expect
 
 TINY = "frames=24&size=32&diam=6"
@@ -21,7 +21,4 @@ def test_data_page_generates_and_plays(server, context):
     gif = page.locator('[data-testid="stImage"] img').first  # the animated GIF plays by itself
     expect(gif).to_be_visible()
     expect(page.get_by_role("slider", name="Frame")).to_have_attribute("max", "30")
-    shot(page, "data")
-    page.set_viewport_size({"width": 1024, "height": 1400})
-    settle(page)
-    shot(page, "data_1024")
+    at_both_sizes(page, "data")

@@ -1,7 +1,7 @@
 """The Priors page in headless Chromium: θ in true pixels at one step, a typed expression updates the preview, a
 broken one keeps the frame and the grid."""
 
-from browser_kit import heading, no_exception, open_page, settle, shot
+from browser_kit import at_both_sizes, heading, no_exception, open_page, settle
 from playwright.sync_api import expect
 
 TINY = "frames=24&size=32&diam=6&frame=10&stride=4"
@@ -14,7 +14,6 @@ def test_priors_expression_preview_and_broken_text(server, context):
     expect(chart).to_be_visible()
     expect(page.get_by_text("Near ○ (1 step)", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Add rbf (theta=0.1) to the training list")).to_be_visible()
-    shot(page, "priors")
     page.get_by_role("combobox", name="Coupling").click()
     page.get_by_role("option", name="custom expression").click()
     settle(page)
@@ -34,6 +33,4 @@ def test_priors_expression_preview_and_broken_text(server, context):
     expect(page.locator(".js-plotly-plot").first).to_contain_text("-sum(abs(z - zp)) / theta")
     expect(page.get_by_role("slider", name="Frame t")).to_have_value("10")
     assert "frame=10" in page.url and "stride=4" in page.url
-    page.set_viewport_size({"width": 1024, "height": 1400})
-    settle(page)
-    shot(page, "priors_1024")
+    at_both_sizes(page, "priors")

@@ -1,41 +1,61 @@
-"""The Train page in headless Chromium: a tiny run trains end to end through the UI and opens in the comparison, and
-two browser sessions asking for the same run share one job."""
+"""The Train page in headless Chromium: at 1024x768 the run list and its progress show right after pressing Train;
+two runs on a new video train end to end, and "Compare these runs" opens exactly those two (never a shipped run of
+another video), whose cards name the video; a comparison across videos warns; two browser sessions asking for the
+same run share one job."""
 
 import re
+import urllib.parse
 
-from browser_kit import heading, job_rows, no_exception, open_page, query, runner_counts, settle, shot, wait_jobs_done
+from browser_kit import (
+    at_both_sizes,
+    heading,
+    job_rows,
+    no_exception,
+    open_page,
+    query,
+    runner_counts,
+    settle,
+    wait_jobs_done,
+)
 from playwright.sync_api import expect
 
+from explorer.catalog import SHIPPED_ROOT, Catalog
+from rpm_engine.store import RunStore
 
-def test_train_page_renders(server, context):
-    page = open_page(context, f"{server}/train")
-    settle(page)
-    shot(page, "train")
-    no_exception(page)
-    heading(page, "Train")
+TWO = query(vseed="41", c=["rbf;theta=1", "linear"], seeds="1")  # a video nobody trained on: two runs, ~1 s each
 
 
-def test_train_a_tiny_run_in_the_ui_and_compare_it(server, browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 2200})
+def test_train_two_runs_on_a_new_video_and_compare_exactly_them(server, browser):
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
     try:
-        page = open_page(context, f"{server}/train?{query()}")
+        page = open_page(context, f"{server}/train?{TWO}")
+        heading(page, "Train")
         no_exception(page)
         page.locator(".st-key-train_start button").click()
-        assert "trained in" in wait_jobs_done(page)[0]
+        expect(job_rows(page).first).to_be_in_viewport()  # at 1024x768, without scrolling
+        texts = wait_jobs_done(page)
+        assert len(texts) == 2 and all("trained in" in t for t in texts)
         settle(page)
         no_exception(page)
-        shot(page, "train_done")
+        at_both_sizes(page, "train")
         page.locator(".st-key-train_compare button").click()
         page.wait_for_url(re.compile(r"/compare\?"))
-        # The tiny run is paired with the shipped RBF run (another video): per run a decoded frame and a heatmap,
-        # per video a centres-over-time chart, then the bars and the curves. Streamlit's chart containers are counted
-        # (Plotly's own .js-plotly-plot is drawn lazily below the fold), after the script has finished.
-        expect(page.locator("[class*='st-key-cmp_card_']")).to_have_count(2)
-        expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(8)
         settle(page)
+        heading(page, "Compare")
+        runs = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query)["run"]
+        cards = page.locator("[class*='st-key-cmp_card_']")
+        expect(cards).to_have_count(2)
+        assert len(set(runs)) == 2
+        for i in range(2):
+            expect(cards.nth(i)).to_contain_text("24 frames × 32 px")  # the card names the video: the new one
+            expect(cards.nth(i)).not_to_contain_text("shipped")
+        expect(page.get_by_text("different videos")).to_have_count(0)
         no_exception(page)
-        assert "run=" in page.url  # the comparison is a link
-        shot(page, "compare_trained")
+
+        shipped = Catalog([("shipped", RunStore(SHIPPED_ROOT, read_only=True))]).shipped_fig1()["rbf"][0].key
+        mixed = open_page(context, f"{server}/compare?run={runs[0]}&run={shipped}")
+        expect(mixed.get_by_text("These runs come from 2 different videos")).to_be_visible()
+        no_exception(mixed)
     finally:
         context.close()
 

@@ -5,7 +5,7 @@ consecutive frames (z_t, z_{t+1}), as in training; "held-out pairs" are those in
 [n, T) (InfoNCE itself trained on every pair of the video; only the linear read-out never saw these frames).
 
 - ``infonce``: I_N = log N + (1/N) Σ_i log [f(z_i, z'_i) / Σ_j f(z_i, z'_j)] (eq. 6), never above log N because every
-  term of the sum is the log of a probability. ``infonce_curve`` averages it over batches of N held-out pairs.
+  term of the sum is the log of a probability. ``infonce_curve`` averages it over random batches of N of the pairs.
 - ``elbo_terms``: under the empirical data distribution of M pairs (App. A.1, eq. 34) R(z, z') is uniform on the M
   pairs and R(z'), the prior's candidates (eq. 11), uniform on the M next latents. The mutual information (eq. 5) is
   then log M whenever the pairs are distinct, the RPM ELBO with the InfoNCE prior (eq. 21) is const + I_M
@@ -47,11 +47,6 @@ def pairs(z: np.ndarray, start: int = 0, stop: int | None = None) -> tuple[np.nd
 def held_out_pairs(z: np.ndarray, train_frac: float) -> tuple[np.ndarray, np.ndarray]:
     """The pairs inside the read-out's held-out frames [n, T), n = ``held_out_split(T, train_frac)``."""
     return pairs(z, held_out_split(len(z), train_frac))
-
-
-def training_pairs(z: np.ndarray, train_frac: float) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs inside the read-out's fitting frames [0, n)."""
-    return pairs(z, 0, held_out_split(len(z), train_frac))
 
 
 def log_f(coupling: Coupling, z: np.ndarray, zp: np.ndarray) -> np.ndarray:

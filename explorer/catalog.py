@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.charts import method_name
 from rpm_engine.config import RunConfig
 from rpm_engine.ranking import pooled
 from rpm_engine.store import Run, RunStore, load_first
@@ -25,6 +24,13 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_ROOT = REPO / "assets" / "store"
 FIG1_METHODS = ("supervised", "rbf", "linear", "untrained")
+
+
+def method_name(config) -> str:
+    """'supervised', 'untrained', or the coupling's spec (a name or the expression text) of a RunConfig."""
+    if config.train.method != "infonce":
+        return config.train.method
+    return config.coupling.spec
 
 
 @functools.lru_cache(maxsize=4096)  # configs are frozen; a key is a JSON dump and a hash, and every page asks often

@@ -19,6 +19,7 @@ from rpm_engine.evaluate import Heatmap, log_summary
 from rpm_engine.figures import METHOD_COLOURS  # one table for the app's and the command line's figures
 
 from . import paired
+from .catalog import method_name  # re-exported: the charts name runs by it
 
 _EXTRA = ("#118ab2", "#8d5524", "#ef476f", "#06a77d", "#5e548e", "#bc6c25")  # custom expressions, by hash
 DASHES = ("solid", "dash", "dot", "dashdot")
@@ -35,13 +36,6 @@ def export_config(filename: str) -> dict:
         "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
         "modeBarButtonsToRemove": ["lasso2d", "select2d"],
     }
-
-
-def method_name(config) -> str:
-    """'supervised', 'untrained', or the coupling's spec (a name or the expression text) of a RunConfig."""
-    if config.train.method != "infonce":
-        return config.train.method
-    return config.coupling.spec
 
 
 def method_colour(name_or_config) -> str:

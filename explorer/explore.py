@@ -17,24 +17,10 @@ from rpm_service.limits import Limits
 from rpm_service.sweeps import SweepRun, next_wave, wave_size  # the app's executor lives in the service
 
 from .priors import training_item
-from .state import DEFAULT_GRIDS, RECIPE, ExploreState, FamilyRow, grid_params
-
-TRAIN_LABELS = {
-    "epochs": "epochs",
-    "lr": "learning rate",
-    "batch_size": "batch size",
-    "coupling_lr": "the coupling's own learning rate",
-}
+from .state import DEFAULT_GRIDS, RECIPE, ExploreState, FamilyRow, grid_params, param_label
 
 
 # -- the sweep as the page defines it --------------------------------------------------------------------------------
-def param_label(spec: str, name: str) -> str:
-    if name in TRAIN_PARAMS:
-        return TRAIN_LABELS[name]
-    p = coupling_info(spec).param(name)
-    return f"{p.label} at the start of training" + (" (encoder units)" if p.unit in ("px of z", "1/px²") else "")
-
-
 def default_grid(spec: str, name: str) -> str:
     """A grid to start from: the recipe's start value / 10, x1, x10 (or the table above)."""
     key = (canonical_name(spec), name)
@@ -103,39 +89,14 @@ def poll_interval(idle_polls: int, pending: bool = False) -> float:
     return 1.0 if pending else float(min(8, 2 ** (idle_polls // 3)))
 
 
-# -- results: moved to explorer.sweep_view (re-exported here so older imports keep working) ---------------------------
-from .sweep_view import (  # noqa: E402, F401
-    PALETTE,
-    REFERENCE_STYLE,
-    Curve,
-    Group,
-    best_keys,
-    colours,
-    curves,
-    groups,
-    l2_figure,
-    leaderboard,
-    progress,
-    references,
-    to_csv,
-    to_json,
-)
-
 __all__ = [
+    "param_label",
     "ExploreState",
     "FamilyRow",
-    "Group",
-    "best_keys",
     "build_sweep",
-    "colours",
-    "curves",
-    "groups",
-    "l2_figure",
-    "leaderboard",
     "SweepRun",
     "next_wave",
     "wave_size",
     "parse_seeds",
     "plan",
-    "references",
 ]

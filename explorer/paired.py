@@ -13,6 +13,8 @@ import plotly.graph_objects as go
 
 from rpm_engine.evaluate import paired_change
 
+from .catalog import group_key
+
 START = "untrained"
 TICKS = [m * 10.0**e for e in range(-2, 4) for m in (1, 2, 5)]  # a log axis read at 1-2-5 steps
 
@@ -116,8 +118,6 @@ def compare_groups(selected, entries, colours: dict) -> tuple[list[dict], list[s
 
     ``selected``: catalog entries; ``entries``: every stored entry; ``colours``: by run key. Returns (groups for
     ``figure``, labels of the groups that have no untrained run to start from)."""
-    from .catalog import group_key
-
     groups, missing, seen = [], [], set()
     for e in selected:
         if e.method == START or group_key(e.config) in seen:

@@ -197,6 +197,22 @@ def grid_params(spec: str) -> list[str]:
     return [p.name for p in coupling_info(spec).user_params] + list(TRAIN_PARAMS)
 
 
+TRAIN_LABELS = {
+    "epochs": "epochs",
+    "lr": "learning rate",
+    "batch_size": "batch size",
+    "coupling_lr": "the coupling's own learning rate",
+}
+
+
+def param_label(spec: str, name: str) -> str:
+    """What a family's varied parameter is called on the page and on the figure's axis."""
+    if name in TRAIN_PARAMS:
+        return TRAIN_LABELS[name]
+    p = coupling_info(spec).param(name)
+    return f"{p.label} at the start of training" + (" (encoder units)" if p.unit in ("px of z", "1/px²") else "")
+
+
 # -- limits ----------------------------------------------------------------------------------------------------------
 def within_limits(video: VideoConfig, limits: Limits) -> bool:
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,11 +17,8 @@ from rpm_engine.evaluate import seeds_summary
 from rpm_engine.ranking import Ranking, Trial, log_t_interval, rank
 from rpm_engine.sweep import Sweep
 
-from .catalog import Entry, group_key
-from .charts import method_name
-
-if TYPE_CHECKING:
-    from .explore import FamilyRow
+from .catalog import Entry, group_key, method_name
+from .state import FamilyRow, param_label
 
 # Distinct colours for configurations (Plotly's qualitative "Dark24" and "Light24", which read on white):
 # two configurations of one family (two θ values) never share a colour.
@@ -244,8 +240,6 @@ class Curve:
 
 def curves(sweep: Sweep, rows: Sequence[FamilyRow], gs: Sequence[Group]) -> list[Curve]:
     """The sweep's families as curves over their varied parameter, from whatever is stored (so far)."""
-    from .explore import param_label  # the definition half names the parameters
-
     by_key = {g.key: g for g in gs}
     seeds = set(sweep.seeds)
     out = []
@@ -351,8 +345,8 @@ def l2_figure(cs: Sequence[Curve], refs: Mapping[str, float], height: int | None
         fig.add_hline(y=y, row="all", col="all", line=dict(color=colour, dash=dash, width=1.5))
         fig.add_scatter(x=[None], y=[None], mode="lines", name=f"{REFERENCE_NAMES[ref]}: {y:.3g} px",
                         line=dict(color=colour, dash=dash, width=1.5), row=1, col=1)  # fmt: skip
-    fig.update_layout(height=height or 140 + 340 * nrows, margin=dict(l=10, r=10, t=30, b=10), template="plotly_white",
-                      legend=dict(orientation="h", y=-0.25 if nrows == 1 else -0.12, yanchor="top"),
+    fig.update_layout(height=height or 140 + 340 * nrows, margin=dict(l=10, r=10, t=60, b=10), template="plotly_white",
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),  # above: never over an axis title
                       font=dict(size=13))  # fmt: skip
     return fig
 

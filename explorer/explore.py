@@ -17,7 +17,7 @@ from rpm_service.limits import Limits
 from rpm_service.sweeps import SweepRun, next_wave, wave_size  # the app's executor lives in the service
 
 from .priors import training_item
-from .state import DEFAULT_GRIDS, RECIPE, ExploreState, FamilyRow, grid_params, param_label
+from .state import DEFAULT_GRIDS, MAX_FAMILIES, RECIPE, ExploreState, FamilyRow, grid_params, param_label
 
 
 # -- the sweep as the page defines it --------------------------------------------------------------------------------
@@ -54,6 +54,8 @@ def build_sweep(state: ExploreState, video: VideoConfig, lim: Limits) -> Sweep:
     (``priors.training_item``: the recipe's θ₀), so the points are the same runs as the Train page's."""
     if not state.families:
         raise ValueError("add at least one family")
+    if len(state.families) > MAX_FAMILIES:
+        raise ValueError(f"families: {len(state.families)} is more than the {MAX_FAMILIES} one sweep may hold")
     if not 1 <= state.epochs <= lim.epochs:
         raise ValueError(f"epochs: must be between 1 and this server's limit of {lim.epochs}")
     lim.check_video(video)

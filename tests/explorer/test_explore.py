@@ -73,6 +73,7 @@ def test_the_quick_rbf_sweep_is_15_points_and_its_runs_are_the_train_pages():
         (ex.ExploreState(seeds="0-20"), "seeds"),
         (ex.ExploreState(epochs=500), "epochs"),
         (ex.ExploreState(()), "at least one family"),
+        (ex.ExploreState((ex.FamilyRow("rbf"),) * 9), "more than the 8"),
     ],
 )
 def test_bad_sweeps_are_one_line_messages(state, match):

@@ -67,13 +67,15 @@ LANGUAGE_HELP = (
 )
 
 
-def kinds() -> dict[str, str]:
-    """The coupling menu: every coupling the app offers (from the couplings' own metadata), then a custom one."""
+def kinds(allow_expressions: bool = True) -> dict[str, str]:
+    """The coupling menu: every coupling the app offers (from the couplings' own metadata), then a custom one where
+    the server allows expressions (``Limits.allow_expressions``)."""
     out = {}
     for info in offered_couplings():
         eq = f" ({info.equation})" if info.equation else ""
         out[info.name] = f"{info.name} — {info.help}{eq}"
-    out[CUSTOM] = "custom expression for log f(z, z′)…"
+    if allow_expressions:
+        out[CUSTOM] = "custom expression for log f(z, z′)…"
     return out
 
 

@@ -24,7 +24,7 @@ if video is None:
 
 controls, plot = st.columns([1, 1.35], gap="large")
 with controls:
-    kinds, prior = priors.kinds(), view.prior
+    kinds, prior = priors.kinds(ui.limits().allow_expressions), view.prior
     start_kind = prior.coupling.spec if (prior.coupling and not prior.is_expression) else priors.CUSTOM
     ui.bind("prior_kind", start_kind if start_kind in kinds else "rbf")
     kind = st.selectbox("Coupling", list(kinds), format_func=kinds.get, key="prior_kind")

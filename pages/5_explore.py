@@ -24,10 +24,10 @@ for name, video in (("Quick scale", QUICK_VIDEO), ("Paper scale (App. D: 900 fra
             ui.set_view(video=video)
             st.rerun()
 
-kinds, rows = priors.kinds(), []
+kinds, rows = priors.kinds(lim.allow_expressions), []
 for i, row in enumerate(state.families):
     c1, c2, c3, c4 = st.columns([2, 1.4, 2.4, 0.5], vertical_alignment="bottom")
-    kind = row.coupling if row.coupling in kinds else priors.CUSTOM
+    kind = row.coupling if row.coupling in kinds else (priors.CUSTOM if priors.CUSTOM in kinds else "rbf")
     ui.bind(f"x_kind_{i}", kind)
     kind = c1.selectbox("Family", list(kinds), format_func=lambda k: k, key=f"x_kind_{i}")
     if kind == priors.CUSTOM:

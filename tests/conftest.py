@@ -14,7 +14,7 @@ def tmp_cache(tmp_path, monkeypatch):
     root = tmp_path / "rpm_cache"
     monkeypatch.setenv("RPM_ENGINE_CACHE", str(root))
     for name in list(__import__("os").environ):
-        if name.startswith("RPM_MAX_") or name == "RPM_ALLOW_EXPRESSIONS":
+        if name.startswith("RPM_MAX_") or name in ("RPM_ALLOW_EXPRESSIONS", "RPM_TRAINING"):
             monkeypatch.delenv(name)
     return root
 

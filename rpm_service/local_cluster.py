@@ -29,6 +29,12 @@ FAST_HEALTH_CHECKS = {
 }
 
 
+# What every process of the cluster and every client of it needs in its environment. Ray turns token authentication
+# on by itself when RAY_AUTH_MODE is unset and ~/.ray/auth_token exists (another user's experiment on a shared
+# machine is enough), and then a node or client without the token is refused. A loopback cluster says so explicitly.
+CLIENT_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -80,7 +86,7 @@ class LocalCluster:
                "--resources", json.dumps(resources), "--disable-usage-stats", "--block", *ports]  # fmt: skip
         if "--head" in role:
             cmd += ["--temp-dir", str(self.temp)]
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(self.head_env if "--head" in role else {})}
+        env = {**os.environ, **CLIENT_ENV, **(self.head_env if "--head" in role else {})}
         env.pop("RPM_RAY_ADDRESS", None)
         log = open(self.folder / f"ray-{name}.log", "w")  # noqa: SIM115 - the node writes it while it lives
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -103,7 +109,12 @@ class LocalCluster:
         last = ""
         while time.monotonic() < deadline:
             out = subprocess.run(
-                [self.python, "-c", code, self.address], capture_output=True, text=True, timeout=60, check=False
+                [self.python, "-c", code, self.address],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                env={**os.environ, **CLIENT_ENV},
             )
             last = (out.stdout + out.stderr).strip()
             if out.returncode == 0 and out.stdout.strip().isdigit() and int(out.stdout.strip()) >= n:

@@ -376,7 +376,6 @@ class _FusedTrain(torch.autograd.Function):
             ws.buffer("y1", n * 6 * h * w),
             ws.buffer("y2", n * k * h * w),
             ws.buffer("g1", n * 6 * h * w),
-            ws.buffer("g2", n * k * h * w),
             ws.scratch(h, w),
         )
         return (None, None, None, None, *grads)

@@ -3,7 +3,7 @@
 //
 // Why: oneDNN runs 3- and 6-channel 3x3 convolutions at ~10 GFLOP/s and a plain step allocates (and the OS
 // zero-fills) hundreds of MB of temporaries. Here every pass is a direct convolution over one image at a time,
-// vectorised over 8 columns (GCC vector extensions: AVX on x86, NEON on ARM), with BatchNorm, ReLU, sigmoid and the
+// vectorised over 8 or 16 columns (GCC vector extensions: AVX or AVX-512 on x86, NEON on ARM), with BatchNorm, ReLU, sigmoid and the
 // centre of mass folded into the passes, and every buffer owned by a reusable workspace (fast.py).
 //
 // Determinism: work is split over images; per-image partial sums (double) are added in image order, so results do
@@ -21,61 +21,77 @@
 
 namespace {
 
-typedef float v8 __attribute__((vector_size(32)));
-typedef int v8i __attribute__((vector_size(32)));
+// Vector width: 16 lanes where the CPU has AVX-512 (one zmm register), else 8 (AVX ymm, or two NEON registers). The
+// build is per CPU kind (-march=native), so the width, and with it the order of the float sums, is fixed per machine.
+#if defined(__AVX512F__)
+constexpr int VW = 16;
+#else
+constexpr int VW = 8;
+#endif
+typedef float vf __attribute__((vector_size(VW * 4)));
+typedef int vi __attribute__((vector_size(VW * 4)));
 
-constexpr int PADL = 8;  // left padding (keeps interior rows 32-byte aligned relative to the row start)
-constexpr int HID = 6;   // hidden channels of the encoder (Fig. 2)
+constexpr int PADL = VW;  // left padding (keeps interior rows vector-aligned relative to the row start)
+constexpr int HID = 6;    // hidden channels of the encoder (Fig. 2)
 
-inline v8 ld(const float* p) { v8 v; std::memcpy(&v, p, sizeof(v)); return v; }
-inline void st(float* p, v8 v) { std::memcpy(p, &v, sizeof(v)); }
-inline v8 bc(float x) { return v8{} + x; }
-inline float hsum(v8 v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
-inline v8 vmax0(v8 a) { return a > 0.0f ? a : v8{}; }
+inline vf ld(const float* p) { vf v; std::memcpy(&v, p, sizeof(v)); return v; }
+inline void st(float* p, vf v) { std::memcpy(p, &v, sizeof(v)); }
+inline vf bc(float x) { return vf{} + x; }
+// Sum of the lanes as a pairwise tree: ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)) for 8 lanes.
+inline float hsum(vf v) {
+  float t[VW];
+  std::memcpy(t, &v, sizeof(v));
+  for (int w = VW / 2; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) t[i] = t[2 * i] + t[2 * i + 1];
+  return t[0];
+}
+inline vf vmax0(vf a) { return a > 0.0f ? a : vf{}; }
 
 // exp(x) for float lanes (Cephes expf: range reduction by ln 2, degree-6 polynomial; ~1 ulp).
-inline v8 vexp(v8 x) {
+inline vf vexp(vf x) {
   x = x < -87.3f ? bc(-87.3f) : x;
   x = x > 88.3f ? bc(88.3f) : x;
-  v8 t = x * 1.44269504088896341f + 128.5f;           // > 0, so truncation is floor
-  v8i n = __builtin_convertvector(t, v8i) - 128;      // round(x / ln 2)
-  v8 fn = __builtin_convertvector(n, v8);
-  v8 r = x - fn * 0.693359375f - fn * -2.12194440e-4f;
-  v8 p = bc(1.9875691500e-4f);
+  vf t = x * 1.44269504088896341f + 128.5f;           // > 0, so truncation is floor
+  vi n = __builtin_convertvector(t, vi) - 128;      // round(x / ln 2)
+  vf fn = __builtin_convertvector(n, vf);
+  vf r = x - fn * 0.693359375f - fn * -2.12194440e-4f;
+  vf p = bc(1.9875691500e-4f);
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  v8i bits = (n + 127) << 23;
-  v8 scale;
+  vi bits = (n + 127) << 23;
+  vf scale;
   std::memcpy(&scale, &bits, sizeof(scale));
   return p * scale;
 }
-inline v8 vsigmoid(v8 x) { return 1.0f / (1.0f + vexp(-x)); }
+inline vf vsigmoid(vf x) { return 1.0f / (1.0f + vexp(-x)); }
 
 struct Geo {
-  int64_t H, W, Wr, S, plane;  // rows, columns, columns rounded up to 8, padded row stride, padded plane size
-  Geo(int64_t h, int64_t w) : H(h), W(w), Wr((w + 7) / 8 * 8), S(PADL + (w + 7) / 8 * 8 + 8), plane((h + 2) * S) {}
+  int64_t H, W, Wr, S, plane;  // rows, columns, columns rounded up to VW, padded row stride, padded plane size
+  Geo(int64_t h, int64_t w) : H(h), W(w), Wr((w + VW - 1) / VW * VW), S(PADL + (w + VW - 1) / VW * VW + VW), plane((h + 2) * S) {}
   float* at(float* base, int64_t c, int64_t i) const { return base + c * plane + (i + 1) * S + PADL; }
   const float* at(const float* base, int64_t c, int64_t i) const { return base + c * plane + (i + 1) * S + PADL; }
 };
 
-// Per-thread scratch: region A and region B of HID padded planes each, then HID rows of Wr floats.
-int64_t scratch_floats(const Geo& g) { return 2 * HID * g.plane + HID * g.Wr; }
+// Per-thread scratch: region A and region B of HID padded planes each, HID rows of Wr floats, then one H x W map.
+int64_t scratch_floats(const Geo& g) { return 2 * HID * g.plane + HID * g.Wr + g.H * g.W; }
 
+// One output row of a 3x3 convolution with padding 1: out[o][0..Wr) = bias[o] + sum_{c,di,dj} w[o][c][di][dj] *
+// in[c][i + di - 1][j + dj - 1]; `in` holds `cin` padded planes. Columns >= W of `out` are junk.
 // One output row of a 3x3 convolution with padding 1: out[o][0..Wr) = bias[o] + sum_{c,di,dj} w[o][c][di][dj] *
 // in[c][i + di - 1][j + dj - 1]; `in` holds `cin` padded planes. Columns >= W of `out` are junk.
 template <int NO>
 void conv_row(const float* in, int cin, const Geo& g, int64_t i, const float* w, const float* bias, float* out) {
-  for (int64_t jb = 0; jb < g.Wr; jb += 8) {
-    v8 acc[NO];
+  for (int64_t jb = 0; jb < g.Wr; jb += VW) {
+    vf acc[NO];
     for (int o = 0; o < NO; ++o) acc[o] = bc(bias ? bias[o] : 0.0f);
     for (int c = 0; c < cin; ++c) {
       for (int di = 0; di < 3; ++di) {
         const float* r = g.at(in, c, i + di - 1) + jb;
-        const v8 x0 = ld(r - 1), x1 = ld(r), x2 = ld(r + 1);
+        const vf x0 = ld(r - 1), x1 = ld(r), x2 = ld(r + 1);
         const float* wc = w + (c * 3 + di) * 3;
         for (int o = 0; o < NO; ++o) {
           const float* wo = wc + o * cin * 9;
@@ -91,22 +107,22 @@ void conv_row(const float* in, int cin, const Geo& g, int64_t i, const float* w,
 // vacc[o][c][di][dj] += sum_{i,j} dy[o][i][j] * x[c][i + di - 1][j + dj - 1]; dy and x are padded planes
 // (dy is zero in columns >= W). Rows are taken in tiles that stay in L2.
 template <int NG>
-void wgrad(const float* dy, const float* x, int cin, const Geo& g, v8* vacc) {
+void wgrad(const float* dy, const float* x, int cin, const Geo& g, vf* vacc) {
   constexpr int64_t TILE = 16;
   for (int64_t i0 = 0; i0 < g.H; i0 += TILE) {
     const int64_t i1 = std::min(g.H, i0 + TILE);
     for (int c = 0; c < cin; ++c) {
       for (int di = 0; di < 3; ++di) {
-        v8 acc[NG][3];
-        for (int o = 0; o < NG; ++o) acc[o][0] = acc[o][1] = acc[o][2] = v8{};
+        vf acc[NG][3];
+        for (int o = 0; o < NG; ++o) acc[o][0] = acc[o][1] = acc[o][2] = vf{};
         for (int64_t i = i0; i < i1; ++i) {
           const float* xr = g.at(x, c, i + di - 1);
           const float* d[NG];
           for (int o = 0; o < NG; ++o) d[o] = g.at(dy, o, i);
-          for (int64_t jb = 0; jb < g.Wr; jb += 8) {
-            const v8 x0 = ld(xr + jb - 1), x1 = ld(xr + jb), x2 = ld(xr + jb + 1);
+          for (int64_t jb = 0; jb < g.Wr; jb += VW) {
+            const vf x0 = ld(xr + jb - 1), x1 = ld(xr + jb), x2 = ld(xr + jb + 1);
             for (int o = 0; o < NG; ++o) {
-              const v8 dv = ld(d[o] + jb);
+              const vf dv = ld(d[o] + jb);
               acc[o][0] += dv * x0;
               acc[o][1] += dv * x1;
               acc[o][2] += dv * x2;
@@ -122,11 +138,11 @@ void wgrad(const float* dy, const float* x, int cin, const Geo& g, v8* vacc) {
 
 // Weight gradient for `no` output channels (groups of at most 3), summed into dw (double, [no][cin][3][3]).
 void wgrad_all(const float* dy, const float* x, int no, int cin, const Geo& g, double* dw) {
-  std::vector<v8> vacc(static_cast<size_t>(no) * cin * 9, v8{});
+  std::vector<vf> vacc(static_cast<size_t>(no) * cin * 9, vf{});
   for (int o0 = 0; o0 < no; o0 += 3) {
     const int ng = std::min(3, no - o0);
     const float* d = dy + o0 * g.plane;
-    v8* va = vacc.data() + static_cast<size_t>(o0) * cin * 9;
+    vf* va = vacc.data() + static_cast<size_t>(o0) * cin * 9;
     if (ng == 3) wgrad<3>(d, x, cin, g, va);
     else if (ng == 2) wgrad<2>(d, x, cin, g, va);
     else wgrad<1>(d, x, cin, g, va);
@@ -164,10 +180,10 @@ void load_frame(const uint8_t* src, const Geo& g, float* dst) {
 
 // Sum and sum of squares of the first W values of a row (float within the row).
 inline void row_moments(const float* r, int64_t W, double& s, double& ss) {
-  v8 a{}, b{};
+  vf a{}, b{};
   int64_t j = 0;
-  for (; j + 8 <= W; j += 8) {
-    const v8 v = ld(r + j);
+  for (; j + VW <= W; j += VW) {
+    const vf v = ld(r + j);
     a += v;
     b += v * v;
   }
@@ -183,12 +199,12 @@ inline void row_moments(const float* r, int64_t W, double& s, double& ss) {
 // h = relu(y1 * scale + shift) for one image, into HID padded planes.
 void make_h(const float* y1, const float* scale, const float* shift, const Geo& g, float* h) {
   for (int c = 0; c < HID; ++c) {
-    const v8 a = bc(scale[c]), b = bc(shift[c]);
+    const vf a = bc(scale[c]), b = bc(shift[c]);
     for (int64_t i = 0; i < g.H; ++i) {
       const float* s = y1 + (c * g.H + i) * g.W;
       float* d = g.at(h, c, i);
       int64_t j = 0;
-      for (; j + 8 <= g.W; j += 8) st(d + j, vmax0(ld(s + j) * a + b));
+      for (; j + VW <= g.W; j += VW) st(d + j, vmax0(ld(s + j) * a + b));
       for (; j < g.W; ++j) d[j] = std::max(s[j] * scale[c] + shift[c], 0.0f);
     }
   }
@@ -228,17 +244,17 @@ std::vector<float> to_vec(const torch::Tensor& t) {
 // Centre of mass of sigmoid(y2 * scale + shift) for one image: com[k] = (mass, sum s x, sum s y), double.
 template <int K>
 void com_image(const float* y2, const float* scale, const float* shift, const Geo& g, double* com) {
-  v8 xs0;
-  for (int l = 0; l < 8; ++l) xs0[l] = l + 0.5f;
+  vf xs0;
+  for (int l = 0; l < VW; ++l) xs0[l] = l + 0.5f;
   for (int k = 0; k < K; ++k) {
-    const v8 a = bc(scale[k]), b = bc(shift[k]);
+    const vf a = bc(scale[k]), b = bc(shift[k]);
     double m = 0, mx = 0, my = 0;
     for (int64_t i = 0; i < g.H; ++i) {
       const float* r = y2 + (k * g.H + i) * g.W;
-      v8 sm{}, sx{};
+      vf sm{}, sx{};
       int64_t j = 0;
-      for (; j + 8 <= g.W; j += 8) {
-        const v8 s = vsigmoid(ld(r + j) * a + b);
+      for (; j + VW <= g.W; j += VW) {
+        const vf s = vsigmoid(ld(r + j) * a + b);
         sm += s;
         sx += s * (xs0 + static_cast<float>(j));
       }
@@ -275,12 +291,14 @@ void bn_stats(const std::vector<double>& s, const std::vector<double>& ss, int64
 }
 
 // Backward of sigmoid + centre of mass for one image's map: g = dL/ds * s (1 - s) with s = sigmoid(y * a + sh) and
-// dL/ds = (gzx (x - zx) + gzy (y - zy)) / mass from com cb = (mass, sum s x, sum s y); g into `out` (rows of W);
-// tg, tgy receive the sums of g and g * yhat (yhat = (y - mu) * is) for the BN backward.
-void sigmoid_com_backward(const float* y2, float* out, const double* cb, double gzx, double gzy, const Geo& g, float a,
+// dL/ds = (gzx (x - zx) + gzy (y - zy)) / mass from com cb = (mass, sum s x, sum s y); g into `out` (rows of W)
+// unless it is null; tg, tgy receive the sums of g and g * yhat (yhat = (y - mu) * is) for the BN backward. Not
+// inlined: pass B1 (sums only) and pass B2 (the map, recomputed rather than stored) must compute the same floats.
+__attribute__((noinline)) void sigmoid_com_backward(const float* y2, float* out, const double* cb, double gzx,
+                                                    double gzy, const Geo& g, float a,
                           float sh, float mu, float is, double& tg, double& tgy) {
-  v8 xs0;
-  for (int l = 0; l < 8; ++l) xs0[l] = l + 0.5f;
+  vf xs0;
+  for (int l = 0; l < VW; ++l) xs0[l] = l + 0.5f;
   const double m = std::max(cb[0], 1e-12), zx = cb[1] / m, zy = cb[2] / m;
   const float bx = static_cast<float>(gzx / m);
   const float cx = static_cast<float>(-gzx * zx / m);
@@ -289,15 +307,15 @@ void sigmoid_com_backward(const float* y2, float* out, const double* cb, double 
   tgy = 0;
   for (int64_t i = 0; i < g.H; ++i) {
     const float* r = y2 + i * g.W;
-    float* o = out + i * g.W;
+    float* o = out ? out + i * g.W : nullptr;
     const float c0 = cx + static_cast<float>(gy * ((i + 0.5) - zy));
-    v8 ag{}, agy{};
+    vf ag{}, agy{};
     int64_t j = 0;
-    for (; j + 8 <= g.W; j += 8) {
-      const v8 y = ld(r + j);
-      const v8 s = vsigmoid(y * a + sh);
-      const v8 gv = (bx * (xs0 + static_cast<float>(j)) + c0) * s * (1.0f - s);
-      st(o + j, gv);
+    for (; j + VW <= g.W; j += VW) {
+      const vf y = ld(r + j);
+      const vf s = vsigmoid(y * a + sh);
+      const vf gv = (bx * (xs0 + static_cast<float>(j)) + c0) * s * (1.0f - s);
+      if (o) st(o + j, gv);
       ag += gv;
       agy += gv * ((y - mu) * is);
     }
@@ -305,7 +323,7 @@ void sigmoid_com_backward(const float* y2, float* out, const double* cb, double 
     for (; j < g.W; ++j) {
       const float s = 1.0f / (1.0f + std::exp(-(r[j] * a + sh)));
       const float gv = (bx * (j + 0.5f) + c0) * s * (1.0f - s);
-      o[j] = gv;
+      if (o) o[j] = gv;
       fg += gv;
       fgy += gv * ((r[j] - mu) * is);
     }
@@ -318,16 +336,16 @@ void sigmoid_com_backward(const float* y2, float* out, const double* cb, double 
 // from the rows of g (dL/d bn output) and y (bn input) into a padded plane; returns the sum of d (the bias grad).
 double bn_backward_plane(const float* grad, const float* y, float* plane, const Geo& g, float ga, float mg, float mgy,
                          float mu, float is) {
-  const v8 vga = bc(ga), vmg = bc(mg), vmgy = bc(mgy), vmu = bc(mu), vis = bc(is);
-  v8 acc{};
+  const vf vga = bc(ga), vmg = bc(mg), vmgy = bc(mgy), vmu = bc(mu), vis = bc(is);
+  vf acc{};
   double tail = 0;
   for (int64_t i = 0; i < g.H; ++i) {
     const float* gr = grad + i * g.W;
     const float* yr = y + i * g.W;
     float* d = g.at(plane, 0, i);
     int64_t j = 0;
-    for (; j + 8 <= g.W; j += 8) {
-      const v8 v = vga * (ld(gr + j) - vmg - (ld(yr + j) - vmu) * vis * vmgy);
+    for (; j + VW <= g.W; j += VW) {
+      const vf v = vga * (ld(gr + j) - vmg - (ld(yr + j) - vmu) * vis * vmgy);
       st(d + j, v);
       acc += v;
     }
@@ -460,11 +478,11 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
 }
 
 // Backward of train_forward: gradients of the loss w.r.t. w1, b1, gamma1, beta1, w2, b2, gamma2, beta2 given
-// gz = dL/dz (B, 2K). g1buf (B, 6, H, W) and g2buf (B, K, H, W) are workspace.
+// gz = dL/dz (B, 2K). g1buf (B, 6, H, W) is workspace.
 std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames, torch::Tensor idx, torch::Tensor w1,
                                           torch::Tensor g1, torch::Tensor be1, torch::Tensor w2, torch::Tensor g2,
                                           torch::Tensor be2, torch::Tensor stats, torch::Tensor com, torch::Tensor y1,
-                                          torch::Tensor y2, torch::Tensor g1buf, torch::Tensor g2buf,
+                                          torch::Tensor y2, torch::Tensor g1buf,
                                           torch::Tensor scratch) {
   const Geo g(frames.size(1), frames.size(2));
   const int64_t B = idx.size(0);
@@ -473,11 +491,10 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
   float* scr = scratch_of(scratch, g);
   const int64_t per = scratch_floats(g);
   const int64_t HW = g.H * g.W;
-  TORCH_CHECK(g1buf.numel() >= B * HID * HW && g2buf.numel() >= B * K * HW, "gradient buffers too small");
+  TORCH_CHECK(g1buf.numel() >= B * HID * HW, "gradient buffers too small");
   const float* Y1 = y1.data_ptr<float>();
   const float* Y2 = y2.data_ptr<float>();
   float* GB1 = g1buf.data_ptr<float>();
-  float* GB2 = g2buf.data_ptr<float>();
   const auto W1 = to_vec(w1), G1 = to_vec(g1), BE1 = to_vec(be1);
   const auto W2 = to_vec(w2), G2 = to_vec(g2), BE2 = to_vec(be2);
   const auto GZ = to_vec(gz);
@@ -506,7 +523,7 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
   at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t b = lo; b < hi; ++b)
       for (int k = 0; k < K; ++k)
-        sigmoid_com_backward(Y2 + (b * K + k) * HW, GB2 + (b * K + k) * HW, C + (b * K + k) * 3, GZ[b * 2 * K + 2 * k],
+        sigmoid_com_backward(Y2 + (b * K + k) * HW, nullptr, C + (b * K + k) * 3, GZ[b * 2 * K + 2 * k],
                              GZ[b * 2 * K + 2 * k + 1], g, sc2[k], sh2[k], m2[k], is2[k], sg2[b * K + k],
                              sgy2[b * K + k]);
   });
@@ -519,17 +536,23 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
     for (int k = 0; k < K; ++k)
       for (int t = 0; t < 9; ++t) WT[(c * K + k) * 9 + t] = W2[(k * HID + c) * 9 + (8 - t)];
 
-  // Pass B2: dy2 = BN2 backward (per image, into scratch B), h recomputed (scratch A); dW2 += dy2 (x) h,
+  // Pass B2: g2 recomputed as in B1 (scratch: a stored copy cost 47 MB a paper-scale step, written and read back),
+  // dy2 = BN2 backward (per image, into scratch B), h recomputed (scratch A); dW2 += dy2 (x) h,
   // dh = conv(dy2, wt), g1 = dh * [h > 0] stored, with per-image sums of g1 and g1 * yhat1.
   std::vector<double> dw2p(B * K * HID * 9, 0.0), db2p(B * K, 0.0), sg1(B * HID, 0.0), sgy1(B * HID, 0.0);
   at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
     float* A = scr + at::get_thread_num() * per;
     float* Bp = A + HID * g.plane;
     float* rows = A + 2 * HID * g.plane;
+    float* g2 = rows + HID * g.Wr;  // one H x W map
     for (int64_t b = lo; b < hi; ++b) {
-      for (int k = 0; k < K; ++k)
-        db2p[b * K + k] = bn_backward_plane(GB2 + (b * K + k) * HW, Y2 + (b * K + k) * HW, Bp + k * g.plane, g,
+      for (int k = 0; k < K; ++k) {
+        double unused_g, unused_gy;
+        sigmoid_com_backward(Y2 + (b * K + k) * HW, g2, C + (b * K + k) * 3, GZ[b * 2 * K + 2 * k],
+                             GZ[b * 2 * K + 2 * k + 1], g, sc2[k], sh2[k], m2[k], is2[k], unused_g, unused_gy);
+        db2p[b * K + k] = bn_backward_plane(g2, Y2 + (b * K + k) * HW, Bp + k * g.plane, g,
                                             ga2[k], mg2[k], mgy2[k], m2[k], is2[k]);
+      }
       make_h(Y1 + b * HID * HW, sc1.data(), sh1.data(), g, A);
       wgrad_all(Bp, A, K, HID, g, dw2p.data() + b * K * HID * 9);
       for (int64_t i = 0; i < g.H; ++i) {
@@ -539,11 +562,11 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
           const float* hr = g.at(A, c, i);
           const float* yr = Y1 + ((b * HID + c) * g.H + i) * g.W;
           float* o = GB1 + ((b * HID + c) * g.H + i) * g.W;
-          const v8 mu = bc(m1[c]), is = bc(is1[c]);
-          v8 ag{}, agy{};
+          const vf mu = bc(m1[c]), is = bc(is1[c]);
+          vf ag{}, agy{};
           int64_t j = 0;
-          for (; j + 8 <= g.W; j += 8) {
-            const v8 gv = ld(hr + j) > 0.0f ? ld(dh + j) : v8{};
+          for (; j + VW <= g.W; j += VW) {
+            const vf gv = ld(hr + j) > 0.0f ? ld(dh + j) : vf{};
             st(o + j, gv);
             ag += gv;
             agy += gv * ((ld(yr + j) - mu) * is);

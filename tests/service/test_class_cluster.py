@@ -21,7 +21,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r re
 
 from rpm_engine import RunConfig, RunStore, VideoConfig  # noqa: E402
 from rpm_service.limits import Limits  # noqa: E402
-from rpm_service.local_cluster import LocalCluster, free_port  # noqa: E402
+from rpm_service.local_cluster import CLIENT_ENV, LocalCluster, free_port  # noqa: E402
 from rpm_service.ray_jobs import RayJobRunner, check_reachable  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -92,6 +92,9 @@ def other_server(address, requests, hold=False):
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cluster")
+    env = pytest.MonkeyPatch()
+    for k, v in CLIENT_ENV.items():  # this process and the other servers are clients of the cluster
+        env.setenv(k, v)
     c = LocalCluster(folder / "nodes", head_cpus=1, fast_failure_detection=True)
     try:
         c.add_node(cpus=1)
@@ -110,6 +113,7 @@ def cluster(tmp_path_factory):
         if ray.is_initialized():
             ray.shutdown()
         c.stop()
+        env.undo()
     assert not c.pids(), "processes of the cluster were left running"
 
 
@@ -180,6 +184,24 @@ def test_a_lost_worker_node_is_retried_and_stored_once(cluster):
     keys = [e["key"] for e in c.store.list_runs()]
     assert r.stats()["stored_twice"] == 0 and len(keys) == len(set(keys))  # each run once in the store
     assert tiny(6).key() in keys and tiny(7).key() in keys
+
+
+def test_a_sweep_from_the_command_line_queues_with_the_class(cluster):
+    from rpm_engine.sweep import Sweep
+    from rpm_service.ray_backend import RayBackend
+    from rpm_service.sweeps import run_sweep
+
+    c, r = cluster, cluster.runner
+    sw = Sweep.of([("rbf", {"theta": "0.5,2"})], seeds=2, video=TINY, epochs=2, references=False)
+    for cfg in sw.points():
+        (c.signals / f"release-{cfg.key()}").touch()
+    before = r.stats()
+    result = run_sweep(sw, RayBackend(address=c.address), c.store)  # what `sweep --backend ray` runs
+    after = r.stats()
+    assert len(result.points) == 4 and all(p.l2_mean is not None for p in result.points)
+    assert after["jobs"] - before["jobs"] == 4 and after["trained"] - before["trained"] == 4  # the class's queue
+    again = run_sweep(sw, RayBackend(address=c.address), c.store)
+    assert all(p.cached for p in again.points)
 
 
 def test_an_unreachable_cluster_is_one_line_within_seconds():

@@ -30,6 +30,17 @@ def png_button(chart_key: str, label: str = "PNG of this chart") -> None:
     )
 
 
+def scroll_to(key: str) -> None:
+    """Scroll the page so the element keyed ``key`` is in view (once it is drawn; tried for up to 5 s)."""
+    selector = json.dumps(f".st-key-{key}")
+    st.iframe(
+        f"""<script>let n = 0; const go = () => {{ const e = window.parent.document.querySelector({selector});
+        if (e) e.scrollIntoView({{block: "start", behavior: "instant"}}); else if (n++ < 50) setTimeout(go, 100); }};
+        go();</script>""",
+        height=1,
+    )
+
+
 def filters(gs: Sequence[sv.Group], wanted_epochs: int, families: tuple[str, ...]) -> sv.Filters:
     """The leaderboard's filters as widgets (one row): families, recipes, epochs, shipped and reference rows.
     Epochs start at the sweep's (``sv.default_epochs``): short runs are not ranked against long ones unless asked."""

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from explorer import sweep_widgets as xw
 from explorer import ui, views
 from explorer.state import BASELINES, Item, default_item
 from rpm_engine.config import QUICK_RECIPE
@@ -25,8 +26,9 @@ if not ui.hidden("text"):
         "first 80 % of the frames and measures its error on the rest. Finished runs are stored: asking again opens "
         "them at once."
     )
-st.info(f"**Video:** {ui.video_caption(view.video)}.", icon=":material/movie:")
-st.page_link(ui.PAGES["data"], label="Change the video on the Data page", icon=":material/movie:")
+v1, v2 = st.columns([2, 1], vertical_alignment="center")
+v1.markdown(f":material/movie: **Video:** {ui.video_caption(view.video)}.")
+v2.page_link(ui.PAGES["data"], label="Change it on Data", icon=":material/movie:")
 ui.warm_kernels()  # the fused kernels compile once per server (about a minute): started now, said while it runs
 
 # The options: the paper's couplings and baselines, the presets, and whatever the Priors page added.
@@ -66,7 +68,7 @@ if st.button(
     "Train", type="primary", key="train_start", icon=":material/play_arrow:", disabled=not chosen or runner is None
 ):
     ss["train_pending"] = [options[t].run_config(view.video, int(epochs), s) for t in chosen for s in range(int(seeds))]
-    ss["train_batch"], ss["train_quiet"] = [], 0
+    ss["train_batch"], ss["train_quiet"], ss["train_scroll"] = [], 0, True
 
 
 def next_wave() -> None:
@@ -141,9 +143,14 @@ def jobs_panel(every: float | None) -> None:
 
 if ss.pop("train_go_compare", False):
     st.switch_page(ui.PAGES["compare"])
-st.subheader("Runs")
-if runner is not None:
-    every = views.refresh_interval(runner.views(ss["my_jobs"]), ss.get("train_quiet", 0), runner.stats()["watchers"])
-    every = every or (2.0 if ss.get("train_pending") else None)  # runs waiting for this visitor's share
-    ss["train_full_run"] = True  # the panel's first call below belongs to this run: no back-off step, no rerun
-    st.fragment(jobs_panel, run_every=every)(every)
+if ss.pop("train_scroll", False):  # right after a press: the run list and its progress in view, on any screen
+    xw.scroll_to("train_runs")
+with st.container(key="train_runs"):
+    st.subheader("Runs")
+    if runner is not None:
+        every = views.refresh_interval(
+            runner.views(ss["my_jobs"]), ss.get("train_quiet", 0), runner.stats()["watchers"]
+        )
+        every = every or (2.0 if ss.get("train_pending") else None)  # runs waiting for this visitor's share
+        ss["train_full_run"] = True  # the panel's first call below belongs to this run: no back-off step, no rerun
+        st.fragment(jobs_panel, run_every=every)(every)

@@ -368,7 +368,11 @@ def l2_bars(
         **({"type": "log", "dtick": 1} if log_y else {"type": "linear", "rangemode": "tozero"}),
     )
     fig.update_xaxes(title_text="ball")
-    return _layout(fig, title or "Linear read-out error on held-out frames (95 % interval over seeds)", height)
+    # the legend under the plot, one configuration a line: above it, a wrapped legend ran into the title at 1024 px
+    fig = _layout(fig, title or "Linear read-out error on held-out frames (95 % interval over seeds)",
+                  height + 22 * len(groups), below=True)  # fmt: skip
+    fig.update_layout(legend=dict(orientation="v", y=-0.2), margin=dict(b=60 + 22 * len(groups)))
+    return fig
 
 
 def safe(text: str) -> str:

@@ -75,11 +75,18 @@ ui.bind("cmp_log", view.log_y)
 log_y = c4.toggle("Log scale for errors", key="cmp_log")
 view = ui.set_view(frame=int(frame), ball=int(ball), stride=int(stride), log_y=bool(log_y))
 
+
+def views_grid(n: int) -> list:
+    """One column per run, at most two to a row (3-4 runs: two rows), so cards and figures read at 1024 px."""
+    per_row = min(n, 2)
+    return [c for _ in range(0, n, per_row) for c in st.columns(per_row, gap="small")][:n]
+
+
 style, labels = views.styles(sel), views.labels(sel)
 if (mixed := views.video_warning(sel)) is not None:
     st.warning(mixed, icon=":material/movie:")
 pooled = {e.key: [s.metrics["l2_mean"] for s in ui.catalog().siblings(e.config, entries)] for e in sel}
-cols = st.columns(len(sel), gap="small")
+cols = views_grid(len(sel))
 for col, e in zip(cols, sel):  # row 1: who is who, and the numbers that matter
     with col.container(border=True, key=f"cmp_card_{e.key}"):
         st.markdown(f"**{views.md_escape(labels[e.key])}**")
@@ -90,14 +97,14 @@ for col, e in zip(cols, sel):  # row 1: who is who, and the numbers that matter
         )
         st.caption(views.numerics_caption(runs[e.key]))
 videos = {e.key: ui.video(e.config.video) for e in sel}
-for col, e in zip(st.columns(len(sel), gap="small"), sel):  # row 2: decoded against true centres
+for col, e in zip(views_grid(len(sel)), sel):  # row 2: decoded against true centres
     with col:
         fig = charts.decoded_frame_figure(
             videos[e.key], ui.decoded(e.key), int(frame), height=340, title=f"Frame {frame}"
         )
         ui.chart(fig, f"cmp_frame_{e.key}", f"decoded_{e.key[:6]}_f{frame}")
 with_prior = [e.key for e in sel if e.config.coupling is not None]
-for col, e in zip(st.columns(len(sel), gap="small"), sel):  # row 3: the learned priors
+for col, e in zip(views_grid(len(sel)), sel):  # row 3: the learned priors
     with col:
         if e.config.coupling is None:
             st.info(f"The {e.method} baseline has no coupling, so it implies no prior P(z′|z).", icon=":material/info:")
@@ -134,7 +141,7 @@ for i, (vcfg, group) in enumerate(by_video.items()):  # row 4: centres over time
         f"centres_over_time_{i}",
     )
 
-left, right = st.columns(2, gap="large")  # row 5: errors over seeds, learning curves
+left, right = st.container(), st.container()  # row 5, stacked: errors over seeds, learning curves
 groups = [
     {
         "label": views.group_label(e, len(pooled[e.key])),

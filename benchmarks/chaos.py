@@ -1,6 +1,7 @@
 """How far a 10⁻⁶ nudge to the initial weights moves a quick-scale run (issue 18): the spread a single-seed number hides.
 
     python benchmarks/chaos.py [--seeds 0 1 2] [--nudges 3] [--couplings linear rbf] [--json PATH]
+    python benchmarks/chaos.py --table benchmarks/results/chaos_quick.json
 
 For each coupling and training seed, the quick recipe's run (512 frames of 64 px, 30 epochs) is trained as it is and
 once per nudge k = 1..N with every encoder weight multiplied by (1 + 10⁻⁶ ε), ε ~ N(0, 1) from a generator seeded k:
@@ -81,11 +82,15 @@ def summary(per_seed: dict[str, dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--table", metavar="JSON", help="only print the table of a saved result")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (%(default)s)")
     p.add_argument("--nudges", type=int, default=3, help="nudged runs per seed, besides the unnudged one")
     p.add_argument("--couplings", nargs="+", default=["linear", "rbf"], choices=["linear", "rbf"])
     p.add_argument("--json", default=str(OUT), help="output (%(default)s)")
     a = p.parse_args(argv)
+    if a.table:
+        print(format_table(json.loads(Path(a.table).read_text())))
+        return 0
     recipe = RECIPES["quick"]
     video = generate_video(recipe.video)
     from rpm_engine.provenance import machine_provenance
@@ -139,18 +144,18 @@ def format_table(out: dict) -> str:
         for seed, s in c["seeds"].items():
             if s["unnudged"] is None or not s["nudged"]:
                 continue
-            nudged = ", ".join(f"{v:.2f}" for v in s["nudged"])
+            nudged = ", ".join(f"{v:.3f}" for v in s["nudged"])
             lines.append(
-                f"| {name} | {seed} | {s['unnudged']:.2f} | {nudged} | {spread([s['unnudged'], *s['nudged']]):.2f} |"
+                f"| {name} | {seed} | {s['unnudged']:.3f} | {nudged} | {spread([s['unnudged'], *s['nudged']]):.2g} |"
             )
     for name, c in out["couplings"].items():
         if "summary" in c:
             m = c["summary"]
             between = m["between_seed_spread_px"]
             lines.append(
-                f"\n{name}: {m['runs']} runs, median {m['median']:.2f} px, range {m['min']:.2f}–{m['max']:.2f} px; "
-                f"median spread within a seed {m['median_within_seed_spread_px']:.2f} px"
-                + (f", between the seeds' unnudged runs {between:.2f} px" if between is not None else "")
+                f"\n{name}: {m['runs']} runs, median {m['median']:.3f} px, range {m['min']:.3f}–{m['max']:.3f} px; "
+                f"spread within a seed {', '.join(f'{v:.2g}' for v in m['within_seed_spread_px'])} px"
+                + (f", between the seeds' unnudged runs {between:.2g} px" if between is not None else "")
             )
     return "\n".join(lines)
 

@@ -64,12 +64,13 @@ if not ui.hidden("controls"):
             with col.container(border=True):
                 st.markdown(f"**[{title}]({url})**")
                 st.caption(what)
-st.markdown("**The flow of the app**")
-cols = [col for _ in range(0, len(home.FLOW), 2) for col in st.columns(2)]  # 2 by 2: each page's name fits at 1024
-for col, (page, label, icon, blurb) in zip(cols, home.FLOW):
-    with col.container(border=True):
-        st.page_link(ui.PAGES[page], label=f"**{label}**", icon=icon)
-        st.caption(blurb)
+if not (ui.hidden("controls") and ui.hidden("text")):  # both hidden: the flow cards would be empty boxes
+    st.markdown("**The flow of the app**")
+    cols = [col for _ in range(0, len(home.FLOW), 2) for col in st.columns(2)]  # 2 by 2: each name fits at 1024
+    for col, (page, label, icon, blurb) in zip(cols, home.FLOW):
+        with col.container(border=True):
+            st.page_link(ui.PAGES[page], label=f"**{label}**", icon=icon)
+            st.caption(blurb)
 
 st.divider()
 st.subheader("The paper's Fig. 1 (with an untrained control added), from small runs shipped with the app")

@@ -151,7 +151,9 @@ def frame_figure(
     if centres:
         _legend_marker(fig, "true centre", "circle-open")
     _frame_axes(fig, cfg.size)
-    return _layout(fig, title or f"Frame {t} of {len(video.frames)}", height)
+    return _layout(
+        fig, title or f"Frame {t} of {len(video.frames)}", height, below=True
+    )  # a wrapped legend: not over the title
 
 
 # -- priors (Fig. 1D/E) --------------------------------------------------------------------------------------------

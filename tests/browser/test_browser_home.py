@@ -42,3 +42,17 @@ def test_a_misspelt_flag_is_a_notice_and_flags_never_hide_it(server, context):
     expect(notice).to_contain_text("did you mean controls_hide?")
     expect(page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]:visible')).to_have_count(0)
     no_exception(page)
+
+
+def test_classroom_flags_leave_no_empty_boxes(server, context):
+    page = open_page(context, f"{server}/?controls_hide=1&text_hide=1")
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    settle(page)
+    empty = page.evaluate(  # bordered boxes (st.container(border=True)) with nothing visible in them
+        """() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stVerticalBlock"]')]
+            .filter(e => { const s = getComputedStyle(e), r = e.getBoundingClientRect();
+                return s.borderTopStyle === 'solid' && s.borderTopWidth !== '0px' && r.height > 0
+                    && !(e.innerText || '').trim() && !e.querySelector('.js-plotly-plot, img'); }).length"""
+    )
+    assert empty == 0, f"{empty} empty bordered boxes on Home with controls_hide and text_hide"
+    no_exception(page)

@@ -93,7 +93,7 @@ class _Setup:
     centres: torch.Tensor  # (T, 2K) float on dev
     encoder: Encoder
     coupling: Coupling | None
-    opt: torch.optim.Optimizer
+    opt: _SGD
     gen: torch.Generator  # batch order
     n_items: int  # pairs (contrastive) or labelled frames (supervised)
     per_epoch: int
@@ -103,13 +103,36 @@ class _Setup:
     encode: Callable[[torch.Tensor], torch.Tensor]
 
 
-def _optimizer(encoder: Encoder, coupling: Coupling | None, tc: TrainConfig) -> torch.optim.Optimizer:
+class _SGD:
+    """Plain SGD, p <- p - lr * grad (App. D: no momentum, no weight decay), per group of parameters: the arithmetic of
+    ``torch.optim.SGD`` (its CPU path is ``p.add_(grad, alpha=-lr)`` per tensor; on CUDA one ``_foreach_add_``, as
+    torch's) without its per-step wrappers, and without the ~2 s import of ``torch._dynamo`` that constructing a
+    process's first torch optimiser costs (a CLI run or a fresh worker paid it before its first step)."""
+
+    def __init__(self, groups: list[tuple[list[torch.Tensor], float]]):
+        self.groups = groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for params, _ in self.groups:
+            for p in params:
+                p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for params, lr in self.groups:
+            live = [p for p in params if p.grad is not None]
+            if live and live[0].device.type == "cuda":
+                torch._foreach_add_(live, [p.grad for p in live], alpha=-lr)
+            else:
+                for p in live:
+                    p.add_(p.grad, alpha=-lr)
+
+
+def _optimizer(encoder: Encoder, coupling: Coupling | None, tc: TrainConfig) -> _SGD:
     """Plain SGD (App. D); the coupling's parameters get their own rate when ``coupling_lr`` is set."""
     if coupling is None or tc.coupling_lr is None:
-        params = list(encoder.parameters()) + (list(coupling.parameters()) if coupling else [])
-        return torch.optim.SGD(params, lr=tc.lr)
-    groups = [{"params": list(encoder.parameters())}, {"params": list(coupling.parameters()), "lr": tc.coupling_lr}]
-    return torch.optim.SGD(groups, lr=tc.lr)
+        return _SGD([(list(encoder.parameters()) + (list(coupling.parameters()) if coupling else []), tc.lr)])
+    return _SGD([(list(encoder.parameters()), tc.lr), (list(coupling.parameters()), tc.coupling_lr)])
 
 
 def _set_up(config: RunConfig, video: Video | None, device: str) -> _Setup:

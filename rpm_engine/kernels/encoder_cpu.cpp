@@ -76,6 +76,13 @@ struct Geo {
   const float* at(const float* base, int64_t c, int64_t i) const { return base + c * plane + (i + 1) * S + PADL; }
 };
 
+// Images per parallel task: at least MIN_TASK_PIXELS pixels, so small frames run on one thread. A pass over a
+// quick-scale batch (60 images of 64 x 64) is well under a millisecond; split over two threads, every pass ends at a
+// barrier that waits for a thread the OS may have descheduled, and on a shared machine (load 8-11 on 2 cores) a
+// quick run took 29-53 s at 2 threads against 5-6.5 s at 1. Paper-scale passes (65,536 pixels an image) still split.
+constexpr int64_t MIN_TASK_PIXELS = 1 << 18;
+int64_t grain(const Geo& g) { return std::max<int64_t>(1, (MIN_TASK_PIXELS + g.H * g.W - 1) / (g.H * g.W)); }
+
 // Per-thread scratch: region A and region B of HID padded planes each, HID rows of Wr floats, then one H x W map.
 int64_t scratch_floats(const Geo& g) { return 2 * HID * g.plane + HID * g.Wr + g.H * g.W; }
 
@@ -408,7 +415,7 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
 
   // Pass 1: y1 = conv1(x) + b1, with per-image channel sums.
   std::vector<double> s1(B * HID, 0.0), ss1(B * HID, 0.0);
-  at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+  at::parallel_for(0, B, grain(g), [&](int64_t lo, int64_t hi) {
     float* A = scr + at::get_thread_num() * per;
     float* rows = A + 2 * HID * g.plane;
     for (int64_t b = lo; b < hi; ++b) {
@@ -433,7 +440,7 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
   std::vector<double> s2(B * K, 0.0), ss2(B * K, 0.0);
   dispatch_k(K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
-    at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+    at::parallel_for(0, B, grain(g), [&](int64_t lo, int64_t hi) {
       float* A = scr + at::get_thread_num() * per;
       float* rows = A + 2 * HID * g.plane;
       for (int64_t b = lo; b < hi; ++b) {
@@ -462,7 +469,7 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
   float* Z = z.data_ptr<float>();
   dispatch_k(K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
-    at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+    at::parallel_for(0, B, grain(g), [&](int64_t lo, int64_t hi) {
       for (int64_t b = lo; b < hi; ++b) {
         double* cb = C + b * KK * 3;
         com_image<KK>(Y2 + b * KK * g.H * g.W, sc2.data(), sh2.data(), g, cb);
@@ -520,7 +527,7 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
   // Pass B1: gradient w.r.t. the BN2 output, g = dL/ds * s (1 - s), with dL/ds from the centre of mass:
   // ds = (gx (x - zx) + gy (y - zy)) / mass. Per-image sums of g and g * yhat2 (for the BN backward).
   std::vector<double> sg2(B * K, 0.0), sgy2(B * K, 0.0);
-  at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+  at::parallel_for(0, B, grain(g), [&](int64_t lo, int64_t hi) {
     for (int64_t b = lo; b < hi; ++b)
       for (int k = 0; k < K; ++k)
         sigmoid_com_backward(Y2 + (b * K + k) * HW, nullptr, C + (b * K + k) * 3, GZ[b * 2 * K + 2 * k],
@@ -540,7 +547,7 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
   // dy2 = BN2 backward (per image, into scratch B), h recomputed (scratch A); dW2 += dy2 (x) h,
   // dh = conv(dy2, wt), g1 = dh * [h > 0] stored, with per-image sums of g1 and g1 * yhat1.
   std::vector<double> dw2p(B * K * HID * 9, 0.0), db2p(B * K, 0.0), sg1(B * HID, 0.0), sgy1(B * HID, 0.0);
-  at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+  at::parallel_for(0, B, grain(g), [&](int64_t lo, int64_t hi) {
     float* A = scr + at::get_thread_num() * per;
     float* Bp = A + HID * g.plane;
     float* rows = A + 2 * HID * g.plane;
@@ -590,7 +597,7 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
 
   // Pass B3: dy1 = BN1 backward (scratch B), x reloaded (scratch A); dW1 += dy1 (x) x.
   std::vector<double> dw1p(B * HID * 3 * 9, 0.0), db1p(B * HID, 0.0);
-  at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+  at::parallel_for(0, B, grain(g), [&](int64_t lo, int64_t hi) {
     float* A = scr + at::get_thread_num() * per;
     float* Bp = A + HID * g.plane;
     for (int64_t b = lo; b < hi; ++b) {
@@ -630,7 +637,7 @@ torch::Tensor eval_forward(torch::Tensor frames, torch::Tensor idx, torch::Tenso
   float* Z = z.data_ptr<float>();
   dispatch_k(K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
-    at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+    at::parallel_for(0, B, grain(g), [&](int64_t lo, int64_t hi) {
       float* A = scr + at::get_thread_num() * per;
       float* Bp = A + HID * g.plane;
       float* rows = A + 2 * HID * g.plane;

@@ -6,8 +6,8 @@
 // vectorised over 8 or 16 columns (GCC vector extensions: AVX or AVX-512 on x86, NEON on ARM), with BatchNorm, ReLU, sigmoid and the
 // centre of mass folded into the passes, and every buffer owned by a reusable workspace (fast.py).
 //
-// Determinism: work is split over images; per-image partial sums (double) are added in image order, so results do
-// not depend on the number of threads.
+// Determinism: work is split over images (claimed one at a time by the threads); per-image partial sums (double) are
+// added in image order, so results do not depend on the number of threads or on which thread took which image.
 //
 // Layout: activations are NCHW float32. Per-thread scratch holds "padded planes": a plane of H x W values stored
 // with one zero row above and below and zero columns around it, row stride S, value (i, j) at
@@ -15,6 +15,7 @@
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -82,6 +83,23 @@ struct Geo {
 // quick run took 29-53 s at 2 threads against 5-6.5 s at 1. Paper-scale passes (65,536 pixels an image) still split.
 constexpr int64_t MIN_TASK_PIXELS = 1 << 18;
 int64_t grain(const Geo& g) { return std::max<int64_t>(1, (MIN_TASK_PIXELS + g.H * g.W - 1) / (g.H * g.W)); }
+
+// Calls f(b, b + 1) for every image b, the images claimed one at a time from a shared counter by each thread (or
+// f(0, B) on one thread). On a shared machine the OS deschedules threads: with a fixed split every pass waited for
+// the slower thread's half of the batch; now a descheduled thread delays a pass by at most the image it holds. Each
+// image's results go to its own slots and are added in image order afterwards, so the split changes no bits.
+template <typename F>
+void parallel_images(int64_t B, int64_t grain, const F& f) {
+  const int64_t tasks = std::min<int64_t>(at::get_num_threads(), (B + grain - 1) / grain);
+  if (tasks <= 1) {
+    f(0, B);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, tasks, 1, [&](int64_t, int64_t) {
+    for (int64_t b = next.fetch_add(1); b < B; b = next.fetch_add(1)) f(b, b + 1);
+  });
+}
 
 // Per-thread scratch: region A and region B of HID padded planes each, HID rows of Wr floats, then one H x W map.
 int64_t scratch_floats(const Geo& g) { return 2 * HID * g.plane + HID * g.Wr + g.H * g.W; }
@@ -415,7 +433,7 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
 
   // Pass 1: y1 = conv1(x) + b1, with per-image channel sums.
   std::vector<double> s1(B * HID, 0.0), ss1(B * HID, 0.0);
-  at::parallel_for(0, B, grain(g), [&](int64_t lo, int64_t hi) {
+  parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
     float* A = scr + at::get_thread_num() * per;
     float* rows = A + 2 * HID * g.plane;
     for (int64_t b = lo; b < hi; ++b) {
@@ -440,7 +458,7 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
   std::vector<double> s2(B * K, 0.0), ss2(B * K, 0.0);
   dispatch_k(K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
-    at::parallel_for(0, B, grain(g), [&](int64_t lo, int64_t hi) {
+    parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
       float* A = scr + at::get_thread_num() * per;
       float* rows = A + 2 * HID * g.plane;
       for (int64_t b = lo; b < hi; ++b) {
@@ -469,7 +487,7 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
   float* Z = z.data_ptr<float>();
   dispatch_k(K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
-    at::parallel_for(0, B, grain(g), [&](int64_t lo, int64_t hi) {
+    parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
       for (int64_t b = lo; b < hi; ++b) {
         double* cb = C + b * KK * 3;
         com_image<KK>(Y2 + b * KK * g.H * g.W, sc2.data(), sh2.data(), g, cb);
@@ -527,7 +545,7 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
   // Pass B1: gradient w.r.t. the BN2 output, g = dL/ds * s (1 - s), with dL/ds from the centre of mass:
   // ds = (gx (x - zx) + gy (y - zy)) / mass. Per-image sums of g and g * yhat2 (for the BN backward).
   std::vector<double> sg2(B * K, 0.0), sgy2(B * K, 0.0);
-  at::parallel_for(0, B, grain(g), [&](int64_t lo, int64_t hi) {
+  parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
     for (int64_t b = lo; b < hi; ++b)
       for (int k = 0; k < K; ++k)
         sigmoid_com_backward(Y2 + (b * K + k) * HW, nullptr, C + (b * K + k) * 3, GZ[b * 2 * K + 2 * k],
@@ -547,7 +565,7 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
   // dy2 = BN2 backward (per image, into scratch B), h recomputed (scratch A); dW2 += dy2 (x) h,
   // dh = conv(dy2, wt), g1 = dh * [h > 0] stored, with per-image sums of g1 and g1 * yhat1.
   std::vector<double> dw2p(B * K * HID * 9, 0.0), db2p(B * K, 0.0), sg1(B * HID, 0.0), sgy1(B * HID, 0.0);
-  at::parallel_for(0, B, grain(g), [&](int64_t lo, int64_t hi) {
+  parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
     float* A = scr + at::get_thread_num() * per;
     float* Bp = A + HID * g.plane;
     float* rows = A + 2 * HID * g.plane;
@@ -597,7 +615,7 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
 
   // Pass B3: dy1 = BN1 backward (scratch B), x reloaded (scratch A); dW1 += dy1 (x) x.
   std::vector<double> dw1p(B * HID * 3 * 9, 0.0), db1p(B * HID, 0.0);
-  at::parallel_for(0, B, grain(g), [&](int64_t lo, int64_t hi) {
+  parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
     float* A = scr + at::get_thread_num() * per;
     float* Bp = A + HID * g.plane;
     for (int64_t b = lo; b < hi; ++b) {

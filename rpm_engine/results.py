@@ -176,6 +176,19 @@ def untrained_table(doc: dict) -> str:
     return _table(["seeds", "per seed (px)", "under 1 px", "range", "mean [95 % interval]"], rows)
 
 
+def chaos_table(doc: dict) -> str:
+    """A chaotic configuration as a distribution (``benchmarks/chaos.py``): per coupling, every run (each seed as it
+    is and under 10⁻⁶ nudges of its initial weights) as median and range, the spread within a seed and between seeds."""
+    rows = []
+    for name, c in doc["couplings"].items():
+        s = c["summary"]
+        within = s["within_seed_spread_px"]
+        rows.append([name, str(s["runs"]), g3(s["median"]), _interval(s["min"], s["max"]),
+                     f"{g3(min(within))}–{g3(max(within))}", g3(s["between_seed_spread_px"])])  # fmt: skip
+    head = ["coupling", "runs", "median L2 (px)", "range (px)", "spread within a seed (px)", "between seeds (px)"]
+    return _table(head, rows)
+
+
 def tables() -> dict[str, str]:
     """Every table by name, from the stored JSON: the names the documents' ``<!-- table: NAME -->`` markers use."""
     paper, quick, old = load("reproduce_paper_3seeds.json"), load("reproduce_quick_5seeds.json"), None
@@ -191,6 +204,8 @@ def tables() -> dict[str, str]:
         "builds": builds_table(old, study["a"]),
         "sensitivity": sensitivity_table((RESULTS / "sensitivity_quick_3seeds.txt").read_text()),
     }
+    if (RESULTS / "chaos_quick.json").exists():
+        out["chaos"] = chaos_table(load("chaos_quick.json"))
     if (RESULTS / "untrained_paper_10seeds.json").exists():
         out["paper_untrained"] = untrained_table(load("untrained_paper_10seeds.json"))
     return out

@@ -19,6 +19,8 @@ def builder(page: str, state, limits) -> None:
                               format_func=lambda f: links.HIDE_HELP[f])  # fmt: skip
         extra = {k: st.query_params.get_all(k) for k in st.query_params if k.startswith("x")} if target == page else {}
         link = links.classroom_link(st.context.url or "http://localhost:8501", target, state, hide, limits, extra)
-        st.code(link, language=None, wrap_lines=True)
+        # inline code, not st.code: a code block loads the browser's syntax highlighter on every page (~0.4 s)
+        with st.container(key="cl_link"):
+            st.markdown(f"`{link}`  \n[Open it]({link}) · or copy it from here")
         st.caption("The view on screen (video, runs, frame, ball…) goes into the link; hidden parts stay hidden for "
                    "whoever opens it. Warnings and the server's limits are never hidden.")  # fmt: skip

@@ -3,9 +3,9 @@
 #   docker run -d --name rpm-explorer --restart unless-stopped -p 8501:8501 -v rpm-data:/data rpm-explorer
 # then open http://localhost:8501. Limits are environment variables (docs/APP.md, "Hosting for a class"); override any
 # with -e RPM_MAX_...=N. The volume keeps the run store and the compiled kernels across containers.
-# /data may also be a bind-mounted host folder (e.g. -v /srv/rpm:/data, created by Docker as root): the entrypoint
-# starts as root, gives /data to uid 1000 and drops to it; started with another --user it checks /data can be written
-# and refuses in one line if not (deploy/entrypoint.sh). The same image runs a Ray head or worker node for a class on
+# /data may also be a bind-mounted host folder (e.g. -v /srv/rpm:/data). One Docker created is owned by root: start
+# that container with --user 0 and the entrypoint gives /data to uid 1000 and drops to it; started as any other user
+# the entrypoint checks /data can be written and refuses in one line with the fix if not (deploy/entrypoint.sh). The same image runs a Ray head or worker node for a class on
 # several servers (docs/HOSTING.md, deploy/compose.yaml).
 # The base image's Debian release is pinned (bookworm): a rebuild next year gets the same system libraries and g++.
 FROM python:3.11-slim-bookworm
@@ -48,8 +48,10 @@ ENV TORCH_EXTENSIONS_DIR=/data/torch_extensions
 RUN mkdir -p "$TORCH_EXTENSIONS_DIR" \
     && python -c "import sys; from rpm_engine import fast; ok = fast.extension() is not None; print('fused kernels built:', ok); sys.exit(0 if ok else 1)" \
     && chown -R rpm:0 /data && chmod -R g+rwX /data
-# No USER line: the entrypoint starts as root only to fix /data's owner, then runs the app as uid 1000 (rpm). An
-# arbitrary uid (--user 12345, OpenShift's random uid in group 0) can write the image's /data through group 0.
+# The app runs as uid 1000 (rpm), and so does `docker exec` (runs written by hand keep the store's owner). An arbitrary
+# uid (--user 12345, OpenShift's random uid in group 0) can write the image's /data through group 0. A root-owned
+# bind mount is refused at start with the fix; with --user 0 the entrypoint fixes its owner and drops to uid 1000.
+USER rpm
 
 # Hosted-demo limits, enforced by the job runner (not only by the widgets). A class of ~30 on a few CPU cores:
 # quick-scale runs (128 frames of 64 px) train in seconds; the paper's scale is for runs the lecturer pre-trains.

@@ -5,7 +5,7 @@
 # by the user the container runs as. A named volume is (the image prepares /data for uid 1000 and for group 0). A
 # bind-mounted host folder Docker created is owned by root; an arbitrary uid (Kubernetes, OpenShift) may own nothing.
 # - Started as root (docker run --user 0, or a compose file's user: "0"), the entrypoint gives /data to uid 1000 and
-#   drops to that user (setpriv): a root-owned bind mount then just works.
+#   drops to that user (setpriv): a root-owned bind mount then just works. (The image's default user is 1000.)
 # - Started as any other uid, it refuses in one line with the fix, rather than serving a store that cannot be
 #   written (training would fail while the health check said ok).
 set -eu

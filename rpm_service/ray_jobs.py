@@ -93,7 +93,8 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
                 head += chunk
             if head[3] != 4:
                 raise ConnectionError(0, "it does not answer as a Ray cluster does")
-        _ask_gcs(f"{where[0]}:{where[1]}", timeout)
+        if not address.startswith("ray://"):  # Ray Client's port speaks gRPC, but not as a GCS
+            _ask_gcs(f"{where[0]}:{where[1]}", timeout)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConnectionError(

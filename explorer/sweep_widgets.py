@@ -20,7 +20,7 @@ PAST_SWEEPS = 12  # a visitor's past sweeps kept for "reopen"
 def png_button(chart_key: str, label: str = "PNG of this chart") -> None:
     """A visible button that downloads the chart keyed ``chart_key`` as a PNG (it presses the chart's own Plotly
     "Download plot as a png", so the file is the one the toolbar gives, named by ``charts.export_config``)."""
-    selector = json.dumps(f".st-key-{chart_key} .modebar-btn[data-title='Download plot as a png']")
+    selector = json.dumps(f".st-key-{chart_key} .modebar-btn[data-title='Download plot as a png' i]")
     st.iframe(
         f"""<button id="png" style="font: 14px sans-serif; padding: 5px 12px; border: 1px solid #d0d0d8;
         border-radius: 8px; background: white; cursor: pointer;">⬇ {label}</button>

@@ -40,7 +40,11 @@ def test_a_tiny_sweep_fills_in_and_opens_in_compare(server, context):
     expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible()
     expect(page.get_by_text("L2: the geometric mean over seeds")).to_be_visible()
     expect(page.get_by_role("button", name="CSV (one row per run)")).to_be_visible()
-    expect(page.frame_locator("iframe").first.get_by_role("button", name="PNG of this chart")).to_be_visible()
+    png = page.frame_locator("iframe").first.get_by_role("button", name="PNG of this chart")
+    expect(png).to_be_visible()
+    with page.expect_download() as download:  # the visible button gives the chart's own PNG
+        png.click()
+    assert download.value.suggested_filename == "l2_vs_parameter.png"
 
     at_both_sizes(page, "explore")
     compare = page.locator(".st-key-x_compare button")

@@ -83,8 +83,9 @@ def _layout(fig: go.Figure, title: str | None, height: int, legend: bool = True,
         showlegend=legend,
         legend=dict(
             orientation="h",
-            yanchor="top" if below else "bottom",
-            y=-0.22 if below else 1.0,
+            yanchor="bottom",
+            # below: at the foot of the figure (in its bottom margin), never over the x axis's title
+            **({"yref": "container", "y": 0.01} if below else {"y": 1.0}),
             xanchor="left",
             x=0,
             font=dict(size=12),
@@ -373,7 +374,7 @@ def l2_bars(
     # the legend under the plot, one configuration a line: above it, a wrapped legend ran into the title at 1024 px
     fig = _layout(fig, title or "Linear read-out error on held-out frames (95 % interval over seeds)",
                   height + 22 * len(groups), below=True)  # fmt: skip
-    fig.update_layout(legend=dict(orientation="v", y=-0.2), margin=dict(b=60 + 22 * len(groups)))
+    fig.update_layout(legend=dict(orientation="v"), margin=dict(b=70 + 22 * len(groups)))
     return fig
 
 

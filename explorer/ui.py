@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from rpm_engine.config import QUICK_VIDEO, TrainConfig
+from rpm_engine.config import QUICK_RECIPE, QUICK_VIDEO, TrainConfig
 from rpm_engine.data import Video, VideoConfig, generate_video, simulate
 from rpm_engine.evaluate import Heatmap, conditional_prior, mean_predictor_l2
-from rpm_engine.reproduce import QUICK_EPOCHS
 from rpm_engine.store import Run, RunStore, default_root
 from rpm_service.limits import Limits
 
@@ -56,7 +55,9 @@ NAV = {
 
 # -- configuration and shared resources ---------------------------------------------------------------------------
 # What a server with broken limits still allows: the default view and the shipped runs, no training, no expressions.
-CLOSED = dict(frames=QUICK_VIDEO.frames, size=QUICK_VIDEO.size, balls=QUICK_VIDEO.balls, epochs=QUICK_EPOCHS, seeds=1)
+CLOSED = dict(
+    frames=QUICK_VIDEO.frames, size=QUICK_VIDEO.size, balls=QUICK_VIDEO.balls, epochs=QUICK_RECIPE.epochs, seeds=1
+)
 
 
 def _limits_stamp() -> tuple:

@@ -48,7 +48,15 @@ _ext = None
 _tried = False
 
 
-_CFLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno")
+LANES_VAR = "RPM_ENGINE_LANES"  # "8": 8-lane vectors even where the CPU has AVX-512 (the bits of 8-lane machines)
+_BASE_CFLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno")
+
+
+def _cflags() -> tuple[str, ...]:
+    """The compiler flags of the kernels' build (part of its name): ``RPM_ENGINE_LANES=8`` adds ``-DRPM_VW=8``."""
+    return _BASE_CFLAGS + (("-DRPM_VW=8",) if os.environ.get(LANES_VAR, "").strip() == "8" else ())
+
+
 _error: str | None = None  # the build's failure, as logged (provenance() reports it)
 
 
@@ -75,7 +83,7 @@ def extension_name(source: Path | None = None) -> str:
     per checkout (torch's build.ninja names the source by its absolute path, so two checkouts sharing a build
     directory rebuilt each other's kernels and waited on each other)."""
     source = Path(source or _SOURCE)
-    info = "\n".join((os.path.realpath(source), source_sha(source), torch.__version__, " ".join(_CFLAGS), cpu_kind()))
+    info = "\n".join((os.path.realpath(source), source_sha(source), torch.__version__, " ".join(_cflags()), cpu_kind()))
     return f"rpm_encoder_cpu_{hashlib.sha256(info.encode()).hexdigest()[:10]}"
 
 
@@ -107,7 +115,7 @@ def provenance() -> dict:
         "torch": torch.__version__,
         "cpu": platform.machine(),
         "cpu_flags_sha256": hashlib.sha256(kind.encode()).hexdigest()[:16],
-        "cflags": " ".join(_CFLAGS),
+        "cflags": " ".join(_cflags()),
         "threads": torch.get_num_threads(),
     }
     if not fused:
@@ -248,7 +256,7 @@ def _build(source: Path | None = None):
         return load(
             name=name,
             sources=[str(source)],
-            extra_cflags=list(_CFLAGS),
+            extra_cflags=list(_cflags()),
             extra_ldflags=["-fopenmp"],
             build_directory=str(build_dir),  # the directory whose baton was just cleared, whatever the env says
             verbose=False,

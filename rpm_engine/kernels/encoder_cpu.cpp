@@ -23,8 +23,11 @@
 namespace {
 
 // Vector width: 16 lanes where the CPU has AVX-512 (one zmm register), else 8 (AVX ymm, or two NEON registers). The
-// build is per CPU kind (-march=native), so the width, and with it the order of the float sums, is fixed per machine.
-#if defined(__AVX512F__)
+// build is per CPU kind (-march=native), so the width, and with it the order of the float sums, is fixed per machine;
+// -DRPM_VW=8 (fast.py: RPM_ENGINE_LANES=8) builds 8 lanes anyway: the bits of runs made on 8-lane machines.
+#if defined(RPM_VW)
+constexpr int VW = RPM_VW;
+#elif defined(__AVX512F__)
 constexpr int VW = 16;
 #else
 constexpr int VW = 8;

@@ -79,3 +79,14 @@ def test_provenance_names_the_numerics(monkeypatch):
     off = fast.provenance()
     assert off["fused"] is False and off["reason"] == "disabled"
     assert off["kernel_source_sha256"] == prov["kernel_source_sha256"]
+
+
+def test_eight_lanes_on_request_are_their_own_build(monkeypatch):
+    """RPM_ENGINE_LANES=8 (the bits of 8-lane machines on an AVX-512 one) is another build, and provenance says so."""
+    monkeypatch.delenv(fast.LANES_VAR, raising=False)
+    fast.extension()  # this process's kernels are loaded (or refused) before the variable is set: no second build
+    default = fast.extension_name()
+    assert "-DRPM_VW=8" not in fast._cflags()
+    monkeypatch.setenv(fast.LANES_VAR, "8")
+    assert fast.extension_name() != default and "-DRPM_VW=8" in fast._cflags()
+    assert "-DRPM_VW=8" in fast.provenance()["cflags"]

@@ -35,11 +35,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import SHARED, TINY, cpu_seconds, jobs_done, pct  # noqa: E402 - sibling scripts
-from load import start as start_server  # noqa: E402
-from st_client import Visitor  # noqa: E402
-
+from explorer.st_client import SHARED, TINY, Visitor, cpu_seconds, jobs_done, pct
+from explorer.st_client import serve as start_server
 from rpm_service.identity import visitor_from_cookies  # noqa: E402
 from rpm_service.local_cluster import CLIENT_ENV, LocalCluster, free_port  # noqa: E402
 

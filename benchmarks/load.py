@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,75 +32,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from st_client import Visitor  # noqa: E402 - a sibling script, not a package
+from explorer.st_client import SHARED, TINY, Visitor, children, cpu_seconds, jobs_done, pct
+from explorer.st_client import serve as start
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = {"frames": "128", "size": "64", "diam": "8", "c": "rbf;theta=0.1", "epochs": "3", "vseed": "4242"}
-TINY = {"frames": "24", "size": "32", "diam": "6", "c": "rbf;theta=1", "epochs": "2"}
-# The other half's runs, one video seed each: "long" keeps the training worker busy for the whole arrival.
 DISTINCT = {"long": {**SHARED, "frames": "512", "epochs": "8"}, "quick": {**SHARED, "c": "rbf;theta=1"}, "tiny": TINY}
 TIMEOUT_S = 600.0
-DONE_ROW = re.compile(r"trained in|opened from the store")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(
-    store: Path, log: Path, profile: str | None = None, env: dict | None = None, port: int | None = None
-) -> tuple[subprocess.Popen, str]:
-    """The server on a free port (or ``port``) with a fresh store (``env``: more environment); ``profile``: run it
-    under benchmarks/sampling.py, whose stack-sample summary is written to that file when the server stops."""
-    extra = env or {}
-    port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RPM_MAX_")}
-    env.update(RPM_ENGINE_CACHE=str(store), PYTHONUNBUFFERED="1", **extra)
-    pre = [str(REPO / "benchmarks" / "sampling.py"), str(Path(profile).resolve())] if profile else []
-    cmd = [sys.executable, *pre, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-           "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]  # fmt: skip
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("streamlit did not start: " + log.read_text()[-2000:])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc); 0 if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of ``pid`` (the server's training workers and multiprocessing helpers)."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    out.append(int(d.name))
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
-def jobs_done(v: Visitor) -> bool:
-    rows = v.texts_under("train_job_")
-    return bool(rows) and all(any(DONE_ROW.search(t) for t in texts) for texts in rows.values())
 
 
 async def open_home(url: str) -> tuple[float, list[str]]:
@@ -176,11 +112,6 @@ async def runner_line(url: str) -> str:
         await v.open("train", TINY)
         texts = await v.until(lambda v: v.texts_under("train_runner_stats").get("train_runner_stats"), TIMEOUT_S)
         return texts[0]
-
-
-def pct(values: list[float], q: float) -> float:
-    v = sorted(values)
-    return v[min(len(v) - 1, max(0, round(q * (len(v) - 1))))]
 
 
 async def main(n: int, baseline: int, ramp: float, runs: str, hold: bool, profile: str | None = None) -> int:

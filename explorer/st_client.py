@@ -1,4 +1,7 @@
-"""A Streamlit visitor without a browser: one websocket to ``/_stcore/stream``, speaking Streamlit's own protocol
+"""A Streamlit visitor without a browser, and a harness around a running app (start a server, its CPU, the Train
+page's finished rows): what benchmarks/load.py, benchmarks/class_cluster.py and the client's own tests share.
+
+The visitor: one websocket to ``/_stcore/stream``, speaking Streamlit's own protocol
 (protobuf ``BackMsg`` up, ``ForwardMsg`` down; the classes installed with Streamlit, so no new dependency).
 
 What a browser tab does, and this client does the same:
@@ -30,10 +33,17 @@ keeps keyed widgets' values in the session), heartbeats.
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -306,3 +316,75 @@ class Visitor:
                 await self.rerun(fragment=fragment, auto=True)
             except Exception:  # noqa: BLE001 - the socket is gone: the reader reports it
                 return
+
+
+# -- the harness: a server to visit, and what to measure on it ---------------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+SHARED = {"frames": "128", "size": "64", "diam": "8", "c": "rbf;theta=0.1", "epochs": "3", "vseed": "4242"}
+# The other half's runs, one video seed each: "long" keeps the training worker busy for the whole arrival.
+TINY = {"frames": "24", "size": "32", "diam": "6", "c": "rbf;theta=1", "epochs": "2"}
+DONE_ROW = re.compile(r"trained in|opened from the store")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(
+    store: Path, log: Path, profile: str | None = None, env: dict | None = None, port: int | None = None
+) -> tuple[subprocess.Popen, str]:
+    """The server on a free port (or ``port``) with a fresh store (``env``: more environment); ``profile``: run it
+    under benchmarks/sampling.py, whose stack-sample summary is written to that file when the server stops."""
+    extra = env or {}
+    port = port or free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RPM_MAX_")}
+    env.update(RPM_ENGINE_CACHE=str(store), PYTHONUNBUFFERED="1", **extra)
+    pre = [str(REPO / "benchmarks" / "sampling.py"), str(Path(profile).resolve())] if profile else []
+    cmd = [sys.executable, *pre, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
+           "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]  # fmt: skip
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
+                return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("streamlit did not start: " + log.read_text()[-2000:])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc); 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (the server's training workers and multiprocessing helpers)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def jobs_done(v: Visitor) -> bool:
+    rows = v.texts_under("train_job_")
+    return bool(rows) and all(any(DONE_ROW.search(t) for t in texts) for texts in rows.values())
+
+
+def pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, round(q * (len(v) - 1))))]

@@ -1,17 +1,22 @@
-"""The load benchmark's websocket client (benchmarks/st_client.py) against a real ``streamlit run app.py``: it gets
+"""The load benchmark's websocket client (explorer/st_client.py) against a real ``streamlit run app.py``: it gets
 Home's Plotly charts, and on Train it presses the button, answers the page's refreshes and sees its job finish."""
 
 import asyncio
-import sys
+import concurrent.futures
 import tempfile
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-sys.path.insert(0, str(BENCH))
-from load import TINY, jobs_done, start  # noqa: E402 - benchmarks/ is a folder of scripts
-from st_client import Visitor  # noqa: E402
+from explorer.st_client import TINY, Visitor, jobs_done
+from explorer.st_client import serve as start
+
+
+def run(coro):
+    """``asyncio.run`` on a thread of its own: Playwright's session-wide browser keeps an event loop running on the
+    main thread when the whole suite runs, and a second loop cannot start there."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +37,7 @@ def test_home_shows_its_charts_and_no_exception(server):
             await v.settle(120)
             return v
 
-    v = asyncio.run(visit())
+    v = run(visit())
     assert v.elements("plotly_chart") and not v.exceptions
     assert "home" not in v.pages and "train" in v.pages  # the pages' URL names came with the session
 
@@ -47,12 +52,12 @@ def test_train_button_runs_a_job_the_page_refreshes_until_it_is_done(server):
             await v.until(jobs_done, 120)
             return v
 
-    v = asyncio.run(visit())
+    v = run(visit())
     (row,) = v.texts_under("train_job_").values()
     assert "trained in" in row[0] and "held-out error" in row[0] and not v.exceptions
     assert v.auto_reruns_sent >= 1  # the click's run showed the job waiting: only the refresh timer showed it done
     with pytest.raises(LookupError):
-        asyncio.run(_click_nothing(server))
+        run(_click_nothing(server))
 
 
 async def _click_nothing(url):

@@ -263,7 +263,108 @@ class _Worker:
 
 
 # -- the runner -----------------------------------------------------------------------------------------------------
-class JobRunner:
+def checked_request(configs: Iterable[RunConfig], limits: Limits) -> list[RunConfig]:
+    """A request of runs as every job service takes it: RunConfigs only, within the server's limits (ValueError)."""
+    configs = list(configs)
+    for c in configs:
+        if not isinstance(c, RunConfig):
+            raise TypeError(f"submit expects a RunConfig, got {type(c).__name__}")
+    limits.check_batch(configs)
+    return configs
+
+
+class JobTable:
+    """What both job services share, the in-process ``JobRunner`` and the class's Ray ``JobService``: the jobs by id
+    (a bounded history), the one job under way per run key (``_active``), the fair queue, the counters, and the one
+    admission rule (``_admit``). Subclasses set ``limits``, ``device``, ``_jobs``, ``_active``, ``_queue``,
+    ``counters`` and ``_history``."""
+
+    def _view(self, job: Job) -> JobView:
+        position = None
+        if job.state == WAITING:
+            position = next((i + 1 for i, j in enumerate(self._queue) if j is job), None)
+        return job_view(job, position, self.device)
+
+    def _remember(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        while len(self._jobs) > self._history:
+            old_id, old = next(iter(self._jobs.items()))
+            if old.state not in FINISHED:
+                break
+            del self._jobs[old_id]
+            self._forget(old_id)
+
+    def _detach(self, job_id: str, client: str | None) -> Job | None:
+        """Detach ``client`` (every client if None) from an unfinished job: the job when nobody waits on it any more
+        (the caller stops it), else None."""
+        job = self._jobs.get(job_id)
+        if job is None or job.state in FINISHED:
+            return None
+        if client is None:
+            job.clients.clear()
+        else:
+            job.clients.discard(client)
+        return None if job.clients else job
+
+    def _forget(self, job_id: str) -> None:
+        """A finished job left the history (a subclass drops what else it kept for it)."""
+
+    def _finish(self, job: Job, state: str, run: Run | None = None, error: str | None = None) -> None:
+        job.state, job.run, job.error, job.finished = state, run, error, time.time()
+        if self._active.get(job.key) is job:
+            del self._active[job.key]
+        if state == FAILED:
+            self.counters["failed"] += 1
+        elif state == CANCELLED:
+            self.counters["cancelled"] += 1
+        self._notify()
+
+    def _notify(self) -> None:
+        """A job finished (the in-process runner wakes whoever waits on it)."""
+
+    def _admit(self, wanted: dict[str, RunConfig], stored: dict, client: str, pending: int, holder: str):
+        """The one admission rule of a job table (the in-process ``JobRunner`` and the class's Ray ``JobService``), all
+        or nothing: a key already under way is joined, a stored run is opened, the rest are queued, within the table's
+        capacity (``pending`` runs waiting or training now) and the visitor's share. Returns (jobs by key, the new keys); ``ValueError`` with
+        the refusal a visitor reads, naming ``holder`` ("this server", "the class")."""
+        joins = {k: self._active[k] for k in wanted if k in self._active}
+        opens = {k: stored[k] for k in wanted if k not in joins and stored.get(k) is not None}
+        new = [k for k in wanted if k not in joins and k not in opens]
+        lim = self.limits
+        if new and pending + len(new) > lim.capacity:
+            raise ValueError(
+                f"the training queue is full: {pending} runs are waiting or training and {holder} holds "
+                f"{lim.capacity}; try again shortly"
+            )
+        held = {j.key for j in self._active.values() if client in j.clients}
+        after = held | set(joins) | set(new)
+        if len(after) > lim.per_client:
+            raise ValueError(
+                f"at most {lim.per_client} run(s) per visitor may wait or train at once on {holder} (you have "
+                f"{len(held)}, this asks for {len(after) - len(held)} more); wait for them to finish or cancel some"
+            )
+        jobs = {}
+        for k, job in joins.items():
+            job.clients.add(client)
+            self.counters["shared"] += 1
+            jobs[k] = job
+        for k, run in opens.items():
+            job = Job(_new_id(), k, wanted[k], DONE, run=run, from_store=True, clients={client})
+            job.finished = time.time()
+            self.counters["opened"] += 1
+            self._remember(job)
+            jobs[k] = job
+        for k in new:
+            job = Job(_new_id(), k, wanted[k], clients={client})
+            self._active[k] = job
+            self._queue.append(job, client)
+            self.counters["jobs"] += 1
+            self._remember(job)
+            jobs[k] = job
+        return jobs, new
+
+
+class JobRunner(JobTable):
     """A bounded pool of training processes over one ``RunStore``; thread-safe.
 
     ``work`` replaces ``train_job`` (a picklable function with its signature: tests, other backends);
@@ -313,11 +414,7 @@ class JobRunner:
 
     def submit_many(self, configs: Iterable[RunConfig], client: str = "") -> list[Job]:
         """Several runs at once (couplings x seeds), all or nothing: one job per config, in order."""
-        configs = list(configs)
-        for c in configs:
-            if not isinstance(c, RunConfig):
-                raise TypeError(f"submit expects a RunConfig, got {type(c).__name__}")
-        self.limits.check_batch(configs)
+        configs = checked_request(configs, self.limits)
         wanted = {c.key(): c for c in configs}
         with self._cond:
             self._refuse_if_stopping()
@@ -325,41 +422,8 @@ class JobRunner:
         stored = {k: self._load(k) for k in to_open}  # outside the lock: reading runs takes milliseconds
         with self._cond:
             self._refuse_if_stopping()
-            joins = {k: self._active[k] for k in wanted if k in self._active}
-            opens = {k: stored[k] for k in wanted if k not in joins and stored.get(k) is not None}
-            new = [k for k in wanted if k not in joins and k not in opens]
             pending = len(self._queue) + sum(1 for j in self._active.values() if j.state == RUNNING)
-            if new and pending + len(new) > self.limits.capacity:
-                raise ValueError(
-                    f"the training queue is full: {pending} runs are waiting or training and this server holds "
-                    f"{self.limits.capacity}; try again shortly"
-                )
-            held = {j.key for j in self._active.values() if client in j.clients}
-            after = held | set(joins) | set(new)
-            if len(after) > self.limits.per_client:
-                raise ValueError(
-                    f"at most {self.limits.per_client} run(s) per visitor may wait or train at once on this server "
-                    f"(you have {len(held)}, this asks for {len(after) - len(held)} more); wait for them to finish "
-                    "or cancel some"
-                )
-            jobs = {}
-            for k, job in joins.items():
-                job.clients.add(client)
-                self.counters["shared"] += 1
-                jobs[k] = job
-            for k, run in opens.items():
-                job = Job(_new_id(), k, wanted[k], DONE, run=run, from_store=True, clients={client})
-                job.finished = time.time()
-                self.counters["opened"] += 1
-                self._remember(job)
-                jobs[k] = job
-            for k in new:
-                job = Job(_new_id(), k, wanted[k], clients={client})
-                self._active[k] = job
-                self._queue.append(job, client)
-                self.counters["jobs"] += 1
-                self._remember(job)
-                jobs[k] = job
+            jobs, new = self._admit(wanted, stored, client, pending, "this server")
         if new:
             self._wake()
         return [jobs[c.key()] for c in configs]
@@ -367,15 +431,9 @@ class JobRunner:
     def cancel(self, job_id: str, client: str | None = None) -> bool:
         """Detach ``client`` (all clients if None); stop the job if nobody else waits. True if the job stops."""
         with self._cond:
-            job = self._jobs.get(job_id)
-            if job is None or job.state in FINISHED:
-                return False
-            if client is None:
-                job.clients.clear()
-            else:
-                job.clients.discard(client)
-            if job.clients:
-                return False  # another session still wants this run: keep training it
+            job = self._detach(job_id, client)
+            if job is None:
+                return False  # finished, unknown, or another session still wants this run: keep training it
             if job.state == WAITING:
                 self._queue.remove(job)
                 self._finish(job, CANCELLED, error="cancelled before it started")
@@ -459,33 +517,12 @@ class JobRunner:
             w.conn.close()
 
     # -- internals: bookkeeping (under self._cond) ----------------------------------------------------------------
+    def _notify(self) -> None:
+        self._cond.notify_all()
+
     def _refuse_if_stopping(self) -> None:
         if self._stopping:
             raise RuntimeError("the job runner is shut down")
-
-    def _view(self, job: Job) -> JobView:
-        position = None
-        if job.state == WAITING:
-            position = next((i + 1 for i, j in enumerate(self._queue) if j is job), None)
-        return job_view(job, position, self.device)
-
-    def _remember(self, job: Job) -> None:
-        self._jobs[job.id] = job
-        while len(self._jobs) > self._history:
-            old_id, old = next(iter(self._jobs.items()))
-            if old.state not in FINISHED:
-                break
-            del self._jobs[old_id]
-
-    def _finish(self, job: Job, state: str, run: Run | None = None, error: str | None = None) -> None:
-        job.state, job.run, job.error, job.finished = state, run, error, time.time()
-        if self._active.get(job.key) is job:
-            del self._active[job.key]
-        if state == FAILED:
-            self.counters["failed"] += 1
-        elif state == CANCELLED:
-            self.counters["cancelled"] += 1
-        self._cond.notify_all()
 
     def _stop(self, job: Job, state: str, error: str) -> None:
         """Finish a running job now (never joined again) and tell its worker to stop; terminated if it lingers."""

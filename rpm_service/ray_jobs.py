@@ -43,7 +43,7 @@ from rpm_engine.text import first_line
 from rpm_engine.train import RunConfig
 
 from .fair import FairQueue
-from .jobs import CANCELLED, DONE, FAILED, FINISHED, RUNNING, Job, JobView, job_view
+from .jobs import CANCELLED, DONE, FAILED, FINISHED, RUNNING, Job, JobTable, JobView, checked_request
 from .limits import Limits
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ def _train_task(job_id: str, config: RunConfig, device: str, threads: int, marke
 
 
 # -- the actor: the class's job table ------------------------------------------------------------------------------
-class JobService:
+class JobService(JobTable):
     """The job table of a class (a Ray async actor: its methods run one at a time on one event loop, so the table
     needs no lock). Clients call it through ``RayJobRunner``; tasks call ``started`` and ``progress``."""
 
@@ -268,52 +268,16 @@ class JobService:
                     stored[k] = load_first((self.store, *self.also), k)
                 except CorruptRun:
                     stored[k] = None
-        joins = {k: self._active[k] for k in wanted if k in self._active}
-        opens = {k: stored[k] for k in wanted if k not in joins and stored.get(k) is not None}
-        new = [k for k in wanted if k not in joins and k not in opens]
-        pending = len(self._active)
-        if new and pending + len(new) > self.limits.capacity:
-            return (
-                f"the class's training queue is full: {pending} runs are waiting or training and the class holds "
-                f"{self.limits.capacity}; try again shortly"
-            )
-        held = {j.key for j in self._active.values() if client in j.clients}
-        after = held | set(joins) | set(new)
-        if len(after) > self.limits.per_client:
-            return (
-                f"at most {self.limits.per_client} run(s) per visitor may wait or train at once (you have "
-                f"{len(held)}, this asks for {len(after) - len(held)} more); wait for them to finish or cancel some"
-            )
-        jobs = {}
-        for k, job in joins.items():
-            job.clients.add(client)
-            self.counters["shared"] += 1
-            jobs[k] = job
-        for k, run in opens.items():
-            job = Job(_new_id(), k, wanted[k], DONE, run=run, from_store=True, clients={client})
-            job.finished = time.time()
-            self.counters["opened"] += 1
-            self._remember(job)
-            jobs[k] = job
-        for k in new:
-            job = Job(_new_id(), k, wanted[k], clients={client})
-            self._active[k] = job
-            self._queue.append(job, client)
-            self.counters["jobs"] += 1
-            self._remember(job)
-            jobs[k] = job
+        try:
+            jobs, _ = self._admit(wanted, stored, client, len(self._active), "the class")
+        except ValueError as exc:
+            return first_line(exc)
         self._dispatch()
         return [self._view(jobs[c.key()]) for c in configs]
 
     async def cancel(self, job_id: str, client: str | None = None) -> bool:
-        job = self._jobs.get(job_id)
-        if job is None or job.state in FINISHED:
-            return False
-        if client is None:
-            job.clients.clear()
-        else:
-            job.clients.discard(client)
-        if job.clients:
+        job = self._detach(job_id, client)
+        if job is None:
             return False
         if job in self._queue:
             self._queue.remove(job)
@@ -367,29 +331,8 @@ class JobService:
             job.progress = p
 
     # -- internals -----------------------------------------------------------------------------------------------
-    def _view(self, job: Job) -> JobView:
-        position = None
-        if job.state == WAITING:
-            position = next((i + 1 for i, j in enumerate(self._queue) if j is job), None)
-        return job_view(job, position, self.device)
-
-    def _remember(self, job: Job) -> None:
-        self._jobs[job.id] = job
-        while len(self._jobs) > self._history:
-            old_id, old = next(iter(self._jobs.items()))
-            if old.state not in FINISHED:
-                break
-            del self._jobs[old_id]
-            self._starts.pop(old_id, None)
-
-    def _finish(self, job: Job, state: str, run=None, error: str | None = None) -> None:
-        job.state, job.run, job.error, job.finished = state, run, error, time.time()
-        if self._active.get(job.key) is job:
-            del self._active[job.key]
-        if state == FAILED:
-            self.counters["failed"] += 1
-        elif state == CANCELLED:
-            self.counters["cancelled"] += 1
+    def _forget(self, job_id: str) -> None:
+        self._starts.pop(job_id, None)
 
     def _stop(self, job: Job, state: str, error: str) -> None:
         """Finish a running job now and end its task (force: its worker process is killed; never retried)."""
@@ -563,11 +506,7 @@ class RayJobRunner:
         return self.submit_many([config], client)[0]
 
     def submit_many(self, configs: Iterable[RunConfig], client: str = "") -> list[JobView]:
-        configs = list(configs)
-        for c in configs:
-            if not isinstance(c, RunConfig):
-                raise TypeError(f"submit expects a RunConfig, got {type(c).__name__}")
-        self.limits.check_batch(configs)
+        configs = checked_request(configs, self.limits)
         out = self._call("submit_many", configs, client)
         if isinstance(out, str):
             raise ValueError(out)

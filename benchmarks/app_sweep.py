@@ -20,7 +20,6 @@ import argparse
 import multiprocessing as mp
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from explorer.st_client import serve
 
 REPO = Path(__file__).resolve().parents[1]
 THETAS = "0.01,0.03,0.1,0.3,1"
@@ -41,12 +42,6 @@ def _busy() -> None:
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cli_sweep(cache: Path, epochs: int, out: Path) -> float:
     env = {**os.environ, "RPM_ENGINE_CACHE": str(cache)}
     cmd = [sys.executable, "-m", "rpm_engine", "sweep", "--coupling", "rbf", "--param", f"theta={THETAS}"]
@@ -54,25 +49,6 @@ def cli_sweep(cache: Path, epochs: int, out: Path) -> float:
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=REPO, env=env, check=True)
     return time.perf_counter() - t0
-
-
-def start_server(cache: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RPM_MAX_")}
-    env.update(RPM_ENGINE_CACHE=str(cache), PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-           "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]  # fmt: skip
-    with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(360):
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.25)
-    proc.kill()
-    raise RuntimeError("streamlit did not start: " + log.read_text()[-2000:])
 
 
 def app_sweep(url: str, epochs: int) -> tuple[float, float]:
@@ -119,7 +95,7 @@ def main() -> None:
                 subprocess.run([sys.executable, "-m", "rpm_engine", "train", "--coupling", "rbf", "--recipe", "quick",
                                 "--epochs", "1", "--cache", str(warm), "--quiet"], cwd=REPO, check=True)  # fmt: skip
                 cli = cli_sweep(tmp / "cli", a.epochs, tmp / "cli.json")
-                proc, url = start_server(tmp / "app", tmp / "streamlit.log")
+                proc, url = serve(tmp / "app", tmp / "streamlit.log")
                 try:
                     app, redraw = app_sweep(url, a.epochs)
                 finally:

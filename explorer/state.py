@@ -226,7 +226,9 @@ def default_view(limits: Limits | None = None) -> ViewState:
     """The view with no URL: the quick video and recipe, clamped to this server's limits."""
     lim = limits or Limits()
     d = ViewState()
-    return dataclasses.replace(d, video=lim.clamp_video(d.video), epochs=min(d.epochs, lim.epochs))
+    seeds = d.explore.seeds if lim.seeds >= 3 else ("0" if lim.seeds == 1 else f"0-{lim.seeds - 1}")
+    explore = dataclasses.replace(d.explore, seeds=seeds, epochs=min(d.explore.epochs, lim.epochs))
+    return dataclasses.replace(d, video=lim.clamp_video(d.video), epochs=min(d.epochs, lim.epochs), explore=explore)
 
 
 # -- the property table ----------------------------------------------------------------------------------------------

@@ -160,3 +160,12 @@ def test_a_full_queue_holds_the_wave_and_loses_nothing():
     assert run.jobs == [] and "queue is full" in run.notice and len(run.pending) == run.total
     run.cancel(runner, "me")
     assert run.pending == [] and run.finished(runner)
+
+
+def test_a_small_server_opens_a_default_sweep_it_allows_and_names_only_what_a_link_held():
+    lim = Limits(seeds=2, epochs=3)
+    view, notices = from_query({}, lim)
+    assert notices == [] and (view.explore.seeds, view.explore.epochs) == ("0-1", 3)
+    ex.build_sweep(view.explore, view.video, lim)  # the default sweep is within this server's limits
+    view, notices = from_query({"xepochs": "9", "c": "rbf;theta=0.1"}, lim)
+    assert len(notices) == 1 and notices[0].startswith("URL parameter xepochs")  # only what the link held

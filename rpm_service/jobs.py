@@ -369,7 +369,8 @@ class JobRunner(JobTable):
 
     ``work`` replaces ``train_job`` (a picklable function with its signature: tests, other backends);
     ``cancel_grace`` is how long a worker may take to stop before it is terminated; a worker is replaced after
-    ``max_tasks`` jobs (memory hygiene); workers run at ``nice`` (lower CPU priority than the pages they serve).
+    ``max_tasks`` jobs (memory hygiene); workers run at ``nice`` (default: 10 when ``Limits.background_training``,
+    so the pages win the cores on a class-only server, else 0, so a machine's other work does not starve them).
     """
 
     def __init__(
@@ -383,13 +384,15 @@ class JobRunner(JobTable):
         work: Callable = train_job,
         cancel_grace: float = 1.0,
         max_tasks: int = 50,
-        nice: int = 10,
+        nice: int | None = None,
     ):
         self.store = store or RunStore()
         self.also = tuple(also)  # read-only stores searched too (e.g. runs shipped with the app): found = opened
         self.limits = limits or Limits()
         self.device = resolve_device(device).type  # raises ValueError for a device that is not there
         self.cancel_grace = cancel_grace
+        if nice is None:  # the limit decides: trainings in the background (nice 10) only when asked for
+            nice = 10 if self.limits.background_training else 0
         self._work, self._max_tasks, self._nice = work, max_tasks, nice
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         self.threads = max(1, cores // self.limits.jobs)

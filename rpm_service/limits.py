@@ -11,6 +11,7 @@ scale. Environment variables win, so a container's ``-e`` flags override a secre
     RPM_MAX_STORE_MB     run store size (least used pruned)                          or training (default queue // 4)
     RPM_MAX_JOB_SECONDS  a job running longer is stopped      RPM_ALLOW_EXPRESSIONS  1/0: custom log f expressions
     RPM_TRAINING         1/0: 0 is presentation mode (nothing trains; stored and shipped runs still show)
+    RPM_BACKGROUND_TRAINING  1/0: 1 trains at nice 10 (pages first on a class-only server; default 0)
                                                                                      (parsed, never run as Python)
 
 ``Limits.load()`` fails closed: a secrets file that does not parse, a misspelt key or table, a value that is not a
@@ -37,7 +38,8 @@ from rpm_engine.text import clip
 ENV_PREFIX = "RPM_MAX_"
 ALLOW_ENV = "RPM_ALLOW_EXPRESSIONS"
 TRAINING_ENV = "RPM_TRAINING"  # 0: presentation mode (training off for every visitor), set by whoever runs the server
-BOOLS = {"allow_expressions": ALLOW_ENV, "training": TRAINING_ENV}  # the on/off limits and their variables
+BACKGROUND_ENV = "RPM_BACKGROUND_TRAINING"  # 1: trainings at nice 10, so a class-only server's pages win the cores
+BOOLS = {"allow_expressions": ALLOW_ENV, "training": TRAINING_ENV, "background_training": BACKGROUND_ENV}
 SECRETS_PATH = Path(".streamlit/secrets.toml")
 TABLE = "limits"
 
@@ -56,6 +58,10 @@ class Limits:
     store_mb: int = 2048  # the run store is pruned (least recently used first) beyond this
     allow_expressions: bool = True  # custom expressions are parsed, never executed as Python
     training: bool = True  # false: presentation mode for a lecture (nothing trains; stored and shipped runs show)
+    # true: training workers run at nice 10, so on a server that hosts only the class the pages win the cores; false
+    # (the default): a training competes like any process, so on a machine shared with other work it is not starved
+    # (at nice 10 beside 4 busy processes, a 21-run sweep took 8x the CLI's time: benchmarks/app_sweep.py --load 4)
+    background_training: bool = False
 
     def __post_init__(self):
         if self.per_client is None:

@@ -95,7 +95,6 @@ def test_cancel_reaches_the_tasks(cluster, tmp_path):
         if ev.kind == "finished":
             stop.set()
 
-    t0 = time.monotonic()
     store = RunStore(tmp_path / "store")
     marks = tmp_path / "marks"
     with pytest.raises(Cancelled):
@@ -105,4 +104,3 @@ def test_cancel_reaches_the_tasks(cluster, tmp_path):
     time.sleep(1.0)
     assert sum(p.key() in store for p in sw.points()) == stored  # nothing is written after the cancel
     assert len(list(marks.iterdir())) < len(sw.points())  # queued tasks were cancelled, never started
-    assert time.monotonic() - t0 < 60

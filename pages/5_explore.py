@@ -5,6 +5,7 @@ import streamlit as st
 
 from explorer import explore as ex
 from explorer import priors, ui
+from explorer import sweep_charts as xc
 from explorer import sweep_view as sv
 from explorer import sweep_widgets as xw
 from rpm_engine.config import PAPER_VIDEO, QUICK_VIDEO
@@ -112,7 +113,7 @@ def live() -> None:
         got, total = sv.progress(cs, len(sweep.seeds))
         refs = sv.references(sweep, gs, ui.predict_mean_l2(view.video))
         st.markdown(f"**Held-out L2 against the parameter** · {got} of {total} points stored")
-        ui.chart(sv.l2_figure(cs, refs), "x_plot", "l2_vs_parameter")
+        ui.chart(xc.l2_figure(cs, refs), "x_plot", "l2_vs_parameter")
         xw.png_button("x_plot")
 
 
@@ -134,7 +135,7 @@ if not board.rows:
     st.stop()
 xw.table(board)
 xw.actions(board, [*board.groups, *board.references], view.video)
-parallel = sv.parallel_figure(board.groups)
+parallel = xc.parallel_figure(board.groups)
 if parallel is not None:
     with st.expander("Every configuration across its parameters (parallel coordinates)"):
         ui.chart(parallel, "x_parallel", "parameters")

@@ -11,6 +11,7 @@ import math
 import pytest
 
 from explorer import explore as ex
+from explorer import sweep_charts as xc
 from explorer import sweep_view as sv
 from explorer.catalog import Entry
 from rpm_engine.config import QUICK_RECIPE, QUICK_VIDEO, VideoConfig
@@ -122,7 +123,7 @@ def test_the_figure_each_parameter_its_own_panel_ranges_in_axis_units_bands_non_
     wide += [entry("linear", v, s) for s, v in enumerate((9.0, 9.5, 12.0))]
     gs = sv.groups(wide, TINY)
     cs = sv.curves(sweep, state.families, gs)
-    fig = sv.l2_figure(cs, {"mean": 14.0})
+    fig = xc.l2_figure(cs, {"mean": 14.0})
     layout = fig.layout
     # one panel (x axis) per parameter, titled by it
     assert "theta" in layout.xaxis.title.text and "w_init" in layout.xaxis2.title.text
@@ -150,10 +151,10 @@ def test_the_figure_each_parameter_its_own_panel_ranges_in_axis_units_bands_non_
 
 def test_a_narrow_l2_range_is_a_linear_axis_from_zero():
     state, sweep = curve_state()
-    fig = sv.l2_figure(sv.curves(sweep, state.families, sv.groups(stored(), TINY)), {"supervised": 0.5})
+    fig = xc.l2_figure(sv.curves(sweep, state.families, sv.groups(stored(), TINY)), {"supervised": 0.5})
     assert fig.layout.yaxis.type == "linear"  # 0.5 .. 9.5 px: 19x, under the 20x of a log axis
     narrow = [entry("rbf", v, s, theta=0.1) for s, v in enumerate((2.0, 2.2))] + [entry("linear", 4.0, 0)]
-    fig = sv.l2_figure(sv.curves(sweep, state.families, sv.groups(narrow, TINY)), {})
+    fig = xc.l2_figure(sv.curves(sweep, state.families, sv.groups(narrow, TINY)), {})
     assert fig.layout.yaxis.type == "linear" and fig.layout.yaxis.range[0] == 0
     assert fig.layout.yaxis.range[1] >= 4.0
 
@@ -161,7 +162,7 @@ def test_a_narrow_l2_range_is_a_linear_axis_from_zero():
 @pytest.mark.parametrize("values", [(0.01, 0.1, 1), (1.0, 2.0, 3.0)])
 def test_axis_range_is_in_the_axis_units(values):
     log = values[-1] / values[0] >= 10
-    lo, hi = sv.axis_range(values, log)
+    lo, hi = xc.axis_range(values, log)
     if log:
         assert 10**lo < values[0] and 10**hi > values[-1]
     else:

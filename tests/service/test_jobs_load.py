@@ -1,12 +1,11 @@
-"""The job runner under a class: it counts the visitors still waiting (the pages' refresh rate scales with it), its
-workers train at a lower CPU priority than the pages, and a finished job carries its held-out error (so a page
-refresh needs no store listing)."""
+"""The job runner under a class: it counts the visitors still waiting (the pages' refresh rate scales with it), and a
+finished job carries its held-out error (so a page refresh needs no store listing). The workers' CPU priority
+follows ``Limits.background_training`` (tests/service/test_jobs.py)."""
 
 import functools
-import os
 
 import pytest
-from job_helpers import block, until
+from job_helpers import block
 
 from rpm_engine import RunConfig, RunStore, VideoConfig
 from rpm_service.jobs import DONE, JobRunner
@@ -37,15 +36,6 @@ def test_watchers_are_the_visitors_waiting_for_an_unfinished_job(stand_in):
     assert stand_in.stats()["watchers"] == 3  # carol still waits for her second run
     stand_in.cancel(a.id, "alice")
     assert stand_in.stats()["watchers"] == 2  # bob still waits for the shared run
-
-
-def test_workers_train_at_a_lower_priority_than_the_server(stand_in):
-    mine = os.getpriority(os.PRIO_PROCESS, 0)
-    pids = stand_in.worker_pids()
-    want = min(19, mine + 10)
-    assert until(lambda: all(os.getpriority(os.PRIO_PROCESS, p) == want for p in pids), timeout=30), [
-        os.getpriority(os.PRIO_PROCESS, p) for p in pids
-    ]
 
 
 def test_a_finished_job_carries_its_held_out_error(tmp_path):

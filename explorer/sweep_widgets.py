@@ -1,6 +1,7 @@
 """The Explore page's Streamlit pieces for a sweep's results: the leaderboard's filters and table, the verdict and
 "open in Compare", the exports, a visible PNG button for a chart, the parallel-coordinates view and the list of
-past sweeps. The numbers come from ``explorer.sweep_view``; this module only draws them."""
+past sweeps, with the sweep's family rows and the menu that reopens one. The numbers come from
+``explorer.sweep_view``; this module only draws them."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
+from rpm_engine.text import first_line
+
+from . import explore as ex
+from . import priors, ui
 from . import sweep_view as sv
-from . import ui
 
 PAST_SWEEPS = 12  # a visitor's past sweeps kept for "reopen"
 
@@ -123,3 +127,55 @@ def past_sweeps(client: str) -> list:
 def describe(state) -> str:
     fams = " + ".join(f.to_text().replace(";", " ") for f in state.families)
     return f"{fams} · seeds {state.seeds} · {state.epochs} epochs"
+
+
+def family_rows(families, kinds) -> list:
+    """One row of widgets per swept family (its coupling or custom expression, the parameter it varies and the
+    values), with a delete button each and "Add a family" below; returns the rows as ``FamilyRow``s."""
+    ss, rows = st.session_state, []
+    for i, row in enumerate(families):
+        c1, c2, c3, c4 = st.columns([2, 1.4, 2.4, 0.5], vertical_alignment="bottom")
+        kind = row.coupling if row.coupling in kinds else (priors.CUSTOM if priors.CUSTOM in kinds else "rbf")
+        ui.bind(f"x_kind_{i}", kind)
+        kind = c1.selectbox("Family", list(kinds), format_func=lambda k: k, key=f"x_kind_{i}")
+        if kind == priors.CUSTOM:
+            ui.bind(f"x_expr_{i}", row.coupling if row.coupling not in kinds else priors.EXAMPLE)
+            spec = c1.text_input("log f(z, zp) =", key=f"x_expr_{i}", max_chars=300).strip()
+        else:
+            spec = kind
+        try:
+            params = ex.grid_params(spec)
+        except ValueError as exc:
+            c2.error(first_line(exc))
+            continue
+        ui.bind(f"x_param_{i}", row.param if row.param in params else params[0])
+        param = c2.selectbox("Varies", params, key=f"x_param_{i}", format_func=lambda p, s=spec: ex.param_label(s, p))
+        if ss.get(f"x_was_{i}") != (spec, param):  # a new family or parameter starts from its own grid
+            ss[f"x_values_{i}"] = (
+                row.values if (row.coupling, row.param) == (spec, param) else ex.default_grid(spec, param)
+            )
+            ss[f"x_was_{i}"] = (spec, param)
+        values = c3.text_input("Values (0.1,1,10 or log:0.01:1:5)", key=f"x_values_{i}")
+        if not c4.button("", key=f"x_drop_{i}", icon=":material/delete:", help="Remove this family"):
+            rows.append(ex.FamilyRow(spec, param, values.strip()))
+    if st.button("Add a family", key="x_add", icon=":material/add:"):
+        rows.append(ex.FamilyRow("linear", "w_init", ex.default_grid("linear", "w_init")))
+    return rows
+
+
+def reopen_past(client: str, state) -> None:
+    """A menu of this visitor's past sweeps (other than ``state``); picking one makes it the page's sweep."""
+    ss = st.session_state
+    past = [p for p in past_sweeps(client) if p != state]
+    if past:
+        pick = st.selectbox("Reopen a past sweep", [None, *past], format_func=lambda p: "—" if p is None else describe(p),
+                            key="x_past")  # fmt: skip
+        if pick is not None:
+            for k in [
+                k for k in ss if k.startswith(("x_kind_", "x_expr_", "x_param_", "x_values_", "x_was_", "x_past"))
+            ]:
+                del ss[k]
+            for k in ("x_seeds", "x_epochs"):
+                ss.pop(k, None)
+            ui.set_view(explore=pick)
+            st.rerun()

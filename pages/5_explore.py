@@ -9,7 +9,6 @@ from explorer import sweep_charts as xc
 from explorer import sweep_view as sv
 from explorer import sweep_widgets as xw
 from rpm_engine.config import PAPER_VIDEO, QUICK_VIDEO
-from rpm_engine.text import first_line
 
 ss, lim = st.session_state, ui.limits()
 view = ui.page_setup("explore")
@@ -25,32 +24,7 @@ for name, video in (("Quick scale", QUICK_VIDEO), ("Paper scale (App. D: 900 fra
             ui.set_view(video=video)
             st.rerun()
 
-kinds, rows = priors.kinds(lim.allow_expressions), []
-for i, row in enumerate(state.families):
-    c1, c2, c3, c4 = st.columns([2, 1.4, 2.4, 0.5], vertical_alignment="bottom")
-    kind = row.coupling if row.coupling in kinds else (priors.CUSTOM if priors.CUSTOM in kinds else "rbf")
-    ui.bind(f"x_kind_{i}", kind)
-    kind = c1.selectbox("Family", list(kinds), format_func=lambda k: k, key=f"x_kind_{i}")
-    if kind == priors.CUSTOM:
-        ui.bind(f"x_expr_{i}", row.coupling if row.coupling not in kinds else priors.EXAMPLE)
-        spec = c1.text_input("log f(z, zp) =", key=f"x_expr_{i}", max_chars=300).strip()
-    else:
-        spec = kind
-    try:
-        params = ex.grid_params(spec)
-    except ValueError as exc:
-        c2.error(first_line(exc))
-        continue
-    ui.bind(f"x_param_{i}", row.param if row.param in params else params[0])
-    param = c2.selectbox("Varies", params, key=f"x_param_{i}", format_func=lambda p, s=spec: ex.param_label(s, p))
-    if ss.get(f"x_was_{i}") != (spec, param):  # a new family or parameter starts from its own grid
-        ss[f"x_values_{i}"] = row.values if (row.coupling, row.param) == (spec, param) else ex.default_grid(spec, param)
-        ss[f"x_was_{i}"] = (spec, param)
-    values = c3.text_input("Values (0.1,1,10 or log:0.01:1:5)", key=f"x_values_{i}")
-    if not c4.button("", key=f"x_drop_{i}", icon=":material/delete:", help="Remove this family"):
-        rows.append(ex.FamilyRow(spec, param, values.strip()))
-if st.button("Add a family", key="x_add", icon=":material/add:"):
-    rows.append(ex.FamilyRow("linear", "w_init", ex.default_grid("linear", "w_init")))
+rows = xw.family_rows(state.families, priors.kinds(lim.allow_expressions))
 a, b, c = st.columns([1, 1, 2])
 ui.bind("x_seeds", state.seeds)
 seeds = a.text_input("Seeds", key="x_seeds", help="0-2 trains seeds 0, 1, 2; 0,3 two seeds; 4 only seed 4.")
@@ -76,17 +50,7 @@ if sweep is not None:
     if go and runner is not None and not busy:
         ss["x_sweep"], ss["x_idle"] = ex.SweepRun.start(sweep, stored), 0
         xw.remember(client, state)
-past = [p for p in xw.past_sweeps(client) if p != state]
-if past:
-    pick = st.selectbox("Reopen a past sweep", [None, *past], format_func=lambda p: "—" if p is None else xw.describe(p),
-                        key="x_past")  # fmt: skip
-    if pick is not None:
-        for k in [k for k in ss if k.startswith(("x_kind_", "x_expr_", "x_param_", "x_values_", "x_was_", "x_past"))]:
-            del ss[k]
-        for k in ("x_seeds", "x_epochs"):
-            ss.pop(k, None)
-        ui.set_view(explore=pick)
-        st.rerun()
+xw.reopen_past(client, state)
 
 
 def live() -> None:

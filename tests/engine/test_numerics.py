@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from tiny import run_numbers
 
 from rpm_engine import RunStore, VideoConfig, generate_video, train
 from rpm_engine.cli import main
@@ -20,19 +21,10 @@ from rpm_engine.numerics import RUN_THREADS
 from rpm_engine.provenance import machine_provenance, provenance_mismatch
 
 VIDEO = VideoConfig(frames=48, size=32, diameter=6)
-METRICS = ("l2_mean", "l2_per_ball", "final_loss", "final_mi", "coupling_values")
 
 
 def linear(seed=0, epochs=3):
     return RECIPES["quick"].run_config("linear", seed=seed, video=VIDEO, epochs=epochs)
-
-
-def numbers(run) -> dict:
-    """What must agree bit for bit: the metrics (I_N included), the latents, every weight."""
-    out = {k: run.metrics[k] for k in METRICS}
-    out["z"] = run.z.tobytes()
-    out["weights"] = {k: v.numpy().tobytes() for k, v in run.encoder_state.items()}
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +58,7 @@ def test_one_key_same_bits_at_any_thread_count(path, video):
     assert runs[1].metrics["fused_kernels"] == (path == "fused")
     assert math.isfinite(runs[1].metrics["final_mi"])
     for n in (2, 3):
-        assert numbers(runs[n]) == numbers(runs[1]), f"{path}: {n} threads differ from 1"
+        assert run_numbers(runs[n]) == run_numbers(runs[1]), f"{path}: {n} threads differ from 1"
 
 
 def test_process_history_does_not_change_a_run(path, video):
@@ -87,7 +79,7 @@ def test_process_history_does_not_change_a_run(path, video):
         torch.set_default_dtype(torch.float32)
         torch.backends.mkldnn.enabled = True
     assert torch.get_num_threads() == 3
-    assert numbers(again) == numbers(first)
+    assert run_numbers(again) == run_numbers(first)
 
 
 def test_the_run_records_its_provenance_and_the_store_keeps_it(path, video, tmp_path):

@@ -8,6 +8,7 @@ import os
 
 import pytest
 from job_helpers import until
+from tiny import run_numbers
 
 from rpm_engine import RunStore, VideoConfig, generate_video, train
 from rpm_engine.config import RECIPES
@@ -16,14 +17,6 @@ from rpm_service.limits import Limits
 
 VIDEO = VideoConfig(frames=48, size=32, diameter=6)
 CONFIGS = [RECIPES["quick"].run_config(c, seed=0, video=VIDEO, epochs=3) for c in ("linear", "rbf")]
-METRICS = ("l2_mean", "l2_per_ball", "final_loss", "final_mi", "coupling_values")
-
-
-def numbers(run) -> dict:
-    out = {k: run.metrics[k] for k in METRICS}
-    out["z"] = run.z.tobytes()
-    out["weights"] = {k: v.numpy().tobytes() for k, v in run.encoder_state.items()}
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +55,7 @@ def reference(path, video):
     if path == "fused" and fused != {True}:
         pytest.skip("the fused kernels cannot be built here")
     assert fused == {path == "fused"}
-    return {k: (numbers(r), r.provenance) for k, r in runs.items()}
+    return {k: (run_numbers(r), r.provenance) for k, r in runs.items()}
 
 
 def test_the_job_runners_workers_give_the_same_bits(reference, tmp_path):
@@ -74,7 +67,7 @@ def test_the_job_runners_workers_give_the_same_bits(reference, tmp_path):
         for job in jobs:
             assert not job.from_store and job.run is not None
             want, prov = reference[job.key]
-            assert numbers(job.run) == want, f"{job.config.label}: the worker's run differs"
+            assert run_numbers(job.run) == want, f"{job.config.label}: the worker's run differs"
             assert job.run.provenance == prov  # recorded in the worker, stored, read back by the runner
     finally:
         runner.shutdown()
@@ -104,5 +97,5 @@ def test_ray_gives_the_same_bits(cluster, path, reference, video, tmp_path):
     assert sorted(r.key for r in runs) == sorted(reference)
     for run in runs:
         want, prov = reference[run.key]
-        assert numbers(run) == want, f"{run.config.label}: the Ray worker's run differs"
+        assert run_numbers(run) == want, f"{run.config.label}: the Ray worker's run differs"
         assert run.provenance == prov

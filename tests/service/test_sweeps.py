@@ -29,26 +29,12 @@ def tiny_sweep(**kw) -> Sweep:
 
 
 # -- grids -------------------------------------------------------------------------------------------------------
-def test_parse_grid_lists_ranges_and_integers():
-    assert parse_grid("0.1, 1,10", "theta") == (0.1, 1.0, 10.0)
-    assert parse_grid("2", "theta") == (2.0,)
-    assert parse_grid("log:0.1:10:5", "theta") == (0.1, 0.316228, 1.0, 3.16228, 10.0)
-    assert parse_grid("lin:0:1:3", "w_init") == (0.0, 0.5, 1.0)
-    assert parse_grid("log:1:100:5", "epochs") == (1, 3, 10, 32, 100)  # integer settings are rounded
-    assert parse_grid("1,2,2", "epochs") == (1, 2)  # duplicates dropped
-    assert parse_grid([0.5, 2], "lr") == (0.5, 2.0)
-    for bad, needle in [
-        ("", "empty grid"),
-        ("log:0.1:10:0", "empty grid"),
-        ("1,,2", "empty value"),
-        ("a", "not a number"),
-        ("log:0:1:3", "positive ends"),
-        ("log:1:2", "log:START:STOP:COUNT"),
-        ("1.5", "whole number"),
-        ("nan", "finite"),
-    ]:
-        with pytest.raises(ValueError, match=needle):
-            parse_grid(bad, "epochs" if bad == "1.5" else "theta")
+def test_the_sweeps_grids_know_which_settings_are_whole_numbers():
+    """rpm_engine.grids parses (tests/engine/test_grids_properties.py); the sweep says which names are integers."""
+    assert parse_grid("log:1:100:5", "epochs") == (1, 3, 10, 32, 100)  # rounded, as epochs are whole numbers
+    assert parse_grid("0.5,2", "lr") == (0.5, 2.0)
+    with pytest.raises(ValueError, match="whole number"):
+        parse_grid("1.5", "epochs")
 
 
 def test_points_are_ordinary_runs_seeds_innermost():

@@ -60,10 +60,16 @@ def test_the_classroom_link_round_trips(server, context):
     """The sidebar's builder: choose a page and a flag, open the link, get that page with that flag."""
     page = open_page(context, f"{server}/explore?{SWEEP}")
     page.get_by_text("Classroom link").click()
-    page.get_by_role("combobox", name="Hide").click()
-    page.get_by_role("option", name="buttons, menus and inputs").click()
+    hide = page.get_by_role("combobox", name="Hide")
+    expect(hide).to_be_visible()  # the expander has opened
+    hide.click()
+    hide.fill("buttons")  # the multiselect filters its options as one types
+    option = page.get_by_role("option", name="buttons, menus and inputs")
+    expect(option).to_be_visible()
+    option.click()
     page.keyboard.press("Escape")  # close the menu: the choice applies
     settle(page)
+    expect(page.locator(".st-key-cl_link code")).to_contain_text("controls_hide=1")  # the rerun with the choice
     link = page.locator(".st-key-cl_link code").inner_text()
     assert "/explore?" in link and "controls_hide=1" in link and "xseeds=0-1" in link and "vseed=31" in link
     other = open_page(context, link.strip())

@@ -107,28 +107,43 @@ void parallel_images(int64_t B, int64_t grain, const F& f) {
 // Per-thread scratch: region A and region B of HID padded planes each, HID rows of Wr floats, then one H x W map.
 int64_t scratch_floats(const Geo& g) { return 2 * HID * g.plane + HID * g.Wr + g.H * g.W; }
 
-// One output row of a 3x3 convolution with padding 1: out[o][0..Wr) = bias[o] + sum_{c,di,dj} w[o][c][di][dj] *
-// in[c][i + di - 1][j + dj - 1]; `in` holds `cin` padded planes. Columns >= W of `out` are junk.
+// NB vectors of one output row of a 3x3 convolution from column jb: NB * NO accumulators, each term one fused
+// multiply-add into its accumulator (taken in the order c, di, dj), so enough independent chains keep both FMA pipes
+// busy (NB * NO >= 12).
+template <int NO, int NB>
+inline void conv_cols(const float* in, int cin, const Geo& g, int64_t i, const float* w, const float* bias, float* out,
+                      int64_t jb) {
+  vf acc[NB][NO];
+  for (int o = 0; o < NO; ++o) {
+    const vf b0 = bc(bias ? bias[o] : 0.0f);
+    for (int n = 0; n < NB; ++n) acc[n][o] = b0;
+  }
+  for (int c = 0; c < cin; ++c) {
+    for (int di = 0; di < 3; ++di) {
+      const float* r = g.at(in, c, i + di - 1) + jb;
+      const float* wc = w + (c * 3 + di) * 3;
+      for (int dj = 0; dj < 3; ++dj) {
+        vf x[NB];
+        for (int n = 0; n < NB; ++n) x[n] = ld(r + n * VW + dj - 1);
+        for (int o = 0; o < NO; ++o) {
+          const float wv = wc[o * cin * 9 + dj];
+          for (int n = 0; n < NB; ++n) acc[n][o] += wv * x[n];
+        }
+      }
+    }
+  }
+  for (int n = 0; n < NB; ++n)
+    for (int o = 0; o < NO; ++o) st(out + o * g.Wr + jb + n * VW, acc[n][o]);
+}
+
 // One output row of a 3x3 convolution with padding 1: out[o][0..Wr) = bias[o] + sum_{c,di,dj} w[o][c][di][dj] *
 // in[c][i + di - 1][j + dj - 1]; `in` holds `cin` padded planes. Columns >= W of `out` are junk.
 template <int NO>
 void conv_row(const float* in, int cin, const Geo& g, int64_t i, const float* w, const float* bias, float* out) {
-  for (int64_t jb = 0; jb < g.Wr; jb += VW) {
-    vf acc[NO];
-    for (int o = 0; o < NO; ++o) acc[o] = bc(bias ? bias[o] : 0.0f);
-    for (int c = 0; c < cin; ++c) {
-      for (int di = 0; di < 3; ++di) {
-        const float* r = g.at(in, c, i + di - 1) + jb;
-        const vf x0 = ld(r - 1), x1 = ld(r), x2 = ld(r + 1);
-        const float* wc = w + (c * 3 + di) * 3;
-        for (int o = 0; o < NO; ++o) {
-          const float* wo = wc + o * cin * 9;
-          acc[o] += wo[0] * x0 + wo[1] * x1 + wo[2] * x2;
-        }
-      }
-    }
-    for (int o = 0; o < NO; ++o) st(out + o * g.Wr + jb, acc[o]);
-  }
+  constexpr int NB = NO >= 6 ? 2 : NO >= 3 ? 4 : 8;  // 12-24 accumulator chains, within the 32 vector registers
+  int64_t jb = 0;
+  for (; jb + NB * VW <= g.Wr; jb += NB * VW) conv_cols<NO, NB>(in, cin, g, i, w, bias, out, jb);
+  for (; jb < g.Wr; jb += VW) conv_cols<NO, 1>(in, cin, g, i, w, bias, out, jb);
 }
 
 // Weight gradient of a 3x3 convolution, for NG <= 3 output channels at once (registers: 3 NG accumulators):
@@ -269,37 +284,78 @@ std::vector<float> to_vec(const torch::Tensor& t) {
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
-// Centre of mass of sigmoid(y2 * scale + shift) for one image: com[k] = (mass, sum s x, sum s y), double.
+// Centre of mass of sigmoid(y2 * scale + shift) for one image: com[k] = (mass, sum s x, sum s y), double. With
+// `mom` (training), also the moments the backward pass needs of q = s (1 - s) and yhat = (y2 - mu) * is:
+// mom[k] = (sum q, sum q x, sum q y, sum q yhat, sum q yhat x, sum q yhat y). The gradient w.r.t. the BN2 output is
+// g = (gzx (x - zx) + gzy (y - zy)) / mass * q, linear in these, so its sums over the map (the BatchNorm backward's
+// statistics) follow from them once gz is known, without another pass over the maps (sums_of_g).
 template <int K>
-void com_image(const float* y2, const float* scale, const float* shift, const Geo& g, double* com) {
+void com_image(const float* y2, const float* scale, const float* shift, const Geo& g, double* com,
+               const float* mu = nullptr, const float* is = nullptr, double* mom = nullptr) {
   vf xs0;
   for (int l = 0; l < VW; ++l) xs0[l] = l + 0.5f;
   for (int k = 0; k < K; ++k) {
     const vf a = bc(scale[k]), b = bc(shift[k]);
-    double m = 0, mx = 0, my = 0;
+    const vf vmu = bc(mu ? mu[k] : 0.0f), vis = bc(is ? is[k] : 0.0f);
+    double m = 0, mx = 0, my = 0, q = 0, qx = 0, qy = 0, p = 0, px = 0, py = 0;
     for (int64_t i = 0; i < g.H; ++i) {
       const float* r = y2 + (k * g.H + i) * g.W;
-      vf sm{}, sx{};
+      vf sm{}, sx{}, sq{}, sqx{}, sp{}, spx{};
       int64_t j = 0;
       for (; j + VW <= g.W; j += VW) {
-        const vf s = vsigmoid(ld(r + j) * a + b);
+        const vf y = ld(r + j);
+        const vf s = vsigmoid(y * a + b);
+        const vf xv = xs0 + static_cast<float>(j);
         sm += s;
-        sx += s * (xs0 + static_cast<float>(j));
+        sx += s * xv;
+        if (mom) {
+          const vf qv = s * (1.0f - s), pv = qv * ((y - vmu) * vis);
+          sq += qv;
+          sqx += qv * xv;
+          sp += pv;
+          spx += pv * xv;
+        }
       }
-      float tm = hsum(sm), tx = hsum(sx);
+      float tm = hsum(sm), tx = hsum(sx), tq = hsum(sq), tqx = hsum(sqx), tp = hsum(sp), tpx = hsum(spx);
       for (; j < g.W; ++j) {
         const float s = 1.0f / (1.0f + std::exp(-(r[j] * scale[k] + shift[k])));
         tm += s;
         tx += s * (j + 0.5f);
+        if (mom) {
+          const float qv = s * (1.0f - s), pv = qv * ((r[j] - mu[k]) * is[k]);
+          tq += qv;
+          tqx += qv * (j + 0.5f);
+          tp += pv;
+          tpx += pv * (j + 0.5f);
+        }
       }
       m += tm;
       mx += tx;
       my += static_cast<double>(tm) * (i + 0.5);
+      q += tq;
+      qx += tqx;
+      qy += static_cast<double>(tq) * (i + 0.5);
+      p += tp;
+      px += tpx;
+      py += static_cast<double>(tp) * (i + 0.5);
     }
     com[3 * k] = m;
     com[3 * k + 1] = mx;
     com[3 * k + 2] = my;
+    if (mom) {
+      double* o = mom + 6 * k;
+      o[0] = q, o[1] = qx, o[2] = qy, o[3] = p, o[4] = px, o[5] = py;
+    }
   }
+}
+
+// Sums over one map of g = dL/d(BN2 output) and of g * yhat, from com_image's moments: with bx = gzx / m and
+// c(y) = (-gzx zx + gzy (y - zy)) / m, g = (bx x + c(y)) q, so sum g = bx sum q x + c-terms of sum q and sum q y.
+inline void sums_of_g(const double* cb, const double* mom, double gzx, double gzy, double& tg, double& tgy) {
+  const double m = std::max(cb[0], 1e-12), zx = cb[1] / m, zy = cb[2] / m;
+  const double bx = gzx / m, cx = -gzx * zx / m, gy = gzy / m;
+  tg = bx * mom[1] + cx * mom[0] + gy * (mom[2] - zy * mom[0]);
+  tgy = bx * mom[4] + cx * mom[3] + gy * (mom[5] - zy * mom[3]);
 }
 
 // BatchNorm statistics over (images, rows, cols) from per-image sums: mean, biased var, 1/sqrt(var + eps).
@@ -319,44 +375,28 @@ void bn_stats(const std::vector<double>& s, const std::vector<double>& ss, int64
 }
 
 // Backward of sigmoid + centre of mass for one image's map: g = dL/ds * s (1 - s) with s = sigmoid(y * a + sh) and
-// dL/ds = (gzx (x - zx) + gzy (y - zy)) / mass from com cb = (mass, sum s x, sum s y); g into `out` (rows of W)
-// unless it is null; tg, tgy receive the sums of g and g * yhat (yhat = (y - mu) * is) for the BN backward. Not
-// inlined: pass B1 (sums only) and pass B2 (the map, recomputed rather than stored) must compute the same floats.
-__attribute__((noinline)) void sigmoid_com_backward(const float* y2, float* out, const double* cb, double gzx,
-                                                    double gzy, const Geo& g, float a,
-                          float sh, float mu, float is, double& tg, double& tgy) {
+// dL/ds = (gzx (x - zx) + gzy (y - zy)) / mass from com cb = (mass, sum s x, sum s y), into `out` (rows of W).
+void sigmoid_com_backward(const float* y2, float* out, const double* cb, double gzx, double gzy, const Geo& g, float a,
+                          float sh) {
   vf xs0;
   for (int l = 0; l < VW; ++l) xs0[l] = l + 0.5f;
   const double m = std::max(cb[0], 1e-12), zx = cb[1] / m, zy = cb[2] / m;
   const float bx = static_cast<float>(gzx / m);
   const float cx = static_cast<float>(-gzx * zx / m);
   const double gy = gzy / m;
-  tg = 0;
-  tgy = 0;
   for (int64_t i = 0; i < g.H; ++i) {
     const float* r = y2 + i * g.W;
-    float* o = out ? out + i * g.W : nullptr;
+    float* o = out + i * g.W;
     const float c0 = cx + static_cast<float>(gy * ((i + 0.5) - zy));
-    vf ag{}, agy{};
     int64_t j = 0;
     for (; j + VW <= g.W; j += VW) {
-      const vf y = ld(r + j);
-      const vf s = vsigmoid(y * a + sh);
-      const vf gv = (bx * (xs0 + static_cast<float>(j)) + c0) * s * (1.0f - s);
-      if (o) st(o + j, gv);
-      ag += gv;
-      agy += gv * ((y - mu) * is);
+      const vf s = vsigmoid(ld(r + j) * a + sh);
+      st(o + j, (bx * (xs0 + static_cast<float>(j)) + c0) * s * (1.0f - s));
     }
-    float fg = hsum(ag), fgy = hsum(agy);
     for (; j < g.W; ++j) {
       const float s = 1.0f / (1.0f + std::exp(-(r[j] * a + sh)));
-      const float gv = (bx * (j + 0.5f) + c0) * s * (1.0f - s);
-      if (o) o[j] = gv;
-      fg += gv;
-      fgy += gv * ((r[j] - mu) * is);
+      o[j] = (bx * (j + 0.5f) + c0) * s * (1.0f - s);
     }
-    tg += fg;
-    tgy += fgy;
   }
 }
 
@@ -413,7 +453,7 @@ void bn_grad_stats(const std::vector<double>& sg, const std::vector<double>& sgy
 
 // Training-mode forward (BatchNorm with batch statistics). Writes y1 (B, 6, H, W) and y2 (B, K, H, W), which the
 // backward pass reads. Returns z (B, 2K) float, stats (double: mean1, var1, invstd1, mean2, var2, invstd2) and
-// com (B, K, 3) double (mass, sum s x, sum s y).
+// com (B * K * 9) double: (B, K, 3) centres of mass (mass, sum s x, sum s y), then (B, K, 6) moments (com_image).
 std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx, torch::Tensor w1, torch::Tensor b1,
                                          torch::Tensor g1, torch::Tensor be1, torch::Tensor w2, torch::Tensor b2,
                                          torch::Tensor g2, torch::Tensor be2, double eps, torch::Tensor y1,
@@ -484,16 +524,24 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
   }
 
   // Pass 3: sigmoid(bn2(y2)) and its centre of mass (eq. in SPEC §1: maps normalised to sum 1).
-  auto com = torch::empty({B, K, 3}, torch::kDouble);
+  // com holds (B, K, 3) centres of mass, then (B, K, 6) moments for the backward pass (com_image).
+  auto com = torch::empty({B * K * 9}, torch::kDouble);
   auto z = torch::empty({B, 2 * K}, torch::kFloat);
   double* C = com.data_ptr<double>();
+  double* MOM = C + B * K * 3;
   float* Z = z.data_ptr<float>();
+  std::vector<float> mu2(K), is2(K);
+  for (int k = 0; k < K; ++k) {
+    mu2[k] = static_cast<float>(st2[k]);
+    is2[k] = static_cast<float>(st2[2 * K + k]);
+  }
   dispatch_k(K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
     parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
       for (int64_t b = lo; b < hi; ++b) {
         double* cb = C + b * KK * 3;
-        com_image<KK>(Y2 + b * KK * g.H * g.W, sc2.data(), sh2.data(), g, cb);
+        com_image<KK>(Y2 + b * KK * g.H * g.W, sc2.data(), sh2.data(), g, cb, mu2.data(), is2.data(),
+                      MOM + b * KK * 6);
         for (int k = 0; k < KK; ++k) {
           const double m = std::max(cb[3 * k], 1e-12);
           Z[b * 2 * KK + 2 * k] = static_cast<float>(cb[3 * k + 1] / m);
@@ -545,16 +593,13 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
     sh2[k] = static_cast<float>(BE2[k] - st2[k] * G2[k] * st2[2 * K + k]);
   }
 
-  // Pass B1: gradient w.r.t. the BN2 output, g = dL/ds * s (1 - s), with dL/ds from the centre of mass:
-  // ds = (gx (x - zx) + gy (y - zy)) / mass. Per-image sums of g and g * yhat2 (for the BN backward).
+  // Sums of g = dL/d(BN2 output) and g * yhat2 per image and map, from the forward pass's moments (sums_of_g).
+  const double* MOM = C + B * K * 3;
   std::vector<double> sg2(B * K, 0.0), sgy2(B * K, 0.0);
-  parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
-    for (int64_t b = lo; b < hi; ++b)
-      for (int k = 0; k < K; ++k)
-        sigmoid_com_backward(Y2 + (b * K + k) * HW, nullptr, C + (b * K + k) * 3, GZ[b * 2 * K + 2 * k],
-                             GZ[b * 2 * K + 2 * k + 1], g, sc2[k], sh2[k], m2[k], is2[k], sg2[b * K + k],
-                             sgy2[b * K + k]);
-  });
+  for (int64_t b = 0; b < B; ++b)
+    for (int k = 0; k < K; ++k)
+      sums_of_g(C + (b * K + k) * 3, MOM + (b * K + k) * 6, GZ[b * 2 * K + 2 * k], GZ[b * 2 * K + 2 * k + 1],
+                sg2[b * K + k], sgy2[b * K + k]);
   torch::Tensor dg2, dbe2;
   std::vector<float> mg2, mgy2, ga2;
   bn_grad_stats(sg2, sgy2, B, K, n, G2, st2 + 2 * K, dg2, dbe2, mg2, mgy2, ga2);
@@ -564,7 +609,7 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
     for (int k = 0; k < K; ++k)
       for (int t = 0; t < 9; ++t) WT[(c * K + k) * 9 + t] = W2[(k * HID + c) * 9 + (8 - t)];
 
-  // Pass B2: g2 recomputed as in B1 (scratch: a stored copy cost 47 MB a paper-scale step, written and read back),
+  // Pass B2: g2 recomputed (scratch: a stored copy cost 47 MB a paper-scale step, written and read back),
   // dy2 = BN2 backward (per image, into scratch B), h recomputed (scratch A); dW2 += dy2 (x) h,
   // dh = conv(dy2, wt), g1 = dh * [h > 0] stored, with per-image sums of g1 and g1 * yhat1.
   std::vector<double> dw2p(B * K * HID * 9, 0.0), db2p(B * K, 0.0), sg1(B * HID, 0.0), sgy1(B * HID, 0.0);
@@ -575,9 +620,8 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
     float* g2 = rows + HID * g.Wr;  // one H x W map
     for (int64_t b = lo; b < hi; ++b) {
       for (int k = 0; k < K; ++k) {
-        double unused_g, unused_gy;
         sigmoid_com_backward(Y2 + (b * K + k) * HW, g2, C + (b * K + k) * 3, GZ[b * 2 * K + 2 * k],
-                             GZ[b * 2 * K + 2 * k + 1], g, sc2[k], sh2[k], m2[k], is2[k], unused_g, unused_gy);
+                             GZ[b * 2 * K + 2 * k + 1], g, sc2[k], sh2[k]);
         db2p[b * K + k] = bn_backward_plane(g2, Y2 + (b * K + k) * HW, Bp + k * g.plane, g,
                                             ga2[k], mg2[k], mgy2[k], m2[k], is2[k]);
       }

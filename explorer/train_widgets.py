@@ -32,7 +32,7 @@ def jobs_panel(every: float | None, runner, client: str, lim) -> None:
     next_wave(runner, client, lim)
     job_views, stats = runner.views(ss["my_jobs"]), runner.stats()
     if waiting := ss.get("train_pending"):
-        st.caption(views.pending_text(len(waiting), lim.per_client, ss.get("train_wait")))
+        st.caption(views.pending_text(len(waiting), lim.per_client, ss.get("train_wait"), views.holder(stats)))
     if not ss.pop("train_full_run", False):  # a refresh of the list alone: count quiet polls, maybe change the rate
         sig = views.jobs_signature(job_views)
         ss["train_quiet"] = ss.get("train_quiet", 0) + 1 if sig == ss.get("train_sig") else 0

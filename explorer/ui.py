@@ -87,8 +87,11 @@ def limits_error() -> str | None:
 
 def limits() -> Limits:
     """The hosted-demo limits: env vars over ``[limits]`` in .streamlit/secrets.toml over the defaults. When they do
-    not parse, the closed limits (the default video, no training): pages still show the shipped results."""
-    return _load_limits(_limits_stamp())[0]
+    not parse, the closed limits (the default video, no training): pages still show the shipped results. On Ray, once
+    this server has connected to the class's job service, the class's limits (one truth for every server)."""
+    from rpm_service.service import in_force
+
+    return in_force(_load_limits(_limits_stamp())[0])
 
 
 @st.cache_resource(show_spinner=False)
@@ -437,6 +440,8 @@ def page_setup(page: str) -> ViewState:
 def sidebar(page: str = "home") -> None:
     """Navigation, this server's limits (in a keep_ container: no classroom flag hides them) and the classroom-link
     builder."""
+    from rpm_service.service import class_limits
+
     from .classroom import builder
 
     lim = limits()
@@ -452,7 +457,8 @@ def sidebar(page: str = "home") -> None:
         with st.container(key="keep_limits"):
             st.caption(
                 ("**Presentation mode:** nothing trains here during the lecture.  \n" if not lim.training else "")
-                + "**This server's limits**  \n"
+                + ("**The class's limits**" if class_limits() is not None else "**This server's limits**")
+                + "  \n"
                 f"≤ {lim.frames} frames · ≤ {lim.size} px · ≤ {lim.balls} balls  \n"
                 f"≤ {lim.epochs} epochs · seeds 0–{lim.seeds - 1}  \n"
                 f"{lim.jobs} training job(s) at once · at most {lim.capacity} runs waiting or training in all, "

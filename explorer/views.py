@@ -94,9 +94,21 @@ def job_line(v, l2: float | None = None) -> str:
     return f"{STATE_ICON[v.state]} **{md_escape(v.label)}** — {describe(v, l2)}"
 
 
+def holder(stats: dict | None = None) -> str:
+    """Who runs the queue, as a sentence names it: "the class" when the class's job service on Ray does (its stats
+    say ``backend: ray``; without stats, ``RPM_RAY_ADDRESS`` is set), else "this server"."""
+    if stats is not None:
+        return "the class" if stats.get("backend") == "ray" else "this server"
+    from rpm_service.service import ray_address
+
+    return "the class" if ray_address() else "this server"
+
+
 def runner_line(stats: dict) -> str:
+    who = ("The class's job service on Ray, shared by every visitor of every server" if holder(stats) == "the class"
+           else "Job runner shared by every visitor of this server")  # fmt: skip
     return (
-        f"Job runner shared by every visitor of this server: **{n_of(stats['jobs'], 'training job')} so far**, "
+        f"{who}: **{n_of(stats['jobs'], 'training job')} so far**, "
         f"{n_of(stats['trained'], 'run')} trained, {n_of(stats['shared'], 'identical request')} joined a job, "
         f"{n_of(stats['opened'], 'run')} opened from the store · now {stats['running']} running and "
         f"{stats['waiting']} waiting (at most {stats['workers']} at once) · device "
@@ -159,10 +171,11 @@ def compare_keys(done, by_key: dict[str, Entry], limit: int = 4) -> list[str]:
     return out[:limit] if len(out) >= 2 else []
 
 
-def pending_text(n: int, share: int, refusal: str | None) -> str:
-    """The line under the job list while some of a press's runs wait for this visitor's share of the queue."""
+def pending_text(n: int, share: int, refusal: str | None, who: str = "this server") -> str:
+    """The line under the job list while some of a press's runs wait for this visitor's share of the queue (``who``
+    runs the queue: ``holder``)."""
     why = f" ({refusal})" if refusal else ""
-    return (f"{n_of(n, 'more run')} will start as yours finish: this server lets each visitor have "
+    return (f"{n_of(n, 'more run')} will start as yours finish: {who} lets each visitor have "
             f"{n_of(share, 'run')} waiting or training at once{why}.")  # fmt: skip
 
 
@@ -195,12 +208,13 @@ def speed_text(entries, video, epochs: int, stats: dict | None = None, last: int
                   key=lambda e: e.mtime)[-last:]  # fmt: skip
     busy = (stats or {}).get("waiting", 0) + (stats or {}).get("running", 0)
     ahead = f"; {n_of(busy, 'run')} waiting or training on it now" if busy else ""
+    where = "on the class's Ray cluster" if holder(stats) == "the class" else "on this server"
     if not mine:
-        return f"No run of this video has been trained on this server yet, so there is no measured time{ahead}."
+        return f"No run of this video has been trained {where} yet, so there is no measured time{ahead}."
     per_epoch = sorted(e.metrics["train_seconds"] / e.config.train.epochs for e in mine)[len(mine) // 2]
     t = per_epoch * epochs
     took = f"{t:.0f} s" if t < 120 else f"{t / 60:.0f} min"
-    return f"About {took} per run of {n_of(epochs, 'epoch')} here (measured over the last {n_of(len(mine), 'run')} of this video on this server{ahead})."
+    return f"About {took} per run of {n_of(epochs, 'epoch')} here (measured over the last {n_of(len(mine), 'run')} of this video {where}{ahead})."
 
 
 # -- Compare ---------------------------------------------------------------------------------------------------------

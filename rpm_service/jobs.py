@@ -263,13 +263,14 @@ class _Worker:
 
 
 # -- the runner -----------------------------------------------------------------------------------------------------
-def checked_request(configs: Iterable[RunConfig], limits: Limits) -> list[RunConfig]:
-    """A request of runs as every job service takes it: RunConfigs only, within the server's limits (ValueError)."""
+def checked_request(configs: Iterable[RunConfig], limits: Limits, where: str = "this server") -> list[RunConfig]:
+    """A request of runs as every job service takes it: RunConfigs only, within the limits of ``where`` ("this
+    server", or "the class" on Ray) (ValueError)."""
     configs = list(configs)
     for c in configs:
         if not isinstance(c, RunConfig):
             raise TypeError(f"submit expects a RunConfig, got {type(c).__name__}")
-    limits.check_batch(configs)
+    limits.check_batch(configs, where)
     return configs
 
 

@@ -166,21 +166,22 @@ class Limits:
         return dataclasses.replace(video, **changes)
 
     # -- checks (raise ValueError with a message a visitor can act on) ---------------------------------------------
-    def check_video(self, video: VideoConfig) -> None:
+    # ``where``: whose limits these are in a refusal ("this server", or "the class" for the class's job service on Ray)
+    def check_video(self, video: VideoConfig, where: str = "this server") -> None:
         for fld in VIDEO_FIELDS:
             if fld.limit is not None and getattr(video, fld.name) > self.cap(fld):
                 unit = f" {fld.unit}" if fld.unit else ""
                 raise ValueError(
-                    f"{fld.name}: {getattr(video, fld.name)} is over this server's limit of {self.cap(fld)}{unit}"
+                    f"{fld.name}: {getattr(video, fld.name)} is over {where}'s limit of {self.cap(fld)}{unit}"
                 )
 
-    def check_run(self, config: RunConfig) -> None:
-        self.check_video(config.video)
+    def check_run(self, config: RunConfig, where: str = "this server") -> None:
+        self.check_video(config.video, where)
         t = config.train
         if t.epochs > self.epochs:
-            raise ValueError(f"epochs: {t.epochs} is over this server's limit of {self.epochs}")
+            raise ValueError(f"epochs: {t.epochs} is over {where}'s limit of {self.epochs}")
         if t.seed >= self.seeds:
-            raise ValueError(f"seed: {t.seed} is over this server's limit (seeds 0 to {self.seeds - 1})")
+            raise ValueError(f"seed: {t.seed} is over {where}'s limit (seeds 0 to {self.seeds - 1})")
         if config.coupling is not None:
             spec = canonical_name(config.coupling.spec)
             offered = self.offered_couplings()
@@ -189,18 +190,18 @@ class Limits:
                 # A coupling registered from Python by a library user: fine in a notebook, never from the app.
                 raise ValueError(f"coupling {clip(str(spec))} is not offered here: use {names} or an expression")
             if spec not in offered and not self.allow_expressions:
-                raise ValueError(f"custom expressions are switched off on this server: use {names}")
+                raise ValueError(f"custom expressions are switched off on {where}: use {names}")
             for name, value in config.coupling.init:
                 if not math.isfinite(value):
                     raise ValueError(f"parameter {name} must be a finite number, got {value}")
 
-    def check_batch(self, configs: Iterable[RunConfig]) -> None:
+    def check_batch(self, configs: Iterable[RunConfig], where: str = "this server") -> None:
         """A request of several runs (couplings x seeds): each within the limits, and not more than the server holds."""
         configs = list(configs)
         if len(configs) > self.capacity:
-            raise ValueError(f"{len(configs)} runs at once is more than this server holds ({self.capacity})")
+            raise ValueError(f"{len(configs)} runs at once is more than {where} holds ({self.capacity})")
         for c in configs:
-            self.check_run(c)
+            self.check_run(c, where)
 
     @property
     def store_bytes(self) -> int:
@@ -208,6 +209,25 @@ class Limits:
 
 
 _MINIMUM = {f.limit: Limits._need(f) for f in (*VIDEO_FIELDS, *TRAIN_FIELDS) if f.limit is not None}
+# Switches of one server, not of a class: presentation mode and the in-process workers' priority. Every other limit is
+# class-wide when the servers share the class's job service on Ray (rpm_service.ray_jobs).
+PER_SERVER = ("training", "background_training")
+
+
+def differences(own: Limits, in_force: Limits) -> str:
+    """The class-wide limits where ``own`` (a server's settings) differs from ``in_force`` (the class's), as one line
+    naming each variable with the value in force and the server's own: "RPM_MAX_JOBS=4 (this server: 2), ..."; ""
+    when they agree."""
+    out = []
+    for f in dataclasses.fields(Limits):
+        mine, theirs = getattr(own, f.name), getattr(in_force, f.name)
+        if f.name not in PER_SERVER and mine != theirs:
+            out.append(f"{env_name(f.name)}={_shown(theirs)} (this server: {_shown(mine)})")
+    return ", ".join(out)
+
+
+def _shown(v) -> str:
+    return str(int(v)) if isinstance(v, bool) else str(v)
 
 
 def env_name(field_name: str) -> str:

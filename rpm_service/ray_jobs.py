@@ -19,8 +19,11 @@ and outlives it (``lifetime="detached"``), so:
   node that owns the store: the node started with the custom resource ``rpm_store`` (``ray start --head
   --resources '{"rpm_store": 1}'``), else the node of the server that created it.
 
-Limits and the store's root are those of the server that created the actor; later servers use the actor as it is
-(start every server with the same settings; ``stop_service`` ends it so the next server creates it afresh).
+One truth for the class's limits: the actor is created with the limits of the server that created it, and they are
+in force for every server (``RayJobRunner.limits``; its pages show them: ``service.in_force``). A server started with
+other ``RPM_*`` settings logs one warning naming each differing variable, the value in force and its own, and uses
+the class's; presentation mode (``training``) and ``background_training`` stay per server. To change the class's
+limits, end the service (``stop_service``) and restart the servers: the first to connect creates it afresh.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from rpm_engine.train import RunConfig
 
 from .fair import FairQueue
 from .jobs import CANCELLED, DONE, FAILED, FINISHED, RUNNING, Job, JobTable, JobView, checked_request
-from .limits import Limits
+from .limits import Limits, differences
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ STORE_RESOURCE = "rpm_store"
 WAITING = Job.__dataclass_fields__["state"].default  # the job vocabulary's waiting state (CONTRACTS §2)
 CALL_TIMEOUT_S = 15.0  # a call to the actor that takes longer means the cluster is in trouble
 RECENT_VIDEOS = 2
+CLASS = "the class"  # whose limits a refusal names (``Limits.check_batch``'s ``where``)
 
 
 # -- reaching the cluster -------------------------------------------------------------------------------------------
@@ -257,7 +261,7 @@ class JobService(JobTable):
         """As ``JobRunner.submit_many``, class-wide; a refusal comes back as its message (a str)."""
         self._kick()
         try:
-            self.limits.check_batch(configs)
+            self.limits.check_batch(configs, CLASS)
         except ValueError as exc:
             return first_line(exc)
         wanted = {c.key(): c for c in configs}
@@ -437,6 +441,10 @@ class RayJobRunner:
     ``address``: the cluster ("HOST:PORT", "auto", "ray://..."), default ``$RPM_RAY_ADDRESS``. Every call waits at
     most ``timeout`` s for the actor and then raises ``RuntimeError`` with one line (the cluster is in trouble).
     The other arguments configure the service when this client creates it (``work``: a stand-in for ``train``).
+
+    ``limits``: this server's own; the class's service keeps those it was created with, and they are the ones in
+    force here too (``self.limits``). When they differ, ``self.differs`` names them and one warning is logged.
+    None (a command-line sweep): no settings of its own to compare; a service it creates gets ``Limits()``.
     """
 
     backend = "ray"
@@ -457,6 +465,7 @@ class RayJobRunner:
     ):
         self.address = address or os.environ.get(ADDRESS_ENV) or "auto"
         self.store = store or RunStore()
+        self.own_limits = limits
         self.limits = limits or Limits()
         self.timeout = timeout
         self._answered = 0.0  # when the service last answered (time.monotonic)
@@ -476,6 +485,14 @@ class RayJobRunner:
         self.info = self._call("info")
         self.limits = self.info["limits"]  # the class's limits: those of the server that created the service
         self.device = self.info["device"]
+        self.differs = differences(limits, self.limits) if limits is not None else ""
+        if self.differs:
+            log.warning(
+                "this server's limits differ from the class's job service on Ray, whose limits are in force for every "
+                "server: %s. Start every server with the same RPM_* settings, or end the service to change them "
+                "(docs/HOSTING.md)",
+                self.differs,
+            )
         if Path(self.info["store"]) != self.store.root:
             log.warning("the class's job service writes %s, not this server's %s", self.info["store"], self.store.root)
 
@@ -506,7 +523,7 @@ class RayJobRunner:
         return self.submit_many([config], client)[0]
 
     def submit_many(self, configs: Iterable[RunConfig], client: str = "") -> list[JobView]:
-        configs = checked_request(configs, self.limits)
+        configs = checked_request(configs, self.limits, CLASS)
         out = self._call("submit_many", configs, client)
         if isinstance(out, str):
             raise ValueError(out)

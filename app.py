@@ -19,7 +19,7 @@ hw.tour_and_flow()
 
 st.divider()
 st.subheader("The paper's Fig. 1 (with an untrained control added), from small runs shipped with the app")
-fig1 = ui.catalog().shipped_fig1()
+fig1, rows, changes = ui.home_fig1()  # derived once per listing of the stores, not once per visit
 if not {"rbf", "linear"} <= set(fig1):
     # Missing, or unreadable by this version of the engine (a run's key includes the engine's schema version).
     st.info(
@@ -31,8 +31,6 @@ if not {"rbf", "linear"} <= set(fig1):
 first = next(iter(fig1.values()))[0]
 vcfg = first.config.video
 frame, ball, stride = default_frame(vcfg), 0, default_stride(vcfg)
-summaries = {m: ui.catalog_summary(tuple(e.key for e in fig1[m]), vcfg.balls) for m in fig1}
-rows = home.summary_rows(fig1, summaries, charts.method_colour)
 reference = ui.predict_mean_l2(vcfg, first.config.train.train_frac)
 c1, c2, c3 = st.container(), st.container(), st.container()  # C, D, E stacked: heatmaps legible at 1024 px too
 with c1:
@@ -45,7 +43,7 @@ with c1:
     )
     ui.chart(bars, "home_bars", "fig1c_l2")
     if text:
-        st.caption(home.bar_caption(rows, reference, home.changes(fig1)))
+        st.caption(home.bar_caption(rows, reference, changes))
 # Everything above needs no torch (issue 10 §4: the first chart at once); what follows runs the encoders, and on a
 # visitor's first run waits until the first chart is drawn.
 drawn = ui.painted("home")

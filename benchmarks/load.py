@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from explorer.st_client import SHARED, TINY, Visitor, children, cpu_seconds, jobs_done, pct
@@ -40,13 +41,16 @@ DISTINCT = {"long": {**SHARED, "frames": "512", "epochs": "8"}, "quick": {**SHAR
 TIMEOUT_S = 600.0
 
 
-async def open_home(url: str) -> tuple[float, list[str]]:
-    """One visit of Home: seconds to its first Plotly chart; the exception elements it showed."""
+async def open_home(url: str, result: dict | None = None) -> tuple[float, list[str]]:
+    """One visit of Home: seconds to its first Plotly chart; the exception elements it showed (``result["runs"]``
+    counts the script runs the server started for it)."""
     async with Visitor(url) as v:
         t0 = await v.open("")
         await v.until(lambda v: "plotly_chart" in v.first_kind, TIMEOUT_S)
         took = v.first_kind["plotly_chart"] - t0
         await v.settle(TIMEOUT_S)
+        if result is not None:
+            result["runs"] = result.get("runs", 0) + v.runs_started
         return took, v.exceptions
 
 
@@ -69,6 +73,7 @@ async def open_train(
             if hold is not None:
                 result["done"].set()
                 await hold.wait()
+            result["runs"] = result.get("runs", 0) + v.runs_started
         return took, v.exceptions
 
 
@@ -77,7 +82,7 @@ async def session(url: str, query: dict, result: dict, delay: float, hold: async
     done (so all of them are connected at the end)."""
     await asyncio.sleep(delay)
     try:
-        result["home"], exc_home = await open_home(url)
+        result["home"], exc_home = await open_home(url, result)
         result["exceptions"] = exc_home
         _, exc_train = await open_train(url, query, result, hold)
         result["exceptions"] += exc_train
@@ -106,6 +111,41 @@ async def health_probe(url: str, stop: asyncio.Event, out: list[float]) -> None:
             pass
 
 
+async def page_cpu(url: str, pid: int, visits: int) -> dict[str, tuple[float, int, int]]:
+    """The server's CPU per page run, unloaded: ``visits`` visits of each page one at a time (Home as the class's
+    visitors open it: its first run, until its first chart; Home kept open until its second run has drawn D, E and
+    B, as a browser does 3 s later; Train without a job) -> {page: (server CPU seconds, visits, script runs)}. The
+    CPU is the server process's user + system time (/proc) after the phase minus before it; script runs are the runs
+    the server started for these tabs (``new_session`` messages: full and fragment runs)."""
+
+    async def home_full() -> int:
+        async with Visitor(url) as v:
+            await v.open("")
+            await v.until(lambda v: v.keyed("home_centres") is not None and not v.running, 2 * TIMEOUT_S)
+            return v.runs_started
+
+    async def first(page: str, query: dict, ready: Callable[[Visitor], bool]) -> int:
+        async with Visitor(url) as v:
+            await v.open(page, query)
+            await v.until(ready, TIMEOUT_S)
+            await v.settle(TIMEOUT_S)
+            return v.runs_started
+
+    phases = {
+        "home": lambda: first("", {}, lambda v: "plotly_chart" in v.first_kind),
+        "home, kept open until D, E and B are drawn": home_full,
+        "train": lambda: first("train", TINY, lambda v: "train_runner_stats" in v.first_key),
+    }
+    out = {}
+    for name, visit in phases.items():
+        n = max(1, visits // 2) if name.startswith("home,") else visits  # each of those waits 3 s for the 2nd run
+        cpu0, runs = cpu_seconds(pid), 0
+        for _ in range(n):
+            runs += await visit()
+        out[name] = (cpu_seconds(pid) - cpu0, n, runs)
+    return out
+
+
 async def runner_line(url: str) -> str:
     """The job runner's own counters, as the Train page shows them."""
     async with Visitor(url, auto_rerun=False) as v:
@@ -114,7 +154,9 @@ async def runner_line(url: str) -> str:
         return texts[0]
 
 
-async def main(n: int, baseline: int, ramp: float, runs: str, hold: bool, profile: str | None = None) -> int:
+async def main(
+    n: int, baseline: int, ramp: float, runs: str, hold: bool, profile: str | None = None, cpu_visits: int = 20
+) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="rpm_load_"))
     proc, url = start(tmp / "store", tmp / "streamlit.log", profile)
     try:
@@ -124,6 +166,10 @@ async def main(n: int, baseline: int, ramp: float, runs: str, hold: bool, profil
         for _ in range(baseline):  # the unloaded baseline: one visit at a time
             idle["home"].append((await open_home(url))[0])
             idle["train"].append((await open_train(url, TINY))[0])
+        t_idle, cpu_idle = time.perf_counter(), cpu_seconds(proc.pid)
+        await asyncio.sleep(2.0)  # the idle server's own CPU (job runner, watchers): a floor under every figure below
+        idle_rate = (cpu_seconds(proc.pid) - cpu_idle) / (time.perf_counter() - t_idle)
+        per_page = await page_cpu(url, proc.pid, cpu_visits) if cpu_visits else {}
         queries = [SHARED if i % 2 == 0 else {**DISTINCT[runs], "vseed": str(1000 + i)} for i in range(n)]
         results = [{"done": asyncio.Event()} for _ in range(n)]
         release = asyncio.Event() if hold else None
@@ -193,6 +239,14 @@ async def main(n: int, baseline: int, ramp: float, runs: str, hold: bool, profil
     visits = sum(("home" in r) + ("train" in r) for r in results)  # pages opened in the window (Home, Train)
     print(f"server CPU per page visit: {1000 * server_cpu / max(1, visits):.0f} ms ({server_cpu:.1f} s for {visits} "
           "visits, their refreshes and the job runner's bookkeeping included; goal <= 20 ms on Home and Train)")  # fmt: skip
+    script_runs = sum(r.get("runs", 0) for r in results)
+    print(f"server CPU per script run in the class: {1000 * server_cpu / max(1, script_runs):.1f} ms ({server_cpu:.1f} "
+          f"s for the {script_runs} runs, full and fragment, the server started for these tabs)")  # fmt: skip
+    print(f"server CPU per page run, unloaded (one visit at a time; the idle server alone: "
+          f"{1000 * idle_rate:.1f} ms per s):")  # fmt: skip
+    for name, (cpu, k, runs_k) in per_page.items():
+        print(f"  {name}: {1000 * cpu / runs_k:.1f} ms per script run, {1000 * cpu / k:.1f} ms per visit "
+              f"({cpu:.2f} s for {k} visits, {runs_k} script runs; goal <= 20 ms per run)")  # fmt: skip
     return 0 if len(ok) == n and jobs == distinct and not exceptions else 1
 
 
@@ -204,5 +258,6 @@ if __name__ == "__main__":
     p.add_argument("--runs", choices=sorted(DISTINCT), default="long", help="size of the other half's distinct runs")
     p.add_argument("--leave", action="store_true", help="close each Train page when its job is done")
     p.add_argument("--profile", metavar="OUT", help="sample the server's stacks; the summary goes to OUT")
+    p.add_argument("--cpu-visits", type=int, default=20, help="unloaded visits per page for the CPU per page run")
     a = p.parse_args()
-    sys.exit(asyncio.run(main(a.sessions, a.baseline, a.ramp, a.runs, not a.leave, a.profile)))
+    sys.exit(asyncio.run(main(a.sessions, a.baseline, a.ramp, a.runs, not a.leave, a.profile, a.cpu_visits)))

@@ -75,6 +75,7 @@ class Catalog:
     def __init__(self, stores: list[tuple[str, RunStore]]):
         self.stores = stores
         self._listing: tuple[tuple, list[Entry]] | None = None  # (stores' stamps, entries) of the last listing
+        self._derived: dict[str, tuple[list[Entry], object]] = {}  # name -> (the listing it came from, value)
         self._lock = threading.Lock()
 
     def _stamp(self) -> tuple:
@@ -115,6 +116,20 @@ class Catalog:
                 out.append(Entry(r["key"], r["config"], r["metrics"], source, r["mtime"]))
         return out
 
+    def derived(self, name: str, fn):
+        """``fn(entries)`` computed once per listing of the stores (again after a run is added, replaced or removed),
+        not once per page run: what every visitor sees alike (Home's Fig. 1) costs a dict lookup. The value is shared:
+        callers must not change it."""
+        entries = self.entries()
+        with self._lock:
+            hit = self._derived.get(name)
+            if hit is not None and hit[0] is entries:
+                return hit[1]
+        value = fn(entries)
+        with self._lock:
+            self._derived[name] = (entries, value)
+        return value
+
     def load(self, key: str) -> Run | None:
         """The run, or None if no store has it (or it is unreadable: that is logged, and training rebuilds it)."""
         return load_first([store for _, store in self.stores], key)
@@ -131,17 +146,22 @@ class Catalog:
     def shipped_fig1(self) -> dict[str, list[Entry]]:
         """The shipped runs by method (supervised, rbf, linear, untrained), each list sorted by seed; for the groups
         of one method the one with the most seeds wins."""
-        shipped = [e for e in self.entries() if e.source == "shipped"]
-        out = {}
-        for m in FIG1_METHODS:
-            groups: dict[str, list[Entry]] = {}
-            for e in shipped:
-                if e.method == m:
-                    groups.setdefault(group_key(e.config), []).append(e)
-            if groups:
-                best = max(groups.values(), key=len)
-                out[m] = sorted(best, key=lambda e: e.seed)
-        return out
+        return {m: list(runs) for m, runs in self.derived("shipped_fig1", fig1_of).items()}
+
+
+def fig1_of(entries: list[Entry]) -> dict[str, list[Entry]]:
+    """``Catalog.shipped_fig1`` of a listing."""
+    shipped = [e for e in entries if e.source == "shipped"]
+    out = {}
+    for m in FIG1_METHODS:
+        groups: dict[str, list[Entry]] = {}
+        for e in shipped:
+            if e.method == m:
+                groups.setdefault(group_key(e.config), []).append(e)
+        if groups:
+            best = max(groups.values(), key=len)
+            out[m] = sorted(best, key=lambda e: e.seed)
+    return out
 
 
 def l2_summary(entries: list[Entry], balls: int) -> dict:

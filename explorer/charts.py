@@ -29,6 +29,25 @@ HEAT = ["#0c0826", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed69
 FONT = dict(family="Inter, Helvetica, Arial, sans-serif", size=13)
 
 
+class FrozenFigure(go.Figure):
+    """A figure that is never modified once built (the figures a server builds once and shows to every visitor):
+    the dict that ``st.plotly_chart`` serialises is made on first use and reused by every later page run, where a
+    plain figure deep-copies its data and re-encodes its arrays each time (issue 20: a page run's server CPU)."""
+
+    def to_dict(self) -> dict:
+        cached = self.__dict__.get("_frozen_dict")
+        if cached is None:
+            cached = super().to_dict()
+            object.__setattr__(self, "_frozen_dict", cached)
+        return cached
+
+
+def frozen(fig: go.Figure) -> FrozenFigure:
+    """``fig`` itself, from now on a ``FrozenFigure`` (no copy: its JSON stays byte for byte what it was)."""
+    object.__setattr__(fig, "__class__", FrozenFigure)
+    return fig
+
+
 def export_config(filename: str) -> dict:
     """Plotly's modebar: its camera button downloads the figure as a PNG named ``filename``.png at 2x scale."""
     return {

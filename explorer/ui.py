@@ -6,6 +6,7 @@ Pages import this module and stay layout-only; everything they compute comes fro
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -23,8 +24,8 @@ from rpm_engine.evaluate import Heatmap, conditional_prior, mean_predictor_l2
 from rpm_engine.store import Run, RunStore, default_root
 from rpm_service.limits import Limits
 
-from . import charts, media
-from .catalog import SHIPPED_ROOT, Catalog, l2_summary
+from . import charts, home, media
+from .catalog import SHIPPED_ROOT, Catalog, fig1_of, l2_summary
 from .state import MAX_CANDIDATES, ViewState, from_query, replace, to_query
 
 if TYPE_CHECKING:
@@ -70,7 +71,8 @@ def _limits_stamp() -> tuple:
     return env, mtime
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+# Every page asks several times a run: a dict lookup, not Streamlit's cache key hashing (issue 20).
+@functools.lru_cache(maxsize=4)
 def _load_limits(stamp: tuple) -> tuple[Limits, str | None]:
     try:
         return Limits.load(), None  # fails closed on a bad secrets.toml
@@ -327,11 +329,20 @@ def entries() -> list:
     return catalog().entries()
 
 
-@st.cache_data(max_entries=64, show_spinner=False, ttl=30)
-def catalog_summary(keys: tuple[str, ...], balls: int) -> dict:
-    """Held-out L2 over the runs ``keys`` (one group's seeds): per ball, overall, per seed."""
-    by_key = {e.key: e for e in entries()}
-    return l2_summary([by_key[k] for k in keys if k in by_key], balls)
+def _home_fig1(listing: list) -> tuple[dict, list[dict], dict]:
+    fig1 = fig1_of(listing)
+    if not fig1:
+        return fig1, [], {}
+    balls = next(iter(fig1.values()))[0].config.video.balls
+    summaries = {m: l2_summary(runs, balls) for m, runs in fig1.items()}  # held-out L2 over each group's seeds
+    return fig1, home.summary_rows(fig1, summaries, charts.method_colour), home.changes(fig1)
+
+
+def home_fig1() -> tuple[dict, list[dict], dict]:
+    """Home's Fig. 1 from the shipped runs: the runs by method (``Catalog.shipped_fig1``), Fig. 1C's bar rows
+    (``home.summary_rows``) and each method's paired change (``home.changes``); derived once per listing of the
+    stores, not once per page run (every visitor sees the same; issue 20). Shared: not to be changed."""
+    return catalog().derived("home_fig1", _home_fig1)
 
 
 # -- display helpers -----------------------------------------------------------------------------------------------
@@ -365,7 +376,7 @@ def chart(fig, key: str, filename: str) -> None:
 # 20-40 ms of the server's one interpreter; benchmarks/load.py). Figures are never modified after they are built.
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _shared(name: str, spec: str):
-    return getattr(charts, name)(**json.loads(spec))
+    return charts.frozen(getattr(charts, name)(**json.loads(spec)))
 
 
 def shared_figure(name: str, **inputs):
@@ -378,9 +389,10 @@ def shared_figure(name: str, **inputs):
 def prior_figure(key: str, frame: int, ball: int, stride: int, title: str, height: int, legend: bool = True):
     """Fig. 1D/E for a stored run (``charts.prior_heatmap``), built once per server for these settings."""
     r = stored_run(key)
-    return charts.prior_heatmap(
+    fig = charts.prior_heatmap(
         video(r.config.video), heatmap(key, frame, ball, stride), title=title, height=height, legend=legend
     )
+    return charts.frozen(fig)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -389,7 +401,7 @@ def centres_figure(runs: tuple[tuple[str, str, str, str], ...], ball: int, heigh
     server."""
     vid = video(stored_run(runs[0][0]).config.video)
     lines = {label: (decoded(key), colour, dash) for key, label, colour, dash in runs}
-    return charts.centres_over_time(vid, lines, ball, height=height, title=title)
+    return charts.frozen(charts.centres_over_time(vid, lines, ball, height=height, title=title))
 
 
 def video_caption(cfg: VideoConfig) -> str:

@@ -469,23 +469,19 @@ class RayJobRunner:
         self.limits = limits or Limits()
         self.timeout = timeout
         self._answered = 0.0  # when the service last answered (time.monotonic)
-        ray = connect(self.address)
-        self._ray = ray
-        self._actor = _service(
-            ray,
-            str(self.store.root),
-            self.limits,
-            tuple(str(s.root) for s in also),
-            device,
-            num_cpus,
-            max_retries,
-            marker_dir,
-            work,
-        )
-        self.info = self._call("info")
+        self._ray = connect(self.address)
+        # what a service this server creates gets (the first to connect creates it; after it died, the next caller)
+        self._spec = (str(self.store.root), self.limits, tuple(str(s.root) for s in also), device, num_cpus,
+                      max_retries, marker_dir, work)  # fmt: skip
+        self._attach()
+
+    def _attach(self) -> None:
+        """Find the class's service by name, or create it; take its limits (the class's) and say how they differ."""
+        self._actor = _service(self._ray, *self._spec)
+        self.info = self._call("info", again=False)
         self.limits = self.info["limits"]  # the class's limits: those of the server that created the service
         self.device = self.info["device"]
-        self.differs = differences(limits, self.limits) if limits is not None else ""
+        self.differs = differences(self.own_limits, self.limits) if self.own_limits is not None else ""
         if self.differs:
             log.warning(
                 "this server's limits differ from the class's job service on Ray, whose limits are in force for every "
@@ -508,7 +504,9 @@ class RayJobRunner:
             return str(exc)
         return None
 
-    def _call(self, method: str, *args, timeout: float | None = None):
+    def _call(self, method: str, *args, timeout: float | None = None, again: bool = True):
+        """Call the service; a service that died for good (ended, or lost with its node, e.g. the head) is found by
+        name or created afresh, once, and the call made there (``again``): its jobs were lost with it."""
         ray = self._ray
         try:
             out = ray.get(getattr(self._actor, method).remote(*args), timeout=timeout or self.timeout)
@@ -517,7 +515,17 @@ class RayJobRunner:
         except ray.exceptions.GetTimeoutError:
             raise RuntimeError(f"the class's job service on Ray did not answer within {self.timeout:g} s") from None
         except ray.exceptions.RayActorError as exc:
-            raise RuntimeError(f"the class's job service on Ray is gone ({type(exc).__name__})") from None
+            gone = f"the class's job service on Ray is gone ({type(exc).__name__})"
+            if not (again and isinstance(exc, ray.exceptions.ActorDiedError)):  # unavailable: the head may come back
+                raise RuntimeError(gone) from None
+        old = self.info.get("pid")
+        try:
+            self._attach()
+        except Exception as exc:  # noqa: BLE001 - whatever stops it, the service is unavailable now
+            raise RuntimeError(f"{gone}, and it could not be started again: {first_line(exc, 200)}") from None
+        log.warning("the class's job service on Ray had died (pid %s); this server now uses pid %s", old,
+                    self.info["pid"])  # fmt: skip
+        return self._call(method, *args, timeout=timeout, again=False)
 
     def submit(self, config: RunConfig, client: str = "") -> JobView:
         return self.submit_many([config], client)[0]

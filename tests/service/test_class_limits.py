@@ -94,3 +94,17 @@ def test_the_texts_about_the_queue_say_who_runs_it(monkeypatch):
     assert "on the class's Ray cluster" in views.speed_text([], TINY, 5)
     monkeypatch.delenv(service.ADDRESS_ENV)
     assert "on this server" in views.speed_text([], TINY, 5)
+
+
+def test_a_server_carries_on_after_the_service_died(address, tmp_path, caplog):
+    """The service lost for good (ended; or its node, the head, died) is created afresh at a server's next call, with
+    that server's limits: the server does not stay 'unavailable' until it is restarted (benchmarks/gcs_ft.py)."""
+    r = RayJobRunner(RunStore(tmp_path / "store"), FIRST, address=address)
+    before = r.info["pid"]
+    assert stop_service()  # ray.kill: the actor dies for good, as when its node is lost
+    with caplog.at_level(logging.WARNING, logger="rpm_service.ray_jobs"):
+        stats = r.stats()  # the next call finds no service, creates one and is answered there
+    assert stats["jobs"] == 0 and r.info["pid"] != before and r.limits == FIRST
+    assert any("had died" in m for m in caplog.messages)
+    other = RayJobRunner(RunStore(tmp_path / "store"), OTHER, address=address)
+    assert other.info["pid"] == r.info["pid"]  # one service again, found by name

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -37,6 +38,7 @@ typedef int vi __attribute__((vector_size(VW * 4)));
 
 constexpr int PADL = VW;  // left padding (keeps interior rows vector-aligned relative to the row start)
 constexpr int HID = 6;    // hidden channels of the encoder (Fig. 2)
+constexpr int64_t STAT_ROWS = 8;  // rows whose BatchNorm sums are kept in float before being added in double
 
 inline vf ld(const float* p) { vf v; std::memcpy(&v, p, sizeof(v)); return v; }
 inline void st(float* p, vf v) { std::memcpy(p, &v, sizeof(v)); }
@@ -50,6 +52,13 @@ inline float hsum(vf v) {
   return t[0];
 }
 inline vf vmax0(vf a) { return a > 0.0f ? a : vf{}; }
+// Columns shifted by one from three aligned loads (prev, cur, next): left(prev, cur) = row[j - 1 .. j + VW - 1),
+// right(cur, next) = row[j + 1 .. j + VW + 1). One permute each (AVX-512: valignd) instead of a load that straddles
+// two cache lines: unaligned loads were half the load traffic of a convolution.
+template <int... I>
+constexpr vi lane_index(int shift, std::integer_sequence<int, I...>) { return vi{(I + shift)...}; }
+inline vf left(vf prev, vf cur) { return __builtin_shuffle(prev, cur, lane_index(VW - 1, std::make_integer_sequence<int, VW>{})); }
+inline vf right(vf cur, vf next) { return __builtin_shuffle(cur, next, lane_index(1, std::make_integer_sequence<int, VW>{})); }
 
 // exp(x) for float lanes (Cephes expf: range reduction by ln 2, degree-6 polynomial; ~1 ulp).
 inline vf vexp(vf x) {
@@ -107,12 +116,30 @@ void parallel_images(int64_t B, int64_t grain, const F& f) {
 // Per-thread scratch: region A and region B of HID padded planes each, HID rows of Wr floats, then one H x W map.
 int64_t scratch_floats(const Geo& g) { return 2 * HID * g.plane + HID * g.Wr + g.H * g.W; }
 
+// Sum and sum of squares of the first W values of a row (float within the row).
+inline void row_moments(const float* r, int64_t W, double& s, double& ss) {
+  vf a{}, b{};
+  int64_t j = 0;
+  for (; j + VW <= W; j += VW) {
+    const vf v = ld(r + j);
+    a += v;
+    b += v * v;
+  }
+  float ts = hsum(a), tss = hsum(b);
+  for (; j < W; ++j) {
+    ts += r[j];
+    tss += r[j] * r[j];
+  }
+  s += ts;
+  ss += tss;
+}
+
 // NB vectors of one output row of a 3x3 convolution from column jb: NB * NO accumulators, each term one fused
 // multiply-add into its accumulator (taken in the order c, di, dj), so enough independent chains keep both FMA pipes
-// busy (NB * NO >= 12).
+// busy (NB * NO >= 12). Each input row is read as NB + 2 aligned vectors, held in registers for all NO outputs.
 template <int NO, int NB>
 inline void conv_cols(const float* in, int cin, const Geo& g, int64_t i, const float* w, const float* bias, float* out,
-                      int64_t jb) {
+                      int64_t ostride, vf* mom, int64_t jb) {
   vf acc[NB][NO];
   for (int o = 0; o < NO; ++o) {
     const vf b0 = bc(bias ? bias[o] : 0.0f);
@@ -122,28 +149,67 @@ inline void conv_cols(const float* in, int cin, const Geo& g, int64_t i, const f
     for (int di = 0; di < 3; ++di) {
       const float* r = g.at(in, c, i + di - 1) + jb;
       const float* wc = w + (c * 3 + di) * 3;
-      for (int dj = 0; dj < 3; ++dj) {
-        vf x[NB];
-        for (int n = 0; n < NB; ++n) x[n] = ld(r + n * VW + dj - 1);
-        for (int o = 0; o < NO; ++o) {
-          const float wv = wc[o * cin * 9 + dj];
-          for (int n = 0; n < NB; ++n) acc[n][o] += wv * x[n];
-        }
+      vf v[NB + 2];
+      for (int n = 0; n < NB + 2; ++n) v[n] = ld(r + (n - 1) * VW);
+      vf x[3][NB];
+      for (int n = 0; n < NB; ++n) {
+        x[0][n] = left(v[n], v[n + 1]);
+        x[1][n] = v[n + 1];
+        x[2][n] = right(v[n + 1], v[n + 2]);
       }
+      for (int dj = 0; dj < 3; ++dj)
+        for (int o = 0; o < NO; ++o) {
+          const vf wv = bc(wc[o * cin * 9 + dj]);
+          for (int n = 0; n < NB; ++n) acc[n][o] += wv * x[dj][n];
+        }
     }
   }
   for (int n = 0; n < NB; ++n)
-    for (int o = 0; o < NO; ++o) st(out + o * g.Wr + jb + n * VW, acc[n][o]);
+    for (int o = 0; o < NO; ++o) {
+      st(out + o * ostride + jb + n * VW, acc[n][o]);
+      if (mom) {
+        mom[o] += acc[n][o];
+        mom[NO + o] += acc[n][o] * acc[n][o];
+      }
+    }
 }
 
-// One output row of a 3x3 convolution with padding 1: out[o][0..Wr) = bias[o] + sum_{c,di,dj} w[o][c][di][dj] *
-// in[c][i + di - 1][j + dj - 1]; `in` holds `cin` padded planes. Columns >= W of `out` are junk.
+// One output row of a 3x3 convolution with padding 1: out[o * ostride + j] = bias[o] + sum_{c,di,dj} w[o][c][di][dj] *
+// in[c][i + di - 1][j + dj - 1] for j < Wr; `in` holds `cin` padded planes. Columns >= W of `out` are junk. With
+// `mom` (only when W == Wr: no junk), the row's values and squares are also added, per lane, to mom[o], mom[NO + o].
 template <int NO>
-void conv_row(const float* in, int cin, const Geo& g, int64_t i, const float* w, const float* bias, float* out) {
+void conv_row(const float* in, int cin, const Geo& g, int64_t i, const float* w, const float* bias, float* out,
+              int64_t ostride, vf* mom = nullptr) {
   constexpr int NB = NO >= 6 ? 2 : NO >= 3 ? 4 : 8;  // 12-24 accumulator chains, within the 32 vector registers
   int64_t jb = 0;
-  for (; jb + NB * VW <= g.Wr; jb += NB * VW) conv_cols<NO, NB>(in, cin, g, i, w, bias, out, jb);
-  for (; jb < g.Wr; jb += VW) conv_cols<NO, 1>(in, cin, g, i, w, bias, out, jb);
+  for (; jb + NB * VW <= g.Wr; jb += NB * VW) conv_cols<NO, NB>(in, cin, g, i, w, bias, out, ostride, mom, jb);
+  for (; jb < g.Wr; jb += VW) conv_cols<NO, 1>(in, cin, g, i, w, bias, out, ostride, mom, jb);
+}
+
+// Rows i0..i1 of a convolution into `NO` channels of an (NO, H, W) image `y`, adding each channel's sum and sum of
+// squares to s[o], ss[o]: float within a band of rows, double across bands (the BatchNorm statistics). Written in
+// place from the registers when W is a whole number of vectors, else through `rows` (Wr floats a channel).
+template <int NO>
+void conv_rows_stats(const float* in, int cin, const Geo& g, int64_t i0, int64_t i1, const float* w, const float* bias,
+                     float* y, float* rows, double* s, double* ss) {
+  const int64_t HW = g.H * g.W;
+  if (g.W != g.Wr) {
+    for (int64_t i = i0; i < i1; ++i) {
+      conv_row<NO>(in, cin, g, i, w, bias, rows, g.Wr);
+      for (int o = 0; o < NO; ++o) {
+        std::memcpy(y + o * HW + i * g.W, rows + o * g.Wr, g.W * sizeof(float));
+        row_moments(rows + o * g.Wr, g.W, s[o], ss[o]);
+      }
+    }
+    return;
+  }
+  vf mom[2 * NO];
+  for (int v = 0; v < 2 * NO; ++v) mom[v] = vf{};
+  for (int64_t i = i0; i < i1; ++i) conv_row<NO>(in, cin, g, i, w, bias, y + i * g.W, HW, mom);
+  for (int o = 0; o < NO; ++o) {
+    s[o] += hsum(mom[o]);
+    ss[o] += hsum(mom[NO + o]);
+  }
 }
 
 // Weight gradient of a 3x3 convolution, for NG <= 3 output channels at once (registers: 3 NG accumulators):
@@ -162,14 +228,18 @@ void wgrad(const float* dy, const float* x, int cin, const Geo& g, vf* vacc) {
           const float* xr = g.at(x, c, i + di - 1);
           const float* d[NG];
           for (int o = 0; o < NG; ++o) d[o] = g.at(dy, o, i);
+          vf prev = ld(xr - VW), cur = ld(xr);  // aligned loads, shifted by permutes (left, right)
           for (int64_t jb = 0; jb < g.Wr; jb += VW) {
-            const vf x0 = ld(xr + jb - 1), x1 = ld(xr + jb), x2 = ld(xr + jb + 1);
+            const vf next = ld(xr + jb + VW);
+            const vf x0 = left(prev, cur), x1 = cur, x2 = right(cur, next);
             for (int o = 0; o < NG; ++o) {
               const vf dv = ld(d[o] + jb);
               acc[o][0] += dv * x0;
               acc[o][1] += dv * x1;
               acc[o][2] += dv * x2;
             }
+            prev = cur;
+            cur = next;
           }
         }
         for (int o = 0; o < NG; ++o)
@@ -206,50 +276,44 @@ void dispatch_k(int k, F&& f) {
   }
 }
 
-// (H, W, 3) uint8 frame -> 3 padded planes of value / 255 (exactly the eager `.float().div_(255)`).
+// (H, W, 3) uint8 frame -> 3 padded planes of value / 255 (exactly the eager `.float().div_(255)`). VW pixels at a
+// time: their 3 VW interleaved bytes are split into channels by one byte permute each (AVX-512 VBMI: vpermb).
+typedef uint8_t vb __attribute__((vector_size(4 * VW)));
+typedef uint8_t vb1 __attribute__((vector_size(VW)));
+template <int... I>
+constexpr vb every_third(int c, std::integer_sequence<int, I...>) { return vb{static_cast<uint8_t>(I < VW ? c + 3 * I : 0)...}; }
 void load_frame(const uint8_t* src, const Geo& g, float* dst) {
+  constexpr auto seq = std::make_integer_sequence<int, 4 * VW>{};
+  static constexpr vb pick[3] = {every_third(0, seq), every_third(1, seq), every_third(2, seq)};
   for (int64_t i = 0; i < g.H; ++i) {
     const uint8_t* s = src + i * g.W * 3;
-    float* r0 = g.at(dst, 0, i);
-    float* r1 = g.at(dst, 1, i);
-    float* r2 = g.at(dst, 2, i);
-    for (int64_t j = 0; j < g.W; ++j) {
-      r0[j] = static_cast<float>(s[3 * j]) / 255.0f;
-      r1[j] = static_cast<float>(s[3 * j + 1]) / 255.0f;
-      r2[j] = static_cast<float>(s[3 * j + 2]) / 255.0f;
+    float* r[3] = {g.at(dst, 0, i), g.at(dst, 1, i), g.at(dst, 2, i)};
+    int64_t j = 0;
+    for (; j + VW <= g.W; j += VW) {
+      vb raw{};
+      std::memcpy(&raw, s + 3 * j, 3 * VW);
+      for (int c = 0; c < 3; ++c) {
+        const vb ch = __builtin_shuffle(raw, pick[c]);
+        vb1 lo;
+        std::memcpy(&lo, &ch, sizeof(lo));
+        st(r[c] + j, __builtin_convertvector(__builtin_convertvector(lo, vi), vf) / 255.0f);  // u8 -> i32 -> f32
+      }
     }
+    for (; j < g.W; ++j)
+      for (int c = 0; c < 3; ++c) r[c][j] = static_cast<float>(s[3 * j + c]) / 255.0f;
   }
 }
 
-// Sum and sum of squares of the first W values of a row (float within the row).
-inline void row_moments(const float* r, int64_t W, double& s, double& ss) {
-  vf a{}, b{};
-  int64_t j = 0;
-  for (; j + VW <= W; j += VW) {
-    const vf v = ld(r + j);
-    a += v;
-    b += v * v;
-  }
-  float ts = hsum(a), tss = hsum(b);
-  for (; j < W; ++j) {
-    ts += r[j];
-    tss += r[j] * r[j];
-  }
-  s += ts;
-  ss += tss;
-}
-
-// h = relu(y1 * scale + shift) for one image, into HID padded planes.
-void make_h(const float* y1, const float* scale, const float* shift, const Geo& g, float* h) {
+// Row i of h = relu(y1 * scale + shift) for one image, into HID padded planes. Made row by row just before it is
+// used, so the planes (1.8 MB a paper-scale image, more than L2) are read back from cache, not memory.
+void make_h_row(const float* y1, const float* scale, const float* shift, const Geo& g, float* h, int64_t i) {
   for (int c = 0; c < HID; ++c) {
     const vf a = bc(scale[c]), b = bc(shift[c]);
-    for (int64_t i = 0; i < g.H; ++i) {
-      const float* s = y1 + (c * g.H + i) * g.W;
-      float* d = g.at(h, c, i);
-      int64_t j = 0;
-      for (; j + VW <= g.W; j += VW) st(d + j, vmax0(ld(s + j) * a + b));
-      for (; j < g.W; ++j) d[j] = std::max(s[j] * scale[c] + shift[c], 0.0f);
-    }
+    const float* s = y1 + (c * g.H + i) * g.W;
+    float* d = g.at(h, c, i);
+    int64_t j = 0;
+    for (; j + VW <= g.W; j += VW) st(d + j, vmax0(ld(s + j) * a + b));
+    for (; j < g.W; ++j) d[j] = std::max(s[j] * scale[c] + shift[c], 0.0f);
   }
 }
 
@@ -481,13 +545,9 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
     float* rows = A + 2 * HID * g.plane;
     for (int64_t b = lo; b < hi; ++b) {
       load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, A);
-      for (int64_t i = 0; i < g.H; ++i) {
-        conv_row<HID>(A, 3, g, i, W1.data(), B1.data(), rows);
-        for (int o = 0; o < HID; ++o) {
-          std::memcpy(Y1 + ((b * HID + o) * g.H + i) * g.W, rows + o * g.Wr, g.W * sizeof(float));
-          row_moments(rows + o * g.Wr, g.W, s1[b * HID + o], ss1[b * HID + o]);
-        }
-      }
+      for (int64_t i = 0; i < g.H; i += STAT_ROWS)
+        conv_rows_stats<HID>(A, 3, g, i, std::min(g.H, i + STAT_ROWS), W1.data(), B1.data(),
+                             Y1 + b * HID * g.H * g.W, rows, &s1[b * HID], &ss1[b * HID]);
     }
   });
   bn_stats(s1, ss1, B, HID, n, eps, st1);
@@ -505,13 +565,13 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
       float* A = scr + at::get_thread_num() * per;
       float* rows = A + 2 * HID * g.plane;
       for (int64_t b = lo; b < hi; ++b) {
-        make_h(Y1 + b * HID * g.H * g.W, sc1.data(), sh1.data(), g, A);
-        for (int64_t i = 0; i < g.H; ++i) {
-          conv_row<KK>(A, HID, g, i, W2.data(), B2.data(), rows);
-          for (int k = 0; k < KK; ++k) {
-            std::memcpy(Y2 + ((b * KK + k) * g.H + i) * g.W, rows + k * g.Wr, g.W * sizeof(float));
-            row_moments(rows + k * g.Wr, g.W, s2[b * KK + k], ss2[b * KK + k]);
-          }
+        const float* y1b = Y1 + b * HID * g.H * g.W;
+        make_h_row(y1b, sc1.data(), sh1.data(), g, A, 0);
+        for (int64_t i = 0; i < g.H; i += STAT_ROWS) {
+          const int64_t i1 = std::min(g.H, i + STAT_ROWS);
+          for (int64_t r = i + 1; r <= i1 && r < g.H; ++r) make_h_row(y1b, sc1.data(), sh1.data(), g, A, r);
+          conv_rows_stats<KK>(A, HID, g, i, i1, W2.data(), B2.data(), Y2 + b * KK * g.H * g.W, rows, &s2[b * KK],
+                              &ss2[b * KK]);
         }
       }
     });
@@ -625,10 +685,9 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
         db2p[b * K + k] = bn_backward_plane(g2, Y2 + (b * K + k) * HW, Bp + k * g.plane, g,
                                             ga2[k], mg2[k], mgy2[k], m2[k], is2[k]);
       }
-      make_h(Y1 + b * HID * HW, sc1.data(), sh1.data(), g, A);
-      wgrad_all(Bp, A, K, HID, g, dw2p.data() + b * K * HID * 9);
       for (int64_t i = 0; i < g.H; ++i) {
-        conv_row<HID>(Bp, K, g, i, WT.data(), nullptr, rows);  // dh row: HID outputs from K inputs
+        make_h_row(Y1 + b * HID * HW, sc1.data(), sh1.data(), g, A, i);  // y1's row read once, then from cache
+        conv_row<HID>(Bp, K, g, i, WT.data(), nullptr, rows, g.Wr);  // dh row: HID outputs from K inputs
         for (int c = 0; c < HID; ++c) {
           const float* dh = rows + c * g.Wr;
           const float* hr = g.at(A, c, i);
@@ -654,6 +713,7 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
           sgy1[b * HID + c] += fgy;
         }
       }
+      wgrad_all(Bp, A, K, HID, g, dw2p.data() + b * K * HID * 9);  // dW2 += dy2 (x) h, h complete now
     }
   });
   torch::Tensor dg1, dbe1;
@@ -711,7 +771,7 @@ torch::Tensor eval_forward(torch::Tensor frames, torch::Tensor idx, torch::Tenso
       for (int64_t b = lo; b < hi; ++b) {
         load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, Bp);
         for (int64_t i = 0; i < g.H; ++i) {  // h = relu(bn1(conv1(x))) into scratch A
-          conv_row<HID>(Bp, 3, g, i, W1.data(), B1.data(), rows);
+          conv_row<HID>(Bp, 3, g, i, W1.data(), B1.data(), rows, g.Wr);
           for (int c = 0; c < HID; ++c) {
             const float* r = rows + c * g.Wr;
             float* d = g.at(A, c, i);
@@ -719,7 +779,7 @@ torch::Tensor eval_forward(torch::Tensor frames, torch::Tensor idx, torch::Tenso
           }
         }
         for (int64_t i = 0; i < g.H; ++i) {
-          conv_row<KK>(A, HID, g, i, W2.data(), B2.data(), rows);
+          conv_row<KK>(A, HID, g, i, W2.data(), B2.data(), rows, g.Wr);
           for (int k = 0; k < KK; ++k) std::memcpy(y2.data() + (k * g.H + i) * g.W, rows + k * g.Wr, g.W * 4);
         }
         com_image<KK>(y2.data(), SC2.data(), SH2.data(), g, cb);

@@ -276,8 +276,10 @@ void dispatch_k(int k, F&& f) {
   }
 }
 
-// (H, W, 3) uint8 frame -> 3 padded planes of value / 255 (exactly the eager `.float().div_(255)`). VW pixels at a
-// time: their 3 VW interleaved bytes are split into channels by one byte permute each (AVX-512 VBMI: vpermb).
+// (H, W, 3) uint8 frame -> 3 padded planes of value / 255, exactly the eager `.float().div_(255)`: q = v * (1/255)
+// refined once, q += (v - 255 q) / 255 with fused multiply-adds, equals v / 255 for every byte value v (tested; a
+// division a vector cost more than the rest of the load). VW pixels at a time: their 3 VW interleaved bytes are
+// split into channels by one byte permute each (AVX-512 VBMI: vpermb).
 typedef uint8_t vb __attribute__((vector_size(4 * VW)));
 typedef uint8_t vb1 __attribute__((vector_size(VW)));
 template <int... I>
@@ -285,18 +287,25 @@ constexpr vb every_third(int c, std::integer_sequence<int, I...>) { return vb{st
 void load_frame(const uint8_t* src, const Geo& g, float* dst) {
   constexpr auto seq = std::make_integer_sequence<int, 4 * VW>{};
   static constexpr vb pick[3] = {every_third(0, seq), every_third(1, seq), every_third(2, seq)};
+  const vf inv = bc(1.0f / 255.0f), v255 = bc(255.0f);
+  const int64_t bytes = g.H * g.W * 3;
   for (int64_t i = 0; i < g.H; ++i) {
     const uint8_t* s = src + i * g.W * 3;
     float* r[3] = {g.at(dst, 0, i), g.at(dst, 1, i), g.at(dst, 2, i)};
     int64_t j = 0;
     for (; j + VW <= g.W; j += VW) {
       vb raw{};
-      std::memcpy(&raw, s + 3 * j, 3 * VW);
+      if ((i * g.W + j) * 3 + static_cast<int64_t>(sizeof(vb)) <= bytes)
+        std::memcpy(&raw, s + 3 * j, sizeof(vb));  // one vector load (its last VW bytes unused)
+      else
+        std::memcpy(&raw, s + 3 * j, 3 * VW);  // the frame's last pixels: read no further than the frame
       for (int c = 0; c < 3; ++c) {
         const vb ch = __builtin_shuffle(raw, pick[c]);
         vb1 lo;
         std::memcpy(&lo, &ch, sizeof(lo));
-        st(r[c] + j, __builtin_convertvector(__builtin_convertvector(lo, vi), vf) / 255.0f);  // u8 -> i32 -> f32
+        const vf v = __builtin_convertvector(__builtin_convertvector(lo, vi), vf);  // u8 -> i32 -> f32
+        const vf q = v * inv;
+        st(r[c] + j, q + (v - q * v255) * inv);  // both products fused (exact residual)
       }
     }
     for (; j < g.W; ++j)
@@ -361,55 +370,48 @@ void com_image(const float* y2, const float* scale, const float* shift, const Ge
   for (int k = 0; k < K; ++k) {
     const vf a = bc(scale[k]), b = bc(shift[k]);
     const vf vmu = bc(mu ? mu[k] : 0.0f), vis = bc(is ? is[k] : 0.0f);
-    double m = 0, mx = 0, my = 0, q = 0, qx = 0, qy = 0, p = 0, px = 0, py = 0;
-    for (int64_t i = 0; i < g.H; ++i) {
-      const float* r = y2 + (k * g.H + i) * g.W;
-      vf sm{}, sx{}, sq{}, sqx{}, sp{}, spx{};
-      int64_t j = 0;
-      for (; j + VW <= g.W; j += VW) {
-        const vf y = ld(r + j);
-        const vf s = vsigmoid(y * a + b);
-        const vf xv = xs0 + static_cast<float>(j);
-        sm += s;
-        sx += s * xv;
-        if (mom) {
-          const vf qv = s * (1.0f - s), pv = qv * ((y - vmu) * vis);
-          sq += qv;
-          sqx += qv * xv;
-          sp += pv;
-          spx += pv * xv;
+    double t[9] = {};  // sums of s, s x, s y, q, q x, q y, p, p x, p y (p = q yhat): double across bands of rows
+    for (int64_t i0 = 0; i0 < g.H; i0 += STAT_ROWS) {
+      vf v[9];  // the same sums, float within the band
+      for (int u = 0; u < 9; ++u) v[u] = vf{};
+      for (int64_t i = i0; i < std::min(g.H, i0 + STAT_ROWS); ++i) {
+        const float* r = y2 + (k * g.H + i) * g.W;
+        const float yc = static_cast<float>(i) + 0.5f;
+        int64_t j = 0;
+        for (; j + VW <= g.W; j += VW) {
+          const vf y = ld(r + j);
+          const vf s = vsigmoid(y * a + b);
+          const vf xv = xs0 + static_cast<float>(j);
+          v[0] += s;
+          v[1] += s * xv;
+          v[2] += s * yc;
+          if (mom) {
+            const vf qv = s * (1.0f - s), pv = qv * ((y - vmu) * vis);
+            v[3] += qv;
+            v[4] += qv * xv;
+            v[5] += qv * yc;
+            v[6] += pv;
+            v[7] += pv * xv;
+            v[8] += pv * yc;
+          }
+        }
+        for (; j < g.W; ++j) {
+          const float s = 1.0f / (1.0f + std::exp(-(r[j] * scale[k] + shift[k])));
+          const float x = j + 0.5f;
+          t[0] += s, t[1] += s * x, t[2] += s * yc;
+          if (mom) {
+            const float qv = s * (1.0f - s), pv = qv * ((r[j] - mu[k]) * is[k]);
+            t[3] += qv, t[4] += qv * x, t[5] += qv * yc, t[6] += pv, t[7] += pv * x, t[8] += pv * yc;
+          }
         }
       }
-      float tm = hsum(sm), tx = hsum(sx), tq = hsum(sq), tqx = hsum(sqx), tp = hsum(sp), tpx = hsum(spx);
-      for (; j < g.W; ++j) {
-        const float s = 1.0f / (1.0f + std::exp(-(r[j] * scale[k] + shift[k])));
-        tm += s;
-        tx += s * (j + 0.5f);
-        if (mom) {
-          const float qv = s * (1.0f - s), pv = qv * ((r[j] - mu[k]) * is[k]);
-          tq += qv;
-          tqx += qv * (j + 0.5f);
-          tp += pv;
-          tpx += pv * (j + 0.5f);
-        }
-      }
-      m += tm;
-      mx += tx;
-      my += static_cast<double>(tm) * (i + 0.5);
-      q += tq;
-      qx += tqx;
-      qy += static_cast<double>(tq) * (i + 0.5);
-      p += tp;
-      px += tpx;
-      py += static_cast<double>(tp) * (i + 0.5);
+      for (int u = 0; u < (mom ? 9 : 3); ++u) t[u] += hsum(v[u]);
     }
-    com[3 * k] = m;
-    com[3 * k + 1] = mx;
-    com[3 * k + 2] = my;
-    if (mom) {
-      double* o = mom + 6 * k;
-      o[0] = q, o[1] = qx, o[2] = qy, o[3] = p, o[4] = px, o[5] = py;
-    }
+    com[3 * k] = t[0];
+    com[3 * k + 1] = t[1];
+    com[3 * k + 2] = t[2];
+    if (mom)
+      for (int u = 0; u < 6; ++u) mom[6 * k + u] = t[3 + u];
   }
 }
 
@@ -469,24 +471,27 @@ void sigmoid_com_backward(const float* y2, float* out, const double* cb, double 
 double bn_backward_plane(const float* grad, const float* y, float* plane, const Geo& g, float ga, float mg, float mgy,
                          float mu, float is) {
   const vf vga = bc(ga), vmg = bc(mg), vmgy = bc(mgy), vmu = bc(mu), vis = bc(is);
-  vf acc{};
-  double tail = 0;
-  for (int64_t i = 0; i < g.H; ++i) {
-    const float* gr = grad + i * g.W;
-    const float* yr = y + i * g.W;
-    float* d = g.at(plane, 0, i);
-    int64_t j = 0;
-    for (; j + VW <= g.W; j += VW) {
-      const vf v = vga * (ld(gr + j) - vmg - (ld(yr + j) - vmu) * vis * vmgy);
-      st(d + j, v);
-      acc += v;
+  double total = 0;
+  for (int64_t i0 = 0; i0 < g.H; i0 += STAT_ROWS) {
+    vf acc[2] = {vf{}, vf{}};  // two chains of additions; float within a band of rows, double across bands
+    for (int64_t i = i0; i < std::min(g.H, i0 + STAT_ROWS); ++i) {
+      const float* gr = grad + i * g.W;
+      const float* yr = y + i * g.W;
+      float* d = g.at(plane, 0, i);
+      int64_t j = 0;
+      for (; j + VW <= g.W; j += VW) {
+        const vf v = vga * (ld(gr + j) - vmg - (ld(yr + j) - vmu) * vis * vmgy);
+        st(d + j, v);
+        acc[(j / VW) & 1] += v;
+      }
+      for (; j < g.W; ++j) {
+        d[j] = ga * (gr[j] - mg - (yr[j] - mu) * is * mgy);
+        total += d[j];
+      }
     }
-    for (; j < g.W; ++j) {
-      d[j] = ga * (gr[j] - mg - (yr[j] - mu) * is * mgy);
-      tail += d[j];
-    }
+    total += hsum(acc[0] + acc[1]);
   }
-  return tail + hsum(acc);
+  return total;
 }
 
 // Per-channel BatchNorm gradient statistics from per-image sums of g and g * yhat (image order, double):
@@ -685,33 +690,37 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
         db2p[b * K + k] = bn_backward_plane(g2, Y2 + (b * K + k) * HW, Bp + k * g.plane, g,
                                             ga2[k], mg2[k], mgy2[k], m2[k], is2[k]);
       }
+      vf ag[HID], agy[HID];  // per channel: float within a band of STAT_ROWS rows, double across bands
       for (int64_t i = 0; i < g.H; ++i) {
         make_h_row(Y1 + b * HID * HW, sc1.data(), sh1.data(), g, A, i);  // y1's row read once, then from cache
         conv_row<HID>(Bp, K, g, i, WT.data(), nullptr, rows, g.Wr);  // dh row: HID outputs from K inputs
+        if (i % STAT_ROWS == 0)
+          for (int c = 0; c < HID; ++c) ag[c] = agy[c] = vf{};
         for (int c = 0; c < HID; ++c) {
           const float* dh = rows + c * g.Wr;
           const float* hr = g.at(A, c, i);
           const float* yr = Y1 + ((b * HID + c) * g.H + i) * g.W;
           float* o = GB1 + ((b * HID + c) * g.H + i) * g.W;
           const vf mu = bc(m1[c]), is = bc(is1[c]);
-          vf ag{}, agy{};
           int64_t j = 0;
           for (; j + VW <= g.W; j += VW) {
             const vf gv = ld(hr + j) > 0.0f ? ld(dh + j) : vf{};
             st(o + j, gv);
-            ag += gv;
-            agy += gv * ((ld(yr + j) - mu) * is);
+            ag[c] += gv;
+            agy[c] += gv * ((ld(yr + j) - mu) * is);
           }
-          float fg = hsum(ag), fgy = hsum(agy);
           for (; j < g.W; ++j) {
             const float gv = hr[j] > 0.0f ? dh[j] : 0.0f;
             o[j] = gv;
-            fg += gv;
-            fgy += gv * ((yr[j] - m1[c]) * is1[c]);
+            sg1[b * HID + c] += gv;
+            sgy1[b * HID + c] += gv * ((yr[j] - m1[c]) * is1[c]);
           }
-          sg1[b * HID + c] += fg;
-          sgy1[b * HID + c] += fgy;
         }
+        if (i % STAT_ROWS == STAT_ROWS - 1 || i == g.H - 1)
+          for (int c = 0; c < HID; ++c) {
+            sg1[b * HID + c] += hsum(ag[c]);
+            sgy1[b * HID + c] += hsum(agy[c]);
+          }
       }
       wgrad_all(Bp, A, K, HID, g, dw2p.data() + b * K * HID * 9);  // dW2 += dy2 (x) h, h complete now
     }

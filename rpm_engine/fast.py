@@ -383,7 +383,6 @@ class _FusedTrain(torch.autograd.Function):
             com,
             ws.buffer("y1", n * 6 * h * w),
             ws.buffer("y2", n * k * h * w),
-            ws.buffer("g1", n * 6 * h * w),
             ws.scratch(h, w),
         )
         return (None, None, None, None, *grads)

@@ -113,8 +113,9 @@ void parallel_images(int64_t B, int64_t grain, const F& f) {
   });
 }
 
-// Per-thread scratch: region A and region B of HID padded planes each, HID rows of Wr floats, then one H x W map.
-int64_t scratch_floats(const Geo& g) { return 2 * HID * g.plane + HID * g.Wr + g.H * g.W; }
+// Per-thread scratch: region A and region B of HID padded planes each, HID rows of Wr floats, one H x W map, then
+// (the backward pass) 3 planes of x, HID planes of dL/dy1 and HID planes of yhat1.
+int64_t scratch_floats(const Geo& g) { return 2 * HID * g.plane + HID * g.Wr + g.H * g.W + (3 + 2 * HID) * g.plane; }
 
 // Sum and sum of squares of the first W values of a row (float within the row).
 inline void row_moments(const float* r, int64_t W, double& s, double& ss) {
@@ -216,10 +217,10 @@ void conv_rows_stats(const float* in, int cin, const Geo& g, int64_t i0, int64_t
 // vacc[o][c][di][dj] += sum_{i,j} dy[o][i][j] * x[c][i + di - 1][j + dj - 1]; dy and x are padded planes
 // (dy is zero in columns >= W). Rows are taken in tiles that stay in L2.
 template <int NG>
-void wgrad(const float* dy, const float* x, int cin, const Geo& g, vf* vacc) {
+void wgrad(const float* dy, const float* x, int cin, const Geo& g, vf* vacc, int64_t r0, int64_t r1) {
   constexpr int64_t TILE = 16;
-  for (int64_t i0 = 0; i0 < g.H; i0 += TILE) {
-    const int64_t i1 = std::min(g.H, i0 + TILE);
+  for (int64_t i0 = r0; i0 < r1; i0 += TILE) {
+    const int64_t i1 = std::min(r1, i0 + TILE);
     for (int c = 0; c < cin; ++c) {
       for (int di = 0; di < 3; ++di) {
         vf acc[NG][3];
@@ -250,17 +251,58 @@ void wgrad(const float* dy, const float* x, int cin, const Geo& g, vf* vacc) {
 }
 
 // Weight gradient for `no` output channels (groups of at most 3), summed into dw (double, [no][cin][3][3]).
-void wgrad_all(const float* dy, const float* x, int no, int cin, const Geo& g, double* dw) {
-  std::vector<vf> vacc(static_cast<size_t>(no) * cin * 9, vf{});
+// Rows [r0, r1) of the weight gradient for `no` output channels (groups of at most 3), added to vacc (float lanes,
+// [no][cin][3][3]); x's rows r0 - 1 .. r1 must be in place.
+void wgrad_rows(const float* dy, const float* x, int no, int cin, const Geo& g, vf* vacc, int64_t r0, int64_t r1) {
   for (int o0 = 0; o0 < no; o0 += 3) {
     const int ng = std::min(3, no - o0);
     const float* d = dy + o0 * g.plane;
-    vf* va = vacc.data() + static_cast<size_t>(o0) * cin * 9;
-    if (ng == 3) wgrad<3>(d, x, cin, g, va);
-    else if (ng == 2) wgrad<2>(d, x, cin, g, va);
-    else wgrad<1>(d, x, cin, g, va);
+    vf* va = vacc + static_cast<size_t>(o0) * cin * 9;
+    if (ng == 3) wgrad<3>(d, x, cin, g, va, r0, r1);
+    else if (ng == 2) wgrad<2>(d, x, cin, g, va, r0, r1);
+    else wgrad<1>(d, x, cin, g, va, r0, r1);
   }
+}
+
+// Weight gradient for `no` output channels over the whole image, summed into dw (double, [no][cin][3][3]).
+void wgrad_all(const float* dy, const float* x, int no, int cin, const Geo& g, double* dw) {
+  std::vector<vf> vacc(static_cast<size_t>(no) * cin * 9, vf{});
+  wgrad_rows(dy, x, no, cin, g, vacc.data(), 0, g.H);
   for (size_t k = 0; k < vacc.size(); ++k) dw[k] += hsum(vacc[k]);
+}
+
+// Sums of a 3x3 window's taps over an image, per channel: win[c][di][dj] = sum_{i,j} x[c][i + di - 1][j + dj - 1]
+// with zero padding (the weight gradient of a constant output gradient), by inclusion and exclusion of the border
+// rows and columns a shifted window leaves out.
+void window_sums(const float* x, int cin, const Geo& g, double* win) {
+  for (int c = 0; c < cin; ++c) {
+    double total = 0, row[2] = {0, 0}, col[2] = {0, 0};
+    for (int64_t i = 0; i < g.H; ++i) {
+      const float* r = g.at(x, c, i);
+      vf acc{};
+      int64_t j = 0;
+      for (; j + VW <= g.W; j += VW) acc += ld(r + j);
+      double t = hsum(acc);
+      for (; j < g.W; ++j) t += r[j];
+      total += t;
+      if (i == 0) row[0] = t;
+      if (i == g.H - 1) row[1] = t;
+      col[0] += r[0];
+      col[1] += r[g.W - 1];
+    }
+    const double corner[2][2] = {{g.at(x, c, 0)[0], g.at(x, c, 0)[g.W - 1]},
+                                 {g.at(x, c, g.H - 1)[0], g.at(x, c, g.H - 1)[g.W - 1]}};
+    for (int di = 0; di < 3; ++di)
+      for (int dj = 0; dj < 3; ++dj) {
+        // di = 0 reads rows -1 .. H - 2: the last row is left out; di = 2 leaves out the first (likewise columns).
+        const int lr = di == 0 ? 1 : di == 2 ? 0 : -1, lc = dj == 0 ? 1 : dj == 2 ? 0 : -1;
+        double v = total;
+        if (lr >= 0) v -= row[lr];
+        if (lc >= 0) v -= col[lc];
+        if (lr >= 0 && lc >= 0) v += corner[lr][lc];
+        win[(c * 3 + di) * 3 + dj] = v;
+      }
+  }
 }
 
 template <typename F>
@@ -619,11 +661,11 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
 }
 
 // Backward of train_forward: gradients of the loss w.r.t. w1, b1, gamma1, beta1, w2, b2, gamma2, beta2 given
-// gz = dL/dz (B, 2K). g1buf (B, 6, H, W) is workspace.
+// gz = dL/dz (B, 2K).
 std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames, torch::Tensor idx, torch::Tensor w1,
                                           torch::Tensor g1, torch::Tensor be1, torch::Tensor w2, torch::Tensor g2,
                                           torch::Tensor be2, torch::Tensor stats, torch::Tensor com, torch::Tensor y1,
-                                          torch::Tensor y2, torch::Tensor g1buf,
+                                          torch::Tensor y2,
                                           torch::Tensor scratch) {
   const Geo g(frames.size(1), frames.size(2));
   const int64_t B = idx.size(0);
@@ -632,10 +674,8 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
   float* scr = scratch_of(scratch, g);
   const int64_t per = scratch_floats(g);
   const int64_t HW = g.H * g.W;
-  TORCH_CHECK(g1buf.numel() >= B * HID * HW, "gradient buffers too small");
   const float* Y1 = y1.data_ptr<float>();
   const float* Y2 = y2.data_ptr<float>();
-  float* GB1 = g1buf.data_ptr<float>();
   const auto W1 = to_vec(w1), G1 = to_vec(g1), BE1 = to_vec(be1);
   const auto W2 = to_vec(w2), G2 = to_vec(g2), BE2 = to_vec(be2);
   const auto GZ = to_vec(gz);
@@ -676,51 +716,82 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
 
   // Pass B2: g2 recomputed (scratch: a stored copy cost 47 MB a paper-scale step, written and read back),
   // dy2 = BN2 backward (per image, into scratch B), h recomputed (scratch A); dW2 += dy2 (x) h,
-  // dh = conv(dy2, wt), g1 = dh * [h > 0] stored, with per-image sums of g1 and g1 * yhat1.
-  std::vector<double> dw2p(B * K * HID * 9, 0.0), db2p(B * K, 0.0), sg1(B * HID, 0.0), sgy1(B * HID, 0.0);
+  // dh = conv(dy2, wt), g1 = dh * [h > 0], with per-image sums of g1, yhat1 and g1 * yhat1.
+  // The BN1 backward dy1 = ga1 (g1 - mean g1 - yhat1 mean(g1 yhat1)) needs those sums over the whole batch, but
+  // dW1 = sum dy1 (x) x is linear in g1, 1 and yhat1: per image, GX = g1 (x) x, PX = yhat1 (x) x and the window sums
+  // of x are taken here, band by band while the rows are in cache, and combined once the batch's sums are known.
+  // (Storing g1 instead cost 94 MB a paper-scale step, written here and read back with y1 by a third pass.)
+  std::vector<double> dw2p(B * K * HID * 9, 0.0), db2p(B * K, 0.0), sg1(B * HID, 0.0), sgy1(B * HID, 0.0),
+      sy1(B * HID, 0.0), gx(B * HID * 3 * 9, 0.0), px(B * HID * 3 * 9, 0.0), win(B * 3 * 9, 0.0);
+  constexpr int64_t BAND = 32;  // rows of dL/dy1 and yhat1 per weight-gradient call: ~0.5 MB, within L2
   parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
     float* A = scr + at::get_thread_num() * per;
     float* Bp = A + HID * g.plane;
     float* rows = A + 2 * HID * g.plane;
     float* g2 = rows + HID * g.Wr;  // one H x W map
+    float* XP = g2 + g.H * g.W;      // 3 planes of x
+    float* GP = XP + 3 * g.plane;    // HID planes of g1 = dL/d(BN1 output)
+    float* PP = GP + HID * g.plane;  // HID planes of yhat1
+    std::vector<vf> vgx(HID * 3 * 9), vpx(HID * 3 * 9);
     for (int64_t b = lo; b < hi; ++b) {
+      load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, XP);
+      window_sums(XP, 3, g, win.data() + b * 3 * 9);
+      std::fill(vgx.begin(), vgx.end(), vf{});
+      std::fill(vpx.begin(), vpx.end(), vf{});
       for (int k = 0; k < K; ++k) {
         sigmoid_com_backward(Y2 + (b * K + k) * HW, g2, C + (b * K + k) * 3, GZ[b * 2 * K + 2 * k],
                              GZ[b * 2 * K + 2 * k + 1], g, sc2[k], sh2[k]);
         db2p[b * K + k] = bn_backward_plane(g2, Y2 + (b * K + k) * HW, Bp + k * g.plane, g,
                                             ga2[k], mg2[k], mgy2[k], m2[k], is2[k]);
       }
-      vf ag[HID], agy[HID];  // per channel: float within a band of STAT_ROWS rows, double across bands
+      vf ag[HID], agy[HID], ay[HID];  // per channel: float within a band of STAT_ROWS rows, double across bands
       for (int64_t i = 0; i < g.H; ++i) {
         make_h_row(Y1 + b * HID * HW, sc1.data(), sh1.data(), g, A, i);  // y1's row read once, then from cache
         conv_row<HID>(Bp, K, g, i, WT.data(), nullptr, rows, g.Wr);  // dh row: HID outputs from K inputs
         if (i % STAT_ROWS == 0)
-          for (int c = 0; c < HID; ++c) ag[c] = agy[c] = vf{};
+          for (int c = 0; c < HID; ++c) ag[c] = agy[c] = ay[c] = vf{};
         for (int c = 0; c < HID; ++c) {
           const float* dh = rows + c * g.Wr;
           const float* hr = g.at(A, c, i);
           const float* yr = Y1 + ((b * HID + c) * g.H + i) * g.W;
-          float* o = GB1 + ((b * HID + c) * g.H + i) * g.W;
+          float* o = g.at(GP, c, i);
+          float* py = g.at(PP, c, i);
           const vf mu = bc(m1[c]), is = bc(is1[c]);
           int64_t j = 0;
           for (; j + VW <= g.W; j += VW) {
             const vf gv = ld(hr + j) > 0.0f ? ld(dh + j) : vf{};
+            const vf yh = (ld(yr + j) - mu) * is;
             st(o + j, gv);
+            st(py + j, yh);
             ag[c] += gv;
-            agy[c] += gv * ((ld(yr + j) - mu) * is);
+            agy[c] += gv * yh;
+            ay[c] += yh;
           }
           for (; j < g.W; ++j) {
             const float gv = hr[j] > 0.0f ? dh[j] : 0.0f;
+            const float yh = (yr[j] - m1[c]) * is1[c];
             o[j] = gv;
+            py[j] = yh;
             sg1[b * HID + c] += gv;
-            sgy1[b * HID + c] += gv * ((yr[j] - m1[c]) * is1[c]);
+            sgy1[b * HID + c] += gv * yh;
+            sy1[b * HID + c] += yh;
           }
         }
         if (i % STAT_ROWS == STAT_ROWS - 1 || i == g.H - 1)
           for (int c = 0; c < HID; ++c) {
             sg1[b * HID + c] += hsum(ag[c]);
             sgy1[b * HID + c] += hsum(agy[c]);
+            sy1[b * HID + c] += hsum(ay[c]);
           }
+        if (i % BAND == BAND - 1 || i == g.H - 1) {  // rows i0 .. i of g1 and yhat1 are complete
+          const int64_t i0 = i / BAND * BAND;
+          wgrad_rows(GP, XP, HID, 3, g, vgx.data(), i0, i + 1);
+          wgrad_rows(PP, XP, HID, 3, g, vpx.data(), i0, i + 1);
+        }
+      }
+      for (int t = 0; t < HID * 3 * 9; ++t) {
+        gx[b * HID * 27 + t] = hsum(vgx[t]);
+        px[b * HID * 27 + t] = hsum(vpx[t]);
       }
       wgrad_all(Bp, A, K, HID, g, dw2p.data() + b * K * HID * 9);  // dW2 += dy2 (x) h, h complete now
     }
@@ -729,19 +800,18 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
   std::vector<float> mg1, mgy1, ga1;
   bn_grad_stats(sg1, sgy1, B, HID, n, G1, st1 + 2 * HID, dg1, dbe1, mg1, mgy1, ga1);
 
-  // Pass B3: dy1 = BN1 backward (scratch B), x reloaded (scratch A); dW1 += dy1 (x) x.
+  // dW1 and db1 from the per-image sums (image order): dy1 = ga1 (g1 - mg1 - mgy1 yhat1), so
+  // dW1 = ga1 (GX - mg1 win - mgy1 PX) and db1 = ga1 (sum g1 - n mg1 - mgy1 sum yhat1).
   std::vector<double> dw1p(B * HID * 3 * 9, 0.0), db1p(B * HID, 0.0);
-  parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
-    float* A = scr + at::get_thread_num() * per;
-    float* Bp = A + HID * g.plane;
-    for (int64_t b = lo; b < hi; ++b) {
-      for (int c = 0; c < HID; ++c)
-        db1p[b * HID + c] = bn_backward_plane(GB1 + (b * HID + c) * HW, Y1 + (b * HID + c) * HW, Bp + c * g.plane,
-                                              g, ga1[c], mg1[c], mgy1[c], m1[c], is1[c]);
-      load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, A);
-      wgrad_all(Bp, A, HID, 3, g, dw1p.data() + b * HID * 3 * 9);
+  for (int64_t b = 0; b < B; ++b)
+    for (int o = 0; o < HID; ++o) {
+      const double ga = ga1[o], mg = mg1[o], mgy = mgy1[o];
+      for (int t = 0; t < 27; ++t) {
+        const int64_t at = (b * HID + o) * 27 + t;
+        dw1p[at] = ga * (gx[at] - mg * win[b * 27 + t] - mgy * px[at]);
+      }
+      db1p[b * HID + o] = ga * (sg1[b * HID + o] - mg * static_cast<double>(HW) - mgy * sy1[b * HID + o]);
     }
-  });
 
   auto sum_images = [B](const std::vector<double>& p, int64_t m) {
     auto out = torch::zeros({m}, torch::kDouble);

@@ -351,12 +351,11 @@ class _FusedTrain(torch.autograd.Function):
         ext = extension()
         n, h, w = len(idx), frames.shape[1], frames.shape[2]
         k = w2.shape[0]
-        y1 = ws.buffer("y1", n * 6 * h * w)  # (B, 6, H, W) conv1 output, kept for backward
         y2 = ws.buffer("y2", n * k * h * w)  # (B, K, H, W) conv2 output, kept for backward
-        z, stats, com = ext.train_forward(frames, idx, w1, b1, g1, be1, w2, b2, g2, be2, eps, y1, y2, ws.scratch(h, w))
+        z, stats, com = ext.train_forward(frames, idx, w1, b1, g1, be1, w2, b2, g2, be2, eps, y2, ws.scratch(h, w))
         ws.version += 1
         ctx.version, ctx.ws, ctx.frames, ctx.idx = ws.version, ws, frames, idx
-        ctx.save_for_backward(w1, g1, be1, w2, g2, be2, stats, com)
+        ctx.save_for_backward(w1, b1, g1, be1, w2, g2, be2, stats, com)
         ctx.mark_non_differentiable(stats)
         return z, stats
 
@@ -366,7 +365,7 @@ class _FusedTrain(torch.autograd.Function):
         ws = ctx.ws
         if ws.version != ctx.version:
             raise RuntimeError("fused encoder: a second forward ran before this backward (one workspace per step)")
-        w1, g1, be1, w2, g2, be2, stats, com = ctx.saved_tensors
+        w1, b1, g1, be1, w2, g2, be2, stats, com = ctx.saved_tensors
         n, h, w = len(ctx.idx), ctx.frames.shape[1], ctx.frames.shape[2]
         k = w2.shape[0]
         grads = extension().train_backward(
@@ -374,6 +373,7 @@ class _FusedTrain(torch.autograd.Function):
             ctx.frames,
             ctx.idx,
             w1,
+            b1,
             g1,
             be1,
             w2,
@@ -381,7 +381,6 @@ class _FusedTrain(torch.autograd.Function):
             be2,
             stats,
             com,
-            ws.buffer("y1", n * 6 * h * w),
             ws.buffer("y2", n * k * h * w),
             ws.scratch(h, w),
         )

@@ -114,8 +114,17 @@ void parallel_images(int64_t B, int64_t grain, const F& f) {
 }
 
 // Per-thread scratch: region A and region B of HID padded planes each, HID rows of Wr floats, one H x W map, then
-// (the backward pass) 3 planes of x, HID planes of dL/dy1 and HID planes of yhat1.
-int64_t scratch_floats(const Geo& g) { return 2 * HID * g.plane + HID * g.Wr + g.H * g.W + (3 + 2 * HID) * g.plane; }
+// 3 planes of x, HID planes of dL/dy1 and HID planes of yhat1 (the backward pass), and HID rows of y1.
+int64_t scratch_floats(const Geo& g) {
+  return 2 * HID * g.plane + HID * g.Wr + g.H * g.W + (3 + 2 * HID) * g.plane + HID * g.Wr;
+}
+// Where the regions after A and B start, in one thread's scratch.
+struct Scratch {
+  float *A, *Bp, *rows, *map, *XP, *GP, *PP, *rows1;
+  Scratch(float* base, const Geo& g)
+      : A(base), Bp(A + HID * g.plane), rows(Bp + HID * g.plane), map(rows + HID * g.Wr), XP(map + g.H * g.W),
+        GP(XP + 3 * g.plane), PP(GP + HID * g.plane), rows1(PP + HID * g.plane) {}
+};
 
 // Sum and sum of squares of the first W values of a row (float within the row).
 inline void row_moments(const float* r, int64_t W, double& s, double& ss) {
@@ -198,7 +207,7 @@ void conv_rows_stats(const float* in, int cin, const Geo& g, int64_t i0, int64_t
     for (int64_t i = i0; i < i1; ++i) {
       conv_row<NO>(in, cin, g, i, w, bias, rows, g.Wr);
       for (int o = 0; o < NO; ++o) {
-        std::memcpy(y + o * HW + i * g.W, rows + o * g.Wr, g.W * sizeof(float));
+        if (y) std::memcpy(y + o * HW + i * g.W, rows + o * g.Wr, g.W * sizeof(float));
         row_moments(rows + o * g.Wr, g.W, s[o], ss[o]);
       }
     }
@@ -206,7 +215,8 @@ void conv_rows_stats(const float* in, int cin, const Geo& g, int64_t i0, int64_t
   }
   vf mom[2 * NO];
   for (int v = 0; v < 2 * NO; ++v) mom[v] = vf{};
-  for (int64_t i = i0; i < i1; ++i) conv_row<NO>(in, cin, g, i, w, bias, y + i * g.W, HW, mom);
+  for (int64_t i = i0; i < i1; ++i)  // y null: the statistics only (the rows land in `rows`)
+    conv_row<NO>(in, cin, g, i, w, bias, y ? y + i * g.W : rows, y ? HW : g.Wr, mom);
   for (int o = 0; o < NO; ++o) {
     s[o] += hsum(mom[o]);
     ss[o] += hsum(mom[NO + o]);
@@ -355,12 +365,14 @@ void load_frame(const uint8_t* src, const Geo& g, float* dst) {
   }
 }
 
-// Row i of h = relu(y1 * scale + shift) for one image, into HID padded planes. Made row by row just before it is
-// used, so the planes (1.8 MB a paper-scale image, more than L2) are read back from cache, not memory.
-void make_h_row(const float* y1, const float* scale, const float* shift, const Geo& g, float* h, int64_t i) {
+// Row i of h = relu(y1 * scale + shift) into HID padded planes, from y1's row i (channel c at y1 + c * cstride).
+// Made row by row just before it is used, so the planes (1.8 MB a paper-scale image, more than L2) are read back
+// from cache, not memory.
+void make_h_row(const float* y1, int64_t cstride, const float* scale, const float* shift, const Geo& g, float* h,
+                int64_t i) {
   for (int c = 0; c < HID; ++c) {
     const vf a = bc(scale[c]), b = bc(shift[c]);
-    const float* s = y1 + (c * g.H + i) * g.W;
+    const float* s = y1 + c * cstride;
     float* d = g.at(h, c, i);
     int64_t j = 0;
     for (; j + VW <= g.W; j += VW) st(d + j, vmax0(ld(s + j) * a + b));
@@ -562,21 +574,20 @@ void bn_grad_stats(const std::vector<double>& sg, const std::vector<double>& sgy
 
 }  // namespace
 
-// Training-mode forward (BatchNorm with batch statistics). Writes y1 (B, 6, H, W) and y2 (B, K, H, W), which the
-// backward pass reads. Returns z (B, 2K) float, stats (double: mean1, var1, invstd1, mean2, var2, invstd2) and
+// Training-mode forward (BatchNorm with batch statistics). Writes y2 (B, K, H, W), which the backward pass reads
+// (y1's rows are recomputed from x wherever they are needed). Returns z (B, 2K) float, stats (double: mean1, var1, invstd1, mean2, var2, invstd2) and
 // com (B * K * 9) double: (B, K, 3) centres of mass (mass, sum s x, sum s y), then (B, K, 6) moments (com_image).
 std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx, torch::Tensor w1, torch::Tensor b1,
                                          torch::Tensor g1, torch::Tensor be1, torch::Tensor w2, torch::Tensor b2,
-                                         torch::Tensor g2, torch::Tensor be2, double eps, torch::Tensor y1,
-                                         torch::Tensor y2, torch::Tensor scratch) {
+                                         torch::Tensor g2, torch::Tensor be2, double eps, torch::Tensor y2,
+                                         torch::Tensor scratch) {
   const Geo g(frames.size(1), frames.size(2));
   const int64_t B = idx.size(0);
   const int K = static_cast<int>(w2.size(0));
   const Tensors fr = frames_of(frames, idx, g);
   float* scr = scratch_of(scratch, g);
   const int64_t per = scratch_floats(g);
-  TORCH_CHECK(y1.numel() >= B * HID * g.H * g.W && y2.numel() >= B * K * g.H * g.W, "activation buffers too small");
-  float* Y1 = y1.data_ptr<float>();
+  TORCH_CHECK(y2.numel() >= B * K * g.H * g.W, "activation buffer too small");
   float* Y2 = y2.data_ptr<float>();
   const auto W1 = to_vec(w1), B1 = to_vec(b1), G1 = to_vec(g1), BE1 = to_vec(be1);
   const auto W2 = to_vec(w2), B2 = to_vec(b2), G2 = to_vec(g2), BE2 = to_vec(be2);
@@ -585,7 +596,8 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
   double* st1 = stats.data_ptr<double>();
   double* st2 = st1 + 3 * HID;
 
-  // Pass 1: y1 = conv1(x) + b1, with per-image channel sums.
+  // Pass 1: the BatchNorm statistics of y1 = conv1(x) + b1 (per-image channel sums). y1 itself is not stored (94 MB a
+  // paper-scale step, written once and read twice): the later passes recompute its rows from x, the same floats.
   std::vector<double> s1(B * HID, 0.0), ss1(B * HID, 0.0);
   parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
     float* A = scr + at::get_thread_num() * per;
@@ -593,8 +605,8 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
     for (int64_t b = lo; b < hi; ++b) {
       load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, A);
       for (int64_t i = 0; i < g.H; i += STAT_ROWS)
-        conv_rows_stats<HID>(A, 3, g, i, std::min(g.H, i + STAT_ROWS), W1.data(), B1.data(),
-                             Y1 + b * HID * g.H * g.W, rows, &s1[b * HID], &ss1[b * HID]);
+        conv_rows_stats<HID>(A, 3, g, i, std::min(g.H, i + STAT_ROWS), W1.data(), B1.data(), nullptr, rows,
+                             &s1[b * HID], &ss1[b * HID]);
     }
   });
   bn_stats(s1, ss1, B, HID, n, eps, st1);
@@ -604,19 +616,24 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
     sh1[c] = static_cast<float>(BE1[c] - st1[c] * G1[c] * st1[2 * HID + c]);
   }
 
-  // Pass 2: h = relu(bn1(y1)) per image (scratch), y2 = conv2(h) + b2, with per-image channel sums.
+  // Pass 2: h = relu(bn1(y1)) per image (scratch, y1's rows recomputed from x), y2 = conv2(h) + b2, with per-image
+  // channel sums.
   std::vector<double> s2(B * K, 0.0), ss2(B * K, 0.0);
   dispatch_k(K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
     parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
-      float* A = scr + at::get_thread_num() * per;
-      float* rows = A + 2 * HID * g.plane;
+      const Scratch sp(scr + at::get_thread_num() * per, g);
+      float *A = sp.A, *rows = sp.rows;
+      auto h_row = [&](int64_t r) {  // y1's row r from x, then h's
+        conv_row<HID>(sp.XP, 3, g, r, W1.data(), B1.data(), sp.rows1, g.Wr);
+        make_h_row(sp.rows1, g.Wr, sc1.data(), sh1.data(), g, A, r);
+      };
       for (int64_t b = lo; b < hi; ++b) {
-        const float* y1b = Y1 + b * HID * g.H * g.W;
-        make_h_row(y1b, sc1.data(), sh1.data(), g, A, 0);
+        load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, sp.XP);
+        h_row(0);
         for (int64_t i = 0; i < g.H; i += STAT_ROWS) {
           const int64_t i1 = std::min(g.H, i + STAT_ROWS);
-          for (int64_t r = i + 1; r <= i1 && r < g.H; ++r) make_h_row(y1b, sc1.data(), sh1.data(), g, A, r);
+          for (int64_t r = i + 1; r <= i1 && r < g.H; ++r) h_row(r);
           conv_rows_stats<KK>(A, HID, g, i, i1, W2.data(), B2.data(), Y2 + b * KK * g.H * g.W, rows, &s2[b * KK],
                               &ss2[b * KK]);
         }
@@ -663,9 +680,8 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
 // Backward of train_forward: gradients of the loss w.r.t. w1, b1, gamma1, beta1, w2, b2, gamma2, beta2 given
 // gz = dL/dz (B, 2K).
 std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames, torch::Tensor idx, torch::Tensor w1,
-                                          torch::Tensor g1, torch::Tensor be1, torch::Tensor w2, torch::Tensor g2,
-                                          torch::Tensor be2, torch::Tensor stats, torch::Tensor com, torch::Tensor y1,
-                                          torch::Tensor y2,
+                                          torch::Tensor b1, torch::Tensor g1, torch::Tensor be1, torch::Tensor w2, torch::Tensor g2,
+                                          torch::Tensor be2, torch::Tensor stats, torch::Tensor com, torch::Tensor y2,
                                           torch::Tensor scratch) {
   const Geo g(frames.size(1), frames.size(2));
   const int64_t B = idx.size(0);
@@ -674,9 +690,8 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
   float* scr = scratch_of(scratch, g);
   const int64_t per = scratch_floats(g);
   const int64_t HW = g.H * g.W;
-  const float* Y1 = y1.data_ptr<float>();
   const float* Y2 = y2.data_ptr<float>();
-  const auto W1 = to_vec(w1), G1 = to_vec(g1), BE1 = to_vec(be1);
+  const auto W1 = to_vec(w1), B1 = to_vec(b1), G1 = to_vec(g1), BE1 = to_vec(be1);
   const auto W2 = to_vec(w2), G2 = to_vec(g2), BE2 = to_vec(be2);
   const auto GZ = to_vec(gz);
   const double* st1 = stats.data_ptr<double>();
@@ -725,13 +740,9 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
       sy1(B * HID, 0.0), gx(B * HID * 3 * 9, 0.0), px(B * HID * 3 * 9, 0.0), win(B * 3 * 9, 0.0);
   constexpr int64_t BAND = 32;  // rows of dL/dy1 and yhat1 per weight-gradient call: ~0.5 MB, within L2
   parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
-    float* A = scr + at::get_thread_num() * per;
-    float* Bp = A + HID * g.plane;
-    float* rows = A + 2 * HID * g.plane;
-    float* g2 = rows + HID * g.Wr;  // one H x W map
-    float* XP = g2 + g.H * g.W;      // 3 planes of x
-    float* GP = XP + 3 * g.plane;    // HID planes of g1 = dL/d(BN1 output)
-    float* PP = GP + HID * g.plane;  // HID planes of yhat1
+    const Scratch sp(scr + at::get_thread_num() * per, g);
+    float *A = sp.A, *Bp = sp.Bp, *rows = sp.rows, *g2 = sp.map;  // g2: one H x W map
+    float *XP = sp.XP, *GP = sp.GP, *PP = sp.PP;  // x; g1 = dL/d(BN1 output); yhat1
     std::vector<vf> vgx(HID * 3 * 9), vpx(HID * 3 * 9);
     for (int64_t b = lo; b < hi; ++b) {
       load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, XP);
@@ -746,14 +757,15 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
       }
       vf ag[HID], agy[HID], ay[HID];  // per channel: float within a band of STAT_ROWS rows, double across bands
       for (int64_t i = 0; i < g.H; ++i) {
-        make_h_row(Y1 + b * HID * HW, sc1.data(), sh1.data(), g, A, i);  // y1's row read once, then from cache
+        conv_row<HID>(XP, 3, g, i, W1.data(), B1.data(), sp.rows1, g.Wr);  // y1's row, recomputed from x
+        make_h_row(sp.rows1, g.Wr, sc1.data(), sh1.data(), g, A, i);
         conv_row<HID>(Bp, K, g, i, WT.data(), nullptr, rows, g.Wr);  // dh row: HID outputs from K inputs
         if (i % STAT_ROWS == 0)
           for (int c = 0; c < HID; ++c) ag[c] = agy[c] = ay[c] = vf{};
         for (int c = 0; c < HID; ++c) {
           const float* dh = rows + c * g.Wr;
           const float* hr = g.at(A, c, i);
-          const float* yr = Y1 + ((b * HID + c) * g.H + i) * g.W;
+          const float* yr = sp.rows1 + c * g.Wr;
           float* o = g.at(GP, c, i);
           float* py = g.at(PP, c, i);
           const vf mu = bc(m1[c]), is = bc(is1[c]);
@@ -875,9 +887,26 @@ torch::Tensor eval_forward(torch::Tensor frames, torch::Tensor idx, torch::Tenso
 
 int64_t scratch_size(int64_t H, int64_t W) { return scratch_floats(Geo(H, W)); }
 
+// frames[idx] as the kernels read them: (B, 3, H, W) float, value / 255 (to check load_frame against the eager cast).
+torch::Tensor load_frames(torch::Tensor frames, torch::Tensor idx) {
+  const Geo g(frames.size(1), frames.size(2));
+  const Tensors fr = frames_of(frames, idx, g);
+  const int64_t B = idx.size(0);
+  auto out = torch::empty({B, 3, g.H, g.W}, torch::kFloat);
+  std::vector<float> planes(3 * g.plane, 0.0f);
+  for (int64_t b = 0; b < B; ++b) {
+    load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, planes.data());
+    for (int c = 0; c < 3; ++c)
+      for (int64_t i = 0; i < g.H; ++i)
+        std::memcpy(out.data_ptr<float>() + ((b * 3 + c) * g.H + i) * g.W, g.at(planes.data(), c, i), g.W * 4);
+  }
+  return out;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("train_forward", &train_forward, "fused encoder forward, BatchNorm in training mode");
   m.def("train_backward", &train_backward, "fused encoder backward");
   m.def("eval_forward", &eval_forward, "fused encoder forward, BatchNorm folded (eval mode)");
   m.def("scratch_size", &scratch_size, "floats of per-thread scratch for an H x W frame");
+  m.def("load_frames", &load_frames, "frames[idx] as the kernels read them, (B, 3, H, W) float");
 }

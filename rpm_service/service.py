@@ -11,6 +11,7 @@ pages the limits to show and use: the class's once this process has connected to
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -57,6 +58,10 @@ def in_force(own: Limits) -> Limits:
     class's (what its service enforces for every server), with this server's own per-server switches
     (presentation mode, ``background_training``)."""
     cls = class_limits()
-    if cls is None:
-        return own
+    return own if cls is None else _merged(cls, own)
+
+
+@functools.lru_cache(maxsize=8)
+def _merged(cls: Limits, own: Limits) -> Limits:
+    """The class's limits with ``own``'s per-server switches (pages ask on every run: made once)."""
     return dataclasses.replace(cls, **{name: getattr(own, name) for name in PER_SERVER})

@@ -165,8 +165,9 @@ def _kernel_build() -> threading.Thread:
 def warm_kernels(say: bool = True) -> None:
     """Build the fused CPU kernels in the background, once per server process (the first visit starts it); while
     they compile, ``say`` so on the page (the first run waits for them). Nothing when this server trains nothing
-    (presentation mode, or limits that did not parse): no page then talks of compiling."""
-    if not training_on():
+    (presentation mode, or limits that did not parse), nor when the class's job service on Ray trains (its workers
+    build their own kernels): no page then talks of compiling."""
+    if not training_on() or os.environ.get("RPM_RAY_ADDRESS"):
         return
     if _kernel_build().is_alive() and say:
         st.caption(

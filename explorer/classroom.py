@@ -10,8 +10,13 @@ from .state import HIDE_FLAGS
 
 
 def builder(page: str, state, limits) -> None:
-    """An expander in the sidebar: page, hide flags, and the link for the view on screen (with a copy button)."""
-    with st.expander("Classroom link", icon=":material/school:"):
+    """An expander in the sidebar: page, hide flags, and the link for the view on screen (with a copy button). Its
+    content is drawn only while it is open (opening it reruns the page): every page run of every visitor would
+    otherwise build two widgets and the link for a closed box (issue 20: a page run's server CPU)."""
+    box = st.expander("Classroom link", icon=":material/school:", key="cl_open", on_change="rerun")
+    with box:
+        if not box.open:
+            return
         names = list(links.PATHS)
         target = st.selectbox("Page", names, index=names.index(page) if page in names else 0, key="cl_page",
                               format_func=lambda p: p.capitalize() if p != "bound" else "The bound")  # fmt: skip

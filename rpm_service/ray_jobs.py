@@ -23,7 +23,9 @@ One truth for the class's limits: the actor is created with the limits of the se
 in force for every server (``RayJobRunner.limits``; its pages show them: ``service.in_force``). A server started with
 other ``RPM_*`` settings logs one warning naming each differing variable, the value in force and its own, and uses
 the class's; presentation mode (``training``) and ``background_training`` stay per server. To change the class's
-limits, end the service (``stop_service``) and restart the servers: the first to connect creates it afresh.
+limits, stop the servers, end the service (``stop_service``) and start them with the new settings: the first to
+connect creates it afresh. A service that died (ended, or lost with its node) is created afresh at a server's next
+call, with that server's limits.
 """
 
 from __future__ import annotations

@@ -13,6 +13,12 @@ distinct run (the runner's own counters and the runs in the store), p50/p95 page
 opened one at a time on the idle server, job waits, ``/_stcore/health`` latency, and the CPU of the server, its
 training workers and this client. ``--profile OUT`` samples the server's stacks (benchmarks/sampling.py).
 
+Server CPU per page run (issue 20's figure): the server process's user + system CPU (/proc/<pid>/stat) after a
+phase minus before it, divided by the script runs the server started for that phase's tabs (``new_session``
+messages: full and fragment runs). Printed for the class (every run of every visitor, refreshes included) and,
+before the class, for ``--cpu-visits`` unloaded visits of each page opened one at a time, once the server's one-off
+kernel build is over: Home's first run, Home kept open until its second run has drawn D, E and B, and Train.
+
     python benchmarks/load.py --ramp 30       # 30 visitors arriving over 30 s
     python benchmarks/load.py --ramp 0        # all 30 in the same instant
     STREAMLIT_RUNNER_POST_SCRIPT_GC=false python benchmarks/load.py --ramp 30   # without Streamlit's per-run gc

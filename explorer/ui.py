@@ -130,7 +130,8 @@ def runner() -> JobRunner | None:
         )
         return None
     try:
-        r = _runner(str(default_root()), limits(), os.environ.get("RPM_RAY_ADDRESS") or None)
+        own = _load_limits(_limits_stamp())[0]  # this server's own (limits() is the class's once connected on Ray)
+        r = _runner(str(default_root()), own, os.environ.get("RPM_RAY_ADDRESS") or None)
         problem = r.problem() if hasattr(r, "problem") else None  # the class's service on Ray: still there?
     except (ConnectionError, RuntimeError) as exc:  # the class's Ray cluster is configured but does not answer
         problem = str(exc)

@@ -331,11 +331,13 @@ void dispatch_k(int k, F&& f) {
 // (H, W, 3) uint8 frame -> 3 padded planes of value / 255, exactly the eager `.float().div_(255)`: q = v * (1/255)
 // refined once, q += (v - 255 q) / 255 with fused multiply-adds, equals v / 255 for every byte value v (tested; a
 // division a vector cost more than the rest of the load). VW pixels at a time: their 3 VW interleaved bytes are
-// split into channels by one byte permute each (AVX-512 VBMI: vpermb).
+// split into channels by one two-source byte permute each (AVX-512 VBMI: vpermt2b), which puts channel c's byte of
+// pixel l in the low byte of 32-bit lane l and zeros above it: the lanes are then the integers, converted at once.
 typedef uint8_t vb __attribute__((vector_size(4 * VW)));
-typedef uint8_t vb1 __attribute__((vector_size(VW)));
 template <int... I>
-constexpr vb every_third(int c, std::integer_sequence<int, I...>) { return vb{static_cast<uint8_t>(I < VW ? c + 3 * I : 0)...}; }
+constexpr vb every_third(int c, std::integer_sequence<int, I...>) {
+  return vb{static_cast<uint8_t>(I % 4 == 0 ? c + 3 * (I / 4) : 4 * VW)...};  // 4 VW: a byte of the zero vector
+}
 void load_frame(const uint8_t* src, const Geo& g, float* dst) {
   constexpr auto seq = std::make_integer_sequence<int, 4 * VW>{};
   static constexpr vb pick[3] = {every_third(0, seq), every_third(1, seq), every_third(2, seq)};
@@ -352,10 +354,10 @@ void load_frame(const uint8_t* src, const Geo& g, float* dst) {
       else
         std::memcpy(&raw, s + 3 * j, 3 * VW);  // the frame's last pixels: read no further than the frame
       for (int c = 0; c < 3; ++c) {
-        const vb ch = __builtin_shuffle(raw, pick[c]);
-        vb1 lo;
-        std::memcpy(&lo, &ch, sizeof(lo));
-        const vf v = __builtin_convertvector(__builtin_convertvector(lo, vi), vf);  // u8 -> i32 -> f32
+        const vb ch = __builtin_shuffle(raw, vb{}, pick[c]);
+        vi n;
+        std::memcpy(&n, &ch, sizeof(n));  // little-endian: lane l = the byte
+        const vf v = __builtin_convertvector(n, vf);
         const vf q = v * inv;
         st(r[c] + j, q + (v - q * v255) * inv);  // both products fused (exact residual)
       }

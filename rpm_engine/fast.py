@@ -387,8 +387,39 @@ class _FusedTrain(torch.autograd.Function):
         return (None, None, None, None, *grads)
 
 
+SPLIT_SMALL_VAR = "RPM_ENGINE_SPLIT_SMALL"  # "1": always split small frames over threads, "0": never; unset: when idle
+_SMALL_TASK_PX, _LARGE_TASK_PX = 1 << 12, 1 << 18
+_grain_checked = [0.0, None]  # when the policy last looked at the load, and what it set
+
+
+def machine_idle() -> bool:
+    """Whether this machine has cores to spare: the 1-minute load average (which counts this process's own
+    threads) is below the cores plus a half. Unknown (no load average): not idle."""
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1) + 0.5
+    except OSError:
+        return False
+
+
+def tune_task_size(ext) -> None:
+    """Let small frames (quick scale) split over threads only while the machine is idle (see the kernels' ``grain``:
+    under load every pass's barrier waits for a descheduled thread). Looked at once a second; the results do not
+    depend on it (each image's sums are added in image order whatever the split)."""
+    now = time.monotonic()
+    if now - _grain_checked[0] < 1.0:
+        return
+    forced = os.environ.get(SPLIT_SMALL_VAR, "").strip()
+    split = forced == "1" or (forced != "0" and machine_idle())
+    px = _SMALL_TASK_PX if split else _LARGE_TASK_PX
+    _grain_checked[0] = now
+    if px != _grain_checked[1]:
+        ext.set_min_task_pixels(px)
+        _grain_checked[1] = px
+
+
 def train_encode(encoder, frames: torch.Tensor, idx: torch.Tensor, ws: Workspace) -> torch.Tensor:
     """(T, H, W, 3) uint8 frames, (B,) indices -> z (B, 2K), BatchNorm in training mode (updates running stats)."""
+    tune_task_size(extension())
     b1, b2 = encoder.bn1, encoder.bn2
     idx = idx.contiguous().long()
     z, stats = _FusedTrain.apply(

@@ -89,12 +89,18 @@ struct Geo {
   const float* at(const float* base, int64_t c, int64_t i) const { return base + c * plane + (i + 1) * S + PADL; }
 };
 
-// Images per parallel task: at least MIN_TASK_PIXELS pixels, so small frames run on one thread. A pass over a
-// quick-scale batch (60 images of 64 x 64) is well under a millisecond; split over two threads, every pass ends at a
-// barrier that waits for a thread the OS may have descheduled, and on a shared machine (load 8-11 on 2 cores) a
-// quick run took 29-53 s at 2 threads against 5-6.5 s at 1. Paper-scale passes (65,536 pixels an image) still split.
-constexpr int64_t MIN_TASK_PIXELS = 1 << 18;
-int64_t grain(const Geo& g) { return std::max<int64_t>(1, (MIN_TASK_PIXELS + g.H * g.W - 1) / (g.H * g.W)); }
+// Images per parallel task: at least min_task_pixels pixels. A pass over a quick-scale batch (60 images of 64 x 64) is
+// well under a millisecond; split over two threads, every pass ends at a barrier that waits for a thread the OS may
+// have descheduled, and on a shared machine (load 8-11 on 2 cores) a quick run took 29-53 s at 2 threads against
+// 5-6.5 s at 1. So small frames run on one thread (2^18 pixels a task) unless the caller finds idle cores
+// (fast.py: the 1-minute load average), when they split too (2^12): 4.7 -> 2.5 ms a quick step on a quiet machine.
+// Paper-scale passes (65,536 pixels an image) split either way. The split changes no bits (parallel_images).
+std::atomic<int64_t> min_task_pixels{1 << 18};
+void set_min_task_pixels(int64_t px) { min_task_pixels = std::max<int64_t>(1, px); }
+int64_t grain(const Geo& g) {
+  const int64_t px = min_task_pixels.load(std::memory_order_relaxed);
+  return std::max<int64_t>(1, (px + g.H * g.W - 1) / (g.H * g.W));
+}
 
 // Calls f(b, b + 1) for every image b, the images claimed one at a time from a shared counter by each thread (or
 // f(0, B) on one thread). On a shared machine the OS deschedules threads: with a fixed split every pass waited for
@@ -910,5 +916,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("train_backward", &train_backward, "fused encoder backward");
   m.def("eval_forward", &eval_forward, "fused encoder forward, BatchNorm folded (eval mode)");
   m.def("scratch_size", &scratch_size, "floats of per-thread scratch for an H x W frame");
+  m.def("set_min_task_pixels", &set_min_task_pixels, "pixels a parallel task gets at least (small frames: 1 thread)");
   m.def("load_frames", &load_frames, "frames[idx] as the kernels read them, (B, 3, H, W) float");
 }

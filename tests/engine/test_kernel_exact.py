@@ -1,5 +1,6 @@
-"""The fused kernels' frame loading is exact: every byte value v becomes the float v / 255, as the eager encoder's
-``.float().div_(255)`` makes it (the kernel multiplies by 1/255 and refines once instead of dividing)."""
+"""Exactness of the fused kernels where they promise it: every byte value v loads as the float v / 255, as the eager
+encoder's ``.float().div_(255)`` makes it (the kernel multiplies by 1/255 and refines once instead of dividing), and
+splitting a batch over threads changes no bit."""
 
 import pytest
 import torch
@@ -18,3 +19,47 @@ def test_loaded_frames_equal_the_eager_cast_for_every_byte(size):
     got = fast.extension().load_frames(frames, idx)
     want = frames[idx].permute(0, 3, 1, 2).float().div_(255)
     assert torch.equal(got, want)
+
+
+def test_small_frames_split_over_threads_only_when_asked_or_idle(monkeypatch):
+    """The task-size policy: RPM_ENGINE_SPLIT_SMALL forces it either way; unset, the load average decides."""
+    calls = []
+
+    class Spy:
+        def set_min_task_pixels(self, px):
+            calls.append(px)
+
+    for env, idle, want in (("1", False, 1 << 12), ("0", True, 1 << 18), ("", True, 1 << 12), ("", False, 1 << 18)):
+        monkeypatch.setenv(fast.SPLIT_SMALL_VAR, env)
+        monkeypatch.setattr(fast, "machine_idle", lambda idle=idle: idle)
+        monkeypatch.setattr(fast, "_grain_checked", [0.0, None])
+        fast.tune_task_size(Spy())
+        assert calls[-1] == want, (env, idle)
+
+
+def test_a_split_changes_no_bit_of_a_training_step(monkeypatch):
+    """Quick-scale frames through the training kernels, one task or many: the same z and gradients exactly."""
+    frames = torch.randint(0, 256, (12, 24, 40, 3), generator=torch.Generator().manual_seed(5), dtype=torch.uint8)
+    idx = torch.tensor([3, 0, 7, 7, 11, 2, 5, 9])
+    torch.manual_seed(1)
+    w1, b1, g1, be1 = torch.randn(6, 3, 3, 3) * 0.3, torch.randn(6), torch.rand(6) + 0.5, torch.randn(6)
+    w2, b2, g2, be2 = torch.randn(3, 6, 3, 3) * 0.3, torch.randn(3), torch.rand(3) + 0.5, torch.randn(3)
+    gz = torch.randn(8, 6)
+    ext = fast.extension()
+    threads = torch.get_num_threads()
+    out = []
+    try:
+        torch.set_num_threads(2)
+        for px in (1 << 18, 1):  # one task for the whole batch; one image a task
+            ext.set_min_task_pixels(px)
+            y2 = torch.empty(8 * 3 * 24 * 40)
+            scratch = torch.zeros(2 * ext.scratch_size(24, 40))
+            z, stats, com = ext.train_forward(frames, idx, w1, b1, g1, be1, w2, b2, g2, be2, 1e-5, y2, scratch)
+            grads = ext.train_backward(gz, frames, idx, w1, b1, g1, be1, w2, g2, be2, stats, com, y2, scratch)
+            out.append([z, stats, *grads])
+    finally:
+        torch.set_num_threads(threads)
+        ext.set_min_task_pixels(1 << 18)
+        monkeypatch.setattr(fast, "_grain_checked", [0.0, None])
+    for a, b in zip(*out):
+        assert torch.equal(a, b)

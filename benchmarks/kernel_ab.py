@@ -32,12 +32,14 @@ def build(source: Path):
 
 
 def step(ext, frames, idx, params, y1, y2, g1buf, scratch, gz):
-    """One step's kernels; the signature changed in this round (no y1 or dL/dy1 buffers), so both are accepted."""
+    """One step's kernels. This round changed the backward's arguments (conv1's bias in, the dL/dy1 buffer out) and made
+    y1 optional (an empty tensor: recomputed); kernels from before it lack ``load_frames``."""
     w1, b1, g1, be1, w2, b2, g2, be2 = params
-    try:
-        z, stats, com = ext.train_forward(frames, idx, w1, b1, g1, be1, w2, b2, g2, be2, 1e-5, y2, scratch)
-        grads = ext.train_backward(gz, frames, idx, w1, b1, g1, be1, w2, g2, be2, stats, com, y2, scratch)
-    except TypeError:  # a kernel of before this round
+    if hasattr(ext, "load_frames"):
+        y1 = y1 if y1.numel() * 4 <= fast.STORE_Y1_BYTES else torch.empty(0)  # as fast.Workspace.y1 decides
+        z, stats, com = ext.train_forward(frames, idx, w1, b1, g1, be1, w2, b2, g2, be2, 1e-5, y1, y2, scratch)
+        grads = ext.train_backward(gz, frames, idx, w1, b1, g1, be1, w2, g2, be2, stats, com, y1, y2, scratch)
+    else:
         z, stats, com = ext.train_forward(frames, idx, w1, b1, g1, be1, w2, b2, g2, be2, 1e-5, y1, y2, scratch)
         grads = ext.train_backward(gz, frames, idx, w1, g1, be1, w2, g2, be2, stats, com, y1, y2, g1buf, scratch)
     return z, grads

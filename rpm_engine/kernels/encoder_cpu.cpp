@@ -582,13 +582,21 @@ void bn_grad_stats(const std::vector<double>& sg, const std::vector<double>& sgy
 
 }  // namespace
 
-// Training-mode forward (BatchNorm with batch statistics). Writes y2 (B, K, H, W), which the backward pass reads
-// (y1's rows are recomputed from x wherever they are needed). Returns z (B, 2K) float, stats (double: mean1, var1, invstd1, mean2, var2, invstd2) and
+// The caller's buffer for y1 (B, 6, H, W), or null when it gave none (an empty tensor): then y1's rows are recomputed.
+float* stored_y1(const torch::Tensor& y1, int64_t B, const Geo& g) {
+  if (y1.numel() == 0) return nullptr;
+  TORCH_CHECK(y1.scalar_type() == torch::kFloat && y1.is_contiguous() && y1.numel() >= B * HID * g.H * g.W,
+              "y1 buffer too small");
+  return y1.data_ptr<float>();
+}
+
+// Training-mode forward (BatchNorm with batch statistics). Writes y2 (B, K, H, W), which the backward pass reads, and
+// y1 (B, 6, H, W) when y1 is not empty (else its rows are recomputed from x wherever they are needed). Returns z (B, 2K) float, stats (double: mean1, var1, invstd1, mean2, var2, invstd2) and
 // com (B * K * 9) double: (B, K, 3) centres of mass (mass, sum s x, sum s y), then (B, K, 6) moments (com_image).
 std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx, torch::Tensor w1, torch::Tensor b1,
                                          torch::Tensor g1, torch::Tensor be1, torch::Tensor w2, torch::Tensor b2,
-                                         torch::Tensor g2, torch::Tensor be2, double eps, torch::Tensor y2,
-                                         torch::Tensor scratch) {
+                                         torch::Tensor g2, torch::Tensor be2, double eps, torch::Tensor y1,
+                                         torch::Tensor y2, torch::Tensor scratch) {
   const Geo g(frames.size(1), frames.size(2));
   const int64_t B = idx.size(0);
   const int K = static_cast<int>(w2.size(0));
@@ -597,6 +605,7 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
   const int64_t per = scratch_floats(g);
   TORCH_CHECK(y2.numel() >= B * K * g.H * g.W, "activation buffer too small");
   float* Y2 = y2.data_ptr<float>();
+  float* Y1 = stored_y1(y1, B, g);
   const auto W1 = to_vec(w1), B1 = to_vec(b1), G1 = to_vec(g1), BE1 = to_vec(be1);
   const auto W2 = to_vec(w2), B2 = to_vec(b2), G2 = to_vec(g2), BE2 = to_vec(be2);
   const double n = static_cast<double>(B) * g.H * g.W;
@@ -604,8 +613,9 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
   double* st1 = stats.data_ptr<double>();
   double* st2 = st1 + 3 * HID;
 
-  // Pass 1: the BatchNorm statistics of y1 = conv1(x) + b1 (per-image channel sums). y1 itself is not stored (94 MB a
-  // paper-scale step, written once and read twice): the later passes recompute its rows from x, the same floats.
+  // Pass 1: the BatchNorm statistics of y1 = conv1(x) + b1 (per-image channel sums). y1 itself is stored only when the
+  // caller gives a buffer for it (small frames, whose y1 stays in cache): at paper scale it is 94 MB a step, written
+  // once and read twice, and the later passes recompute its rows from x instead, the same floats (stored_y1).
   std::vector<double> s1(B * HID, 0.0), ss1(B * HID, 0.0);
   parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
     float* A = scr + at::get_thread_num() * per;
@@ -613,8 +623,8 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
     for (int64_t b = lo; b < hi; ++b) {
       load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, A);
       for (int64_t i = 0; i < g.H; i += STAT_ROWS)
-        conv_rows_stats<HID>(A, 3, g, i, std::min(g.H, i + STAT_ROWS), W1.data(), B1.data(), nullptr, rows,
-                             &s1[b * HID], &ss1[b * HID]);
+        conv_rows_stats<HID>(A, 3, g, i, std::min(g.H, i + STAT_ROWS), W1.data(), B1.data(),
+                             Y1 ? Y1 + b * HID * g.H * g.W : nullptr, rows, &s1[b * HID], &ss1[b * HID]);
     }
   });
   bn_stats(s1, ss1, B, HID, n, eps, st1);
@@ -632,12 +642,14 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
     parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
       const Scratch sp(scr + at::get_thread_num() * per, g);
       float *A = sp.A, *rows = sp.rows;
-      auto h_row = [&](int64_t r) {  // y1's row r from x, then h's
+      int64_t b = 0;
+      auto h_row = [&](int64_t r) {  // y1's row r (stored, or recomputed from x), then h's
+        if (Y1) return make_h_row(Y1 + b * HID * g.H * g.W + r * g.W, g.H * g.W, sc1.data(), sh1.data(), g, A, r);
         conv_row<HID>(sp.XP, 3, g, r, W1.data(), B1.data(), sp.rows1, g.Wr);
         make_h_row(sp.rows1, g.Wr, sc1.data(), sh1.data(), g, A, r);
       };
-      for (int64_t b = lo; b < hi; ++b) {
-        load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, sp.XP);
+      for (b = lo; b < hi; ++b) {
+        if (!Y1) load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, sp.XP);
         h_row(0);
         for (int64_t i = 0; i < g.H; i += STAT_ROWS) {
           const int64_t i1 = std::min(g.H, i + STAT_ROWS);
@@ -689,8 +701,8 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
 // gz = dL/dz (B, 2K).
 std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames, torch::Tensor idx, torch::Tensor w1,
                                           torch::Tensor b1, torch::Tensor g1, torch::Tensor be1, torch::Tensor w2, torch::Tensor g2,
-                                          torch::Tensor be2, torch::Tensor stats, torch::Tensor com, torch::Tensor y2,
-                                          torch::Tensor scratch) {
+                                          torch::Tensor be2, torch::Tensor stats, torch::Tensor com, torch::Tensor y1,
+                                          torch::Tensor y2, torch::Tensor scratch) {
   const Geo g(frames.size(1), frames.size(2));
   const int64_t B = idx.size(0);
   const int K = static_cast<int>(w2.size(0));
@@ -699,6 +711,7 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
   const int64_t per = scratch_floats(g);
   const int64_t HW = g.H * g.W;
   const float* Y2 = y2.data_ptr<float>();
+  const float* Y1 = stored_y1(y1, B, g);
   const auto W1 = to_vec(w1), B1 = to_vec(b1), G1 = to_vec(g1), BE1 = to_vec(be1);
   const auto W2 = to_vec(w2), G2 = to_vec(g2), BE2 = to_vec(be2);
   const auto GZ = to_vec(gz);
@@ -765,15 +778,17 @@ std::vector<torch::Tensor> train_backward(torch::Tensor gz, torch::Tensor frames
       }
       vf ag[HID], agy[HID], ay[HID];  // per channel: float within a band of STAT_ROWS rows, double across bands
       for (int64_t i = 0; i < g.H; ++i) {
-        conv_row<HID>(XP, 3, g, i, W1.data(), B1.data(), sp.rows1, g.Wr);  // y1's row, recomputed from x
-        make_h_row(sp.rows1, g.Wr, sc1.data(), sh1.data(), g, A, i);
+        const float* y1r = Y1 ? Y1 + b * HID * HW + i * g.W : sp.rows1;  // y1's row: stored, or recomputed from x
+        const int64_t ycs = Y1 ? HW : g.Wr;
+        if (!Y1) conv_row<HID>(XP, 3, g, i, W1.data(), B1.data(), sp.rows1, g.Wr);
+        make_h_row(y1r, ycs, sc1.data(), sh1.data(), g, A, i);
         conv_row<HID>(Bp, K, g, i, WT.data(), nullptr, rows, g.Wr);  // dh row: HID outputs from K inputs
         if (i % STAT_ROWS == 0)
           for (int c = 0; c < HID; ++c) ag[c] = agy[c] = ay[c] = vf{};
         for (int c = 0; c < HID; ++c) {
           const float* dh = rows + c * g.Wr;
           const float* hr = g.at(A, c, i);
-          const float* yr = sp.rows1 + c * g.Wr;
+          const float* yr = y1r + c * ycs;
           float* o = g.at(GP, c, i);
           float* py = g.at(PP, c, i);
           const vf mu = bc(m1[c]), is = bc(is1[c]);

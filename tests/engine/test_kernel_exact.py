@@ -37,8 +37,9 @@ def test_small_frames_split_over_threads_only_when_asked_or_idle(monkeypatch):
         assert calls[-1] == want, (env, idle)
 
 
-def test_a_split_changes_no_bit_of_a_training_step(monkeypatch):
-    """Quick-scale frames through the training kernels, one task or many: the same z and gradients exactly."""
+def test_neither_a_split_nor_storing_y1_changes_a_bit_of_a_training_step(monkeypatch):
+    """Small frames through the training kernels, one task or one image a task, y1 stored or recomputed from the frames:
+    the same z, statistics and gradients exactly."""
     frames = torch.randint(0, 256, (12, 24, 40, 3), generator=torch.Generator().manual_seed(5), dtype=torch.uint8)
     idx = torch.tensor([3, 0, 7, 7, 11, 2, 5, 9])
     torch.manual_seed(1)
@@ -51,15 +52,17 @@ def test_a_split_changes_no_bit_of_a_training_step(monkeypatch):
     try:
         torch.set_num_threads(2)
         for px in (1 << 18, 1):  # one task for the whole batch; one image a task
-            ext.set_min_task_pixels(px)
-            y2 = torch.empty(8 * 3 * 24 * 40)
-            scratch = torch.zeros(2 * ext.scratch_size(24, 40))
-            z, stats, com = ext.train_forward(frames, idx, w1, b1, g1, be1, w2, b2, g2, be2, 1e-5, y2, scratch)
-            grads = ext.train_backward(gz, frames, idx, w1, b1, g1, be1, w2, g2, be2, stats, com, y2, scratch)
-            out.append([z, stats, *grads])
+            for y1 in (torch.empty(8 * 6 * 24 * 40), torch.empty(0)):  # stored; recomputed
+                ext.set_min_task_pixels(px)
+                y2 = torch.empty(8 * 3 * 24 * 40)
+                scratch = torch.zeros(2 * ext.scratch_size(24, 40))
+                z, stats, com = ext.train_forward(frames, idx, w1, b1, g1, be1, w2, b2, g2, be2, 1e-5, y1, y2, scratch)
+                grads = ext.train_backward(gz, frames, idx, w1, b1, g1, be1, w2, g2, be2, stats, com, y1, y2, scratch)
+                out.append([z, stats, *grads])
     finally:
         torch.set_num_threads(threads)
         ext.set_min_task_pixels(1 << 18)
         monkeypatch.setattr(fast, "_grain_checked", [0.0, None])
-    for a, b in zip(*out):
-        assert torch.equal(a, b)
+    for other in out[1:]:
+        for a, b in zip(out[0], other):
+            assert torch.equal(a, b)

@@ -63,7 +63,7 @@ CLOSED = dict(
 
 def _limits_stamp() -> tuple:
     """What the limits depend on: the RPM_* environment and the secrets file's modification time."""
-    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("RPM_")))
+    env = tuple(sorted((k, os.environ[k]) for k in os.environ if k.startswith("RPM_")))  # decodes keys, few values
     try:
         mtime = Path(".streamlit/secrets.toml").stat().st_mtime_ns
     except OSError:
@@ -141,7 +141,7 @@ def runner() -> JobRunner | None:
     return r
 
 
-@st.cache_resource(show_spinner=False)
+@functools.lru_cache(maxsize=8)  # asked several times a run: a dict lookup, not Streamlit's hashing (issue 20)
 def _catalog(root: str) -> Catalog:
     return Catalog([("yours", RunStore(root)), ("shipped", RunStore(SHIPPED_ROOT, read_only=True))])
 
@@ -269,7 +269,7 @@ def video(config: VideoConfig) -> Video:
     return generate_video(config)
 
 
-@st.cache_data(max_entries=12, show_spinner=False)
+@functools.lru_cache(maxsize=12)  # a float from a frozen config: a dict lookup, not Streamlit's hashing (issue 20)
 def predict_mean_l2(config: VideoConfig, train_frac: float = TrainConfig().train_frac) -> float:
     """The predict-the-mean reference from the trajectories alone: no frame is rendered, so a first chart that needs
     only this line waits for no video."""

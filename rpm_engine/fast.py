@@ -12,10 +12,12 @@ builder left running are waited for (they would write the same object files as t
 wait says so in the log and gives up after ``RPM_ENGINE_BUILD_TIMEOUT`` seconds (default 900), falling back to stock
 PyTorch.
 
-Training step (one call of ``train_encode``): three forward passes over the batch (conv1 + BN statistics; BN1, ReLU,
-conv2 + statistics; BN2, sigmoid, centre of mass) and three backward passes, with every large buffer held by a
-``Workspace`` and reused from step to step (fresh large temporaries cost as much as the arithmetic: the OS
-zero-fills each new page).
+Training step (one call of ``train_encode``): three forward passes over the batch (conv1's BN statistics; BN1, ReLU,
+conv2 + statistics; BN2, sigmoid, centre of mass and the moments the backward needs) and one backward pass (BN2's
+backward, dW2, dh, and the pieces of BN1's backward and of dW1, combined once the batch's sums are known). Only conv2's
+output is kept for backward at every scale; conv1's is kept when it fits in cache (``STORE_Y1_BYTES``) and its rows are
+recomputed from the frames otherwise. Every buffer is held by a ``Workspace`` and reused from step to step (fresh
+large temporaries cost as much as the arithmetic: the OS zero-fills each new page).
 """
 
 from __future__ import annotations
@@ -320,7 +322,7 @@ _NONE = torch.empty(0)
 
 
 class Workspace:
-    """Buffers reused across steps: activations (B, C, H, W) saved for backward, their gradients, per-thread scratch.
+    """Buffers reused across steps: activations (B, C, H, W) saved for backward and per-thread scratch.
 
     One per training run (not shared between threads). ``version`` guards against a second forward overwriting
     the activations before the first one's backward has run.

@@ -137,6 +137,19 @@ def clipped(page) -> list[str]:
     return page.evaluate(CLIPPED_JS)
 
 
+def clipped_after_resize(page, known: tuple[str, ...] = (), timeout_ms: int = 10_000) -> list[str]:
+    """``clipped`` once the page has caught up with a new viewport: Plotly redraws its charts on the window's resize
+    event, after a debounce, so what reaches past the edge is looked at until it is gone or ``timeout_ms`` passes
+    (then it is what is left: the finding)."""
+    bad = []
+    for _ in range(max(1, timeout_ms // 100)):
+        bad = [b for b in clipped(page) if not any(k in b for k in known)]
+        if not bad:
+            return bad
+        page.wait_for_timeout(100)
+    return bad
+
+
 def full_shot(page, name: str) -> Path:
     """A full-page screenshot at the page's current width: Streamlit scrolls inside its main container, so the
     viewport is made as tall as the content for the picture, then put back."""
@@ -158,9 +171,8 @@ def at_both_sizes(page, name: str, check=None, known: tuple[str, ...] = ()) -> N
     known defects with their own strict-xfail test (so the rest is still checked)."""
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
-        page.wait_for_timeout(300)
         settle(page)
-        bad = [b for b in clipped(page) if not any(k in b for k in known)]
+        bad = clipped_after_resize(page, known)
         full_shot(page, f"{name}_{width}")  # before the checks: a failure leaves the picture that shows it
         if check is not None:
             check(page, width)

@@ -1,7 +1,7 @@
 """The Home page in headless Chromium at 1024x768 and 1400x900: the shipped Fig. 1 (C, D, E stacked, then B) renders without an exception box and nothing else is cut off; a misspelt classroom flag gets its
 one-line notice, and the classroom flags hide explanations but never a warning."""
 
-from browser_kit import at_both_sizes, clipped, heading, no_exception, open_page, settle
+from browser_kit import at_both_sizes, clipped_after_resize, heading, no_exception, open_page, settle
 from playwright.sync_api import expect
 
 KNOWN = ()  # nothing known to be cut off: the intro's equations and the flow cards fit at 1024 px too
@@ -32,7 +32,7 @@ def test_home_intro_fits_at_1024(server, context):
     page = open_home(server, context)
     page.set_viewport_size({"width": 1024, "height": 768})
     settle(page)
-    assert not clipped(page)
+    assert not clipped_after_resize(page)
 
 
 def test_a_misspelt_flag_is_a_notice_and_flags_never_hide_it(server, context):

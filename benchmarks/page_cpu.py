@@ -21,11 +21,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from explorer.st_client import TINY, Visitor, cpu_seconds, free_port
+from explorer import st_client
+from explorer.st_client import TINY, Visitor, cpu_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 300.0
@@ -47,23 +46,7 @@ def unpack(commit: str, into: Path) -> Path:
 
 def serve(cwd: Path, store: Path, log: Path, env: dict) -> tuple[subprocess.Popen, str]:
     """``streamlit run app.py`` in ``cwd`` (its ``explorer`` is the one imported: the script's folder comes first)."""
-    port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RPM_MAX_")}
-    full_env.update(RPM_ENGINE_CACHE=str(store), PYTHONUNBUFFERED="1", **env)
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-           "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]  # fmt: skip
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("streamlit did not start: " + log.read_text()[-2000:])
+    return st_client.serve(store, log, env=env, cwd=cwd)
 
 
 async def home(url: str, full: bool = False) -> int:

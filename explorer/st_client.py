@@ -333,10 +333,16 @@ def free_port() -> int:
 
 
 def serve(
-    store: Path, log: Path, profile: str | None = None, env: dict | None = None, port: int | None = None
+    store: Path,
+    log: Path,
+    profile: str | None = None,
+    env: dict | None = None,
+    port: int | None = None,
+    cwd: Path | None = None,
 ) -> tuple[subprocess.Popen, str]:
     """The server on a free port (or ``port``) with a fresh store (``env``: more environment); ``profile``: run it
-    under benchmarks/sampling.py, whose stack-sample summary is written to that file when the server stops."""
+    under benchmarks/sampling.py, whose stack-sample summary is written to that file when the server stops; ``cwd``:
+    the checkout whose ``app.py`` is served (its ``explorer`` is the one imported; default this one)."""
     extra = env or {}
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RPM_MAX_")}
@@ -345,7 +351,7 @@ def serve(
     cmd = [sys.executable, *pre, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
            "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]  # fmt: skip
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd or REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while time.time() < deadline:

@@ -213,7 +213,7 @@ def speed_text(entries, video, epochs: int, stats: dict | None = None, last: int
         return f"No run of this video has been trained {where} yet, so there is no measured time{ahead}."
     per_epoch = sorted(e.metrics["train_seconds"] / e.config.train.epochs for e in mine)[len(mine) // 2]
     t = per_epoch * epochs
-    took = f"{t:.0f} s" if t < 120 else f"{t / 60:.0f} min"
+    took = f"{t:.1f} s" if t < 10 else f"{t:.0f} s" if t < 120 else f"{t / 60:.0f} min"  # never "0 s"
     return f"About {took} per run of {n_of(epochs, 'epoch')} here (measured over the last {n_of(len(mine), 'run')} of this video {where}{ahead})."
 
 

@@ -115,3 +115,13 @@ def test_speed_is_what_this_server_measured(shipped):
             for i, s in enumerate((30.0, 60.0, 45.0))]  # fmt: skip
     text = views.speed_text(mine, e.config.video, 2 * e.config.train.epochs, {"waiting": 2, "running": 1})
     assert text.startswith("About 90 s per run") and "3 runs" in text and "3 runs waiting or training" in text
+
+
+def test_a_sub_second_run_is_not_said_to_take_0_s(shipped):
+    """Runs of a few epochs now train in a fraction of a second: the estimate keeps a decimal below 10 s."""
+    cat, fig1 = shipped
+    e = fig1["rbf"][0]
+    mine = [Entry(f"k{i}", e.config, {**e.metrics, "train_seconds": s}, "yours", float(i))
+            for i, s in enumerate((0.2, 0.1, 0.3))]  # fmt: skip
+    text = views.speed_text(mine, e.config.video, e.config.train.epochs)
+    assert text.startswith("About 0.2 s per run"), text

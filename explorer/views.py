@@ -58,6 +58,12 @@ def mi_text(mi: float | None) -> str:
     return f"I_N {nats(mi)} nats"
 
 
+def duration(t: float) -> str:
+    """Seconds as a visitor reads them: a decimal below 10 s (quick runs take fractions of a second: never "0 s"),
+    whole seconds below 2 minutes, else minutes."""
+    return f"{t:.1f} s" if t < 10 else f"{t:.0f} s" if t < 120 else f"{t / 60:.0f} min"
+
+
 def nats(mi: float) -> str:
     """``mi`` to 2 decimals with no negative zero."""
     return f"{mi:.2f}".replace("-0.00", "0.00")
@@ -73,7 +79,7 @@ def describe(v, l2: float | None = None) -> str:
         if v.loss is not None:
             bits += [f"loss {v.loss:.3f}", mi_text(v.mi)]
         if v.eta_s is not None:
-            bits.append(f"about {v.eta_s:.0f} s left")
+            bits.append(f"about {duration(v.eta_s)} left")
         bits.append(f"on {device}")
         return " · ".join(b for b in bits if b)
     held_out = f" · held-out error **{l2:.2f} px**" if l2 is not None and math.isfinite(l2) else ""
@@ -213,8 +219,7 @@ def speed_text(entries, video, epochs: int, stats: dict | None = None, last: int
         return f"No run of this video has been trained {where} yet, so there is no measured time{ahead}."
     per_epoch = sorted(e.metrics["train_seconds"] / e.config.train.epochs for e in mine)[len(mine) // 2]
     t = per_epoch * epochs
-    took = f"{t:.1f} s" if t < 10 else f"{t:.0f} s" if t < 120 else f"{t / 60:.0f} min"  # never "0 s"
-    return f"About {took} per run of {n_of(epochs, 'epoch')} here (measured over the last {n_of(len(mine), 'run')} of this video {where}{ahead})."
+    return f"About {duration(t)} per run of {n_of(epochs, 'epoch')} here (measured over the last {n_of(len(mine), 'run')} of this video {where}{ahead})."
 
 
 # -- Compare ---------------------------------------------------------------------------------------------------------

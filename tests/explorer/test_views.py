@@ -125,3 +125,10 @@ def test_a_sub_second_run_is_not_said_to_take_0_s(shipped):
             for i, s in enumerate((0.2, 0.1, 0.3))]  # fmt: skip
     text = views.speed_text(mine, e.config.video, e.config.train.epochs)
     assert text.startswith("About 0.2 s per run"), text
+
+
+def test_a_running_jobs_time_left_is_never_0_s():
+    """The same reading of seconds as the measured time per run: a decimal below 10 s, minutes past 2."""
+    assert "about 0.3 s left" in views.job_line(job(RUNNING, epoch=29, eta_s=0.3))
+    assert "about 45 s left" in views.job_line(job(RUNNING, epoch=2, eta_s=45.2))
+    assert "about 5 min left" in views.job_line(job(RUNNING, epoch=1, eta_s=300.0))

@@ -27,10 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "rpm_engine/kernels/encoder_cpu.cpp"
 
 
-def build(source: Path):
-    return fast._build(source)
-
-
 def step(ext, frames, idx, params, y1, y2, g1buf, scratch, gz):
     """One step's kernels. This round changed the backward's arguments (conv1's bias in, the dL/dy1 buffer out) and made
     y1 optional (an empty tensor: recomputed); kernels from before it lack ``load_frames``."""
@@ -58,7 +54,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         old_src = Path(tmp) / "encoder_cpu.cpp"
         old_src.write_text(subprocess.check_output(["git", "show", f"{a.old}:{SOURCE}"], cwd=ROOT, text=True))
-        exts = {f"old ({a.old})": build(old_src), "new (working tree)": build(ROOT / SOURCE)}
+        exts = {f"old ({a.old})": fast._build(old_src), "new (working tree)": fast._build(ROOT / SOURCE)}
     h = w = a.size
     frames = torch.randint(0, 256, (900, h, w, 3), dtype=torch.uint8)
     idx = torch.randint(0, 900, (60,))

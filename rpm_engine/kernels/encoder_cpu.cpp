@@ -618,8 +618,8 @@ std::vector<torch::Tensor> train_forward(torch::Tensor frames, torch::Tensor idx
   // once and read twice, and the later passes recompute its rows from x instead, the same floats (stored_y1).
   std::vector<double> s1(B * HID, 0.0), ss1(B * HID, 0.0);
   parallel_images(B, grain(g), [&](int64_t lo, int64_t hi) {
-    float* A = scr + at::get_thread_num() * per;
-    float* rows = A + 2 * HID * g.plane;
+    const Scratch sp(scr + at::get_thread_num() * per, g);
+    float *A = sp.A, *rows = sp.rows;
     for (int64_t b = lo; b < hi; ++b) {
       load_frame(fr.frames + fr.idx[b] * fr.frame_stride, g, A);
       for (int64_t i = 0; i < g.H; i += STAT_ROWS)
@@ -877,9 +877,8 @@ torch::Tensor eval_forward(torch::Tensor frames, torch::Tensor idx, torch::Tenso
   dispatch_k(K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
     at::parallel_for(0, B, grain(g), [&](int64_t lo, int64_t hi) {
-      float* A = scr + at::get_thread_num() * per;
-      float* Bp = A + HID * g.plane;
-      float* rows = A + 2 * HID * g.plane;
+      const Scratch sp(scr + at::get_thread_num() * per, g);
+      float *A = sp.A, *Bp = sp.Bp, *rows = sp.rows;
       std::vector<float> y2(KK * g.H * g.W);
       double cb[3 * KK];
       for (int64_t b = lo; b < hi; ++b) {

@@ -472,6 +472,7 @@ def eval_encode(encoder, frames: torch.Tensor, idx: torch.Tensor | None = None) 
     """(T, H, W, 3) uint8 -> z (B, 2K) for frames[idx] (all when None), BatchNorm in eval mode; nothing is kept."""
     if idx is None:
         idx = torch.arange(len(frames))
+    tune_task_size(extension())  # small frames split only while idle, as in training (a class server's heatmaps too)
     scratch = torch.zeros(torch.get_num_threads() * extension().scratch_size(frames.shape[1], frames.shape[2]))
     with torch.no_grad():
         return extension().eval_forward(

@@ -66,3 +66,15 @@ def test_neither_a_split_nor_storing_y1_changes_a_bit_of_a_training_step(monkeyp
     for other in out[1:]:
         for a, b in zip(out[0], other):
             assert torch.equal(a, b)
+
+
+def test_evaluation_follows_the_split_rule_too(monkeypatch):
+    """A class server's heatmaps and evaluations run eval_encode: it asks the load rule as training does, so a split
+    set while the machine was idle does not outlive the idle spell in a server that only evaluates."""
+    from rpm_engine.encoder import Encoder
+
+    asked = []
+    monkeypatch.setattr(fast, "tune_task_size", lambda ext: asked.append(ext))
+    enc = Encoder(3).eval()
+    fast.eval_encode(enc, torch.zeros(2, 16, 16, 3, dtype=torch.uint8))
+    assert asked == [fast.extension()]

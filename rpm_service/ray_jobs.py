@@ -665,14 +665,27 @@ def _service(ray, store_root, limits, also, device, num_cpus, max_retries, marke
     ).remote(store_root, limits, also, device, num_cpus, max_retries, marker_dir, work=work)
 
 
-def stop_service(address: str | None = None) -> bool:
-    """End the class's job service (its unfinished jobs with it); True if there was one."""
+def stop_service(address: str | None = None, wait: float = 10.0) -> bool:
+    """End the class's job service (its unfinished jobs with it); True if there was one. Returns once the service is
+    gone (a call to it fails as lost, and its name is free), or after ``wait`` s."""
     ray = connect(address or os.environ.get(ADDRESS_ENV) or "auto")
     try:
         actor = ray.get_actor(SERVICE, namespace=NAMESPACE)
     except ValueError:
         return False
-    ray.kill(actor, no_restart=True)
+    ray.kill(actor, no_restart=True)  # asynchronous: a call made at once could still be answered by it
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:  # ended when a call fails as lost and its name is free
+        try:
+            ray.get(actor.info.remote(), timeout=1.0)
+        except ray.exceptions.RayActorError:
+            try:
+                ray.get_actor(SERVICE, namespace=NAMESPACE)
+            except ValueError:
+                break
+        except ray.exceptions.GetTimeoutError:
+            pass
+        time.sleep(0.05)
     return True
 
 

@@ -10,7 +10,8 @@ Phases, each with its figures:
 1. unloaded: Home and Train opened one at a time through the balancer (the baseline);
 2. the class: ``--sessions`` visitors over ``--ramp`` s, each opens Home, then Train, presses Train (half the same
    run, the others one each) and waits until its row is done; mid-class one app server is killed with SIGKILL
-   (its visitors reconnect through the balancer and must find their jobs) and then the Ray worker node (its task
+   (its visitors reconnect through the balancer and must find their jobs; one who sees none presses Train, as a
+   student would, and the service says whether it ever had that press) and then the Ray worker node (its task
    must be retried, nothing stored twice). Checked: jobs == distinct runs == trained == stored, runs per node,
    page p50/p95 against unloaded, job waits, server CPU per page visit;
 3. four tabs of one browser (two on each server) ask for a run each: the visitor's share (2) holds, class-wide;
@@ -125,6 +126,8 @@ async def retrying(what, result: dict, tries: int = 4):
     for attempt in range(tries):
         try:
             return await what()
+        except TimeoutError:  # an OSError too, but not a dying server: the page never showed it; a figure, not a retry
+            raise
         except (ConnectionError, OSError) as exc:
             if attempt == tries - 1:
                 raise
@@ -143,14 +146,23 @@ async def home_visit(url: str, headers: dict) -> float:
 
 
 async def train_visit(url: str, headers: dict, query: dict, press: bool, result: dict | None = None) -> float:
-    """Train: seconds to the runner's line; ``press``: press Train; with ``result``: wait until the rows are done."""
+    """Train: seconds to the runner's line; ``press``: press Train; with ``result``: wait until the rows are done.
+    A visitor back after a reconnect presses only if the page shows no job of theirs, as a student would: one whose
+    server died before it pressed, or before its press reached the class's service (``pressed_again``)."""
     async with Visitor(url, headers=headers) as v:
         t0 = await v.open("train", query)
         await v.until(lambda v: "train_runner_stats" in v.first_key, TIMEOUT_S)
         took = v.first_key["train_runner_stats"] - t0
         await v.settle(TIMEOUT_S)
+        if result is not None and not press and not v.texts_under("train_job_"):
+            press = True
+            if "pressed_at" in result:
+                result["pressed_again"] = result.get("pressed_again", 0) + 1
+                # the class's service's own answer, before pressing again: did it ever get this visitor's press?
+                result["had_jobs"] = len(await asyncio.to_thread(result["mine"]))
         if press:
-            result["pressed_at"] = await v.click("train_start")
+            at = await v.click("train_start")
+            result.setdefault("pressed_at", at)
             result["pressed"].set()
         if result is not None:
             await v.until(jobs_done, TIMEOUT_S)
@@ -159,18 +171,20 @@ async def train_visit(url: str, headers: dict, query: dict, press: bool, result:
         return took
 
 
-async def student(url: str, i: int, query: dict, result: dict, delay: float) -> None:
+async def student(url: str, i: int, query: dict, result: dict, delay: float, svc) -> None:
     await asyncio.sleep(delay)
     try:
         cookies = await asyncio.to_thread(browser_cookies, url)
         result["server"] = cookies.get("RPMSRV")
+        client = visitor_from_cookies(cookies)
+        result["mine"] = lambda: svc.mine(client)
         headers = cookie_header(cookies)
         result["home"] = await retrying(lambda: home_visit(url, headers), result)
         result["visits"] = 1
         first = [True]
 
         async def train():
-            press, first[0] = first[0], False  # a reconnect opens the page again; it does not press again
+            press, first[0] = first[0], False  # a reconnect opens the page again and looks for the job first
             result["visits"] += 1
             return await train_visit(url, headers, query, press, result)
 
@@ -180,7 +194,7 @@ async def student(url: str, i: int, query: dict, result: dict, delay: float) -> 
         result["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
     finally:
         result["pressed"].set()
-        result["done"] = True
+        result["done"], result["done_at"] = True, time.perf_counter()
 
 
 def service(address: str, store: Path):
@@ -191,12 +205,15 @@ def service(address: str, store: Path):
 
 
 async def watch_and_kill(results, servers, cluster, svc, kill_server: bool, kill_node: bool, log: dict) -> None:
-    """Mid-class: SIGKILL app server 2 once half the class has pressed Train, then the Ray worker node once both nodes
-    have trained runs, five runs are trained and two train now (one of them on it)."""
+    """Mid-class: SIGKILL app server 2 once half the class has pressed Train and three of its visitors wait for their
+    job (or all but two have pressed), then the Ray worker node once both nodes have trained runs, five runs are
+    trained and two train now (one of them on it)."""
     n = len(results)
     while not all(r.get("done") for r in results):
         pressed = sum(r["pressed"].is_set() for r in results)
-        if kill_server and "server_killed" not in log and pressed >= n // 2:
+        # visitors of server 2 who pressed and still wait for their job: they must find it after the kill
+        waiting = sum(1 for r in results if r.get("server") == "app1" and "pressed_at" in r and not r.get("done"))
+        if kill_server and "server_killed" not in log and pressed >= n // 2 and (waiting >= 3 or pressed >= n - 2):
             log["killed_cpu"] = cpu_seconds(servers[1][0].pid)
             servers[1][0].kill()
             log["server_killed"] = time.perf_counter()
@@ -256,7 +273,7 @@ async def main(args) -> int:
             watch_and_kill(results, servers, cluster, svc, not args.no_kill, not args.no_kill, log)
         )
         await asyncio.gather(
-            *[student(url, i, q, r, args.ramp * i / n) for i, (q, r) in enumerate(zip(queries, results))]
+            *[student(url, i, q, r, args.ramp * i / n, svc) for i, (q, r) in enumerate(zip(queries, results))]
         )
         await killer
         wall = time.perf_counter() - t0
@@ -269,7 +286,14 @@ async def main(args) -> int:
         visits = sum(r.get("visits", 0) for r in results)
         exceptions = [e for r in results for e in r.get("exceptions", [])]
         on_killed = [r for r in results if r.get("server") == "app1"]
-        found = [r for r in on_killed if "error" not in r]
+        # the killed server's visitors still on it when it died; of them, those whose press had been sent, and of
+        # those, the ones who found their job on reconnecting without pressing again
+        killed_at, never = log.get("server_killed", 0.0), float("inf")
+        there = [r for r in on_killed if r.get("done_at", never) > killed_at]
+        before = [r for r in there if r.get("pressed_at", never) < killed_at]
+        found = [r for r in before if "error" not in r and not r.get("pressed_again")]
+        again = sum(r.get("pressed_again", 0) for r in results)
+        lost = sum(1 for r in results if r.get("pressed_again") and not r.get("had_jobs"))
         report.append(
             f"class: {n} visitors over {args.ramp:g} s through haproxy to 2 app servers; a 2-node Ray cluster "
             f"(1 CPU each); {os.cpu_count()} cores"
@@ -290,8 +314,11 @@ async def main(args) -> int:
             reconnects = sum(r.get("reconnects", 0) for r in results)
             report.append(
                 f"app server 2 killed (SIGKILL) after {log['pressed_at_server_kill']} of {n} had pressed Train: "
-                f"{len(on_killed)} visitors were on it, {len(found)} of them found their job done after "
-                f"{reconnects} reconnects through the balancer"
+                f"{len(on_killed)} visitors were on it, {len(there)} still there ({len(on_killed) - len(there)} done "
+                f"before it died), {len(before)} of them had pressed; {len(found)} of those "
+                f"found their job done after reconnecting through the balancer ({reconnects} reconnects), "
+                f"{again} pressed again, seeing no job; the class's service had no job of theirs for {lost} of them "
+                "(the server died before their press reached it)"
             )
         if "node_killed" in log:
             report.append(f"Ray worker node killed (SIGKILL) after {log['trained_at_node_kill']} runs were trained")
@@ -334,7 +361,7 @@ async def main(args) -> int:
                 await v.click("train_start")
                 await v.settle(TIMEOUT_S)
                 tabs.append("accepted" if len(v.texts_under("train_job_")) > before else "refused")
-                said.extend(n.text[:160] for n in v.elements("alert") if "visitor" in n.text)
+                said.extend(n.text[:160] for n in v.elements() if "lets each visitor" in n.text)  # the caption
         held = svc.mine(client)
         states = [w.state for w in svc.views(held)]
         report.append(

@@ -59,6 +59,7 @@ NAMESPACE = "rpm"
 STORE_RESOURCE = "rpm_store"
 WAITING = Job.__dataclass_fields__["state"].default  # the job vocabulary's waiting state (CONTRACTS §2)
 CALL_TIMEOUT_S = 15.0  # a call to the actor that takes longer means the cluster is in trouble
+START_TIMEOUT_S = 60.0  # its first answer: a new actor is a new process importing torch (20 s seen on a busy 2-core box)
 RECENT_VIDEOS = 2
 CLASS = "the class"  # whose limits a refusal names (``Limits.check_batch``'s ``where``)
 
@@ -480,7 +481,7 @@ class RayJobRunner:
     def _attach(self) -> None:
         """Find the class's service by name, or create it; take its limits (the class's) and say how they differ."""
         self._actor = _service(self._ray, *self._spec)
-        self.info = self._call("info", again=False)
+        self.info = self._call("info", again=False, timeout=max(self.timeout, START_TIMEOUT_S))
         self.limits = self.info["limits"]  # the class's limits: those of the server that created the service
         self.device = self.info["device"]
         self.differs = differences(self.own_limits, self.limits) if self.own_limits is not None else ""
@@ -515,7 +516,8 @@ class RayJobRunner:
             self._answered = time.monotonic()
             return out
         except ray.exceptions.GetTimeoutError:
-            raise RuntimeError(f"the class's job service on Ray did not answer within {self.timeout:g} s") from None
+            waited = timeout or self.timeout
+            raise RuntimeError(f"the class's job service on Ray did not answer within {waited:g} s") from None
         except ray.exceptions.RayActorError as exc:
             gone = f"the class's job service on Ray is gone ({type(exc).__name__})"
             if not (again and isinstance(exc, ray.exceptions.ActorDiedError)):  # unavailable: the head may come back

@@ -59,7 +59,7 @@ NAMESPACE = "rpm"
 STORE_RESOURCE = "rpm_store"
 WAITING = Job.__dataclass_fields__["state"].default  # the job vocabulary's waiting state (CONTRACTS §2)
 CALL_TIMEOUT_S = 15.0  # a call to the actor that takes longer means the cluster is in trouble
-START_TIMEOUT_S = 60.0  # its first answer: a new actor is a new process importing torch (20 s seen on a busy 2-core box)
+START_TIMEOUT_S = 60.0  # its first answer: a new actor is a process importing torch (20 s on a busy 2-core box)
 RECENT_VIDEOS = 2
 CLASS = "the class"  # whose limits a refusal names (``Limits.check_batch``'s ``where``)
 

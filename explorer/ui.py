@@ -23,6 +23,7 @@ from rpm_engine.data import Video, VideoConfig, generate_video, simulate
 from rpm_engine.evaluate import Heatmap, conditional_prior, mean_predictor_l2
 from rpm_engine.store import Run, RunStore, default_root
 from rpm_service.limits import Limits
+from rpm_service.service import class_limits, in_force, job_service, ray_address
 
 from . import charts, home, media
 from .catalog import SHIPPED_ROOT, Catalog, fig1_of, l2_summary
@@ -91,15 +92,11 @@ def limits() -> Limits:
     """The hosted-demo limits: env vars over ``[limits]`` in .streamlit/secrets.toml over the defaults. When they do
     not parse, the closed limits (the default video, no training): pages still show the shipped results. On Ray, once
     this server has connected to the class's job service, the class's limits (one truth for every server)."""
-    from rpm_service.service import in_force
-
     return in_force(_load_limits(_limits_stamp())[0])
 
 
 @st.cache_resource(show_spinner=False)
 def _runner(root: str, lim: Limits, ray_address: str | None) -> JobRunner:
-    from rpm_service.service import job_service  # torch: imported when training is first asked for
-
     return job_service(lim, root, also=[RunStore(SHIPPED_ROOT, read_only=True)])  # the class's queue on Ray if set
 
 
@@ -131,7 +128,7 @@ def runner() -> JobRunner | None:
         return None
     try:
         own = _load_limits(_limits_stamp())[0]  # this server's own (limits() is the class's once connected on Ray)
-        r = _runner(str(default_root()), own, os.environ.get("RPM_RAY_ADDRESS") or None)
+        r = _runner(str(default_root()), own, ray_address())
         problem = r.problem() if hasattr(r, "problem") else None  # the class's service on Ray: still there?
     except (ConnectionError, RuntimeError) as exc:  # the class's Ray cluster is configured but does not answer
         problem = str(exc)
@@ -168,7 +165,7 @@ def warm_kernels(say: bool = True) -> None:
     they compile, ``say`` so on the page (the first run waits for them). Nothing when this server trains nothing
     (presentation mode, or limits that did not parse), nor when the class's job service on Ray trains (its workers
     build their own kernels): no page then talks of compiling."""
-    if not training_on() or os.environ.get("RPM_RAY_ADDRESS"):
+    if not training_on() or ray_address():
         return
     if _kernel_build().is_alive() and say:
         st.caption(
@@ -454,8 +451,6 @@ def page_setup(page: str) -> ViewState:
 def sidebar(page: str = "home") -> None:
     """Navigation, this server's limits (in a keep_ container: no classroom flag hides them) and the classroom-link
     builder."""
-    from rpm_service.service import class_limits
-
     from .classroom import builder
 
     lim = limits()

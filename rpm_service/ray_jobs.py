@@ -510,14 +510,13 @@ class RayJobRunner:
     def _call(self, method: str, *args, timeout: float | None = None, again: bool = True):
         """Call the service; a service that died for good (ended, or lost with its node, e.g. the head) is found by
         name or created afresh, once, and the call made there (``again``): its jobs were lost with it."""
-        ray = self._ray
+        ray, timeout = self._ray, timeout or self.timeout
         try:
-            out = ray.get(getattr(self._actor, method).remote(*args), timeout=timeout or self.timeout)
+            out = ray.get(getattr(self._actor, method).remote(*args), timeout=timeout)
             self._answered = time.monotonic()
             return out
         except ray.exceptions.GetTimeoutError:
-            waited = timeout or self.timeout
-            raise RuntimeError(f"the class's job service on Ray did not answer within {waited:g} s") from None
+            raise RuntimeError(f"the class's job service on Ray did not answer within {timeout:g} s") from None
         except ray.exceptions.RayActorError as exc:
             gone = f"the class's job service on Ray is gone ({type(exc).__name__})"
             if not (again and isinstance(exc, ray.exceptions.ActorDiedError)):  # unavailable: the head may come back
